@@ -1,0 +1,60 @@
+//! The command line, as clap sees it. No logic here: [`crate::config`] turns it into a validated
+//! configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default output file: where the node's Filebeat harvests it.
+pub const DEFAULT_OUTPUT: &str = "/var/log/kube-event-logger/events.json";
+
+#[derive(Debug, Parser)]
+#[command(name = "kube-event-logger", version, about = "Writes every Kubernetes Event watch frame, exactly once, to a JSON-lines file")]
+pub struct Cli {
+    /// Diagnostics format on stderr (filter them with RUST_LOG, e.g. RUST_LOG=debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch core/v1 Events and append every ADDED, MODIFIED and DELETED frame to the output.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Kubeconfig file. Without it: in-cluster service account, else $KUBECONFIG, else ~/.kube/config.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Watch only this namespace (repeatable). Default: all namespaces.
+    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Output file ("-" for stdout). Parent directories are created; the file gets mode 0640.
+    #[arg(long, short = 'o', value_name = "PATH", default_value = DEFAULT_OUTPUT)]
+    pub output: PathBuf,
+
+    /// Address for /healthz and /readyz.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Events per LIST page.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub list_page_size: u32,
+}

@@ -1,0 +1,56 @@
+//! Cluster access the standard way: an explicit --kubeconfig, else the in-cluster service
+//! account, else $KUBECONFIG, else ~/.kube/config (the order controller-runtime uses).
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// Longest silence on a connection before it is taken as dead. Watches ask the server to end
+/// them within 10 minutes, so a live stream is never quiet this long.
+const READ_TIMEOUT: Duration = Duration::from_secs(660);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot read the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("cannot load cluster access from the kubeconfig: {0}")]
+    Load(#[source] kube::config::KubeconfigError),
+    #[error("cannot load in-cluster access: {0}")]
+    InCluster(#[source] kube::config::InClusterError),
+    #[error("cannot build the API client: {0}")]
+    Client(#[source] kube::Error),
+}
+
+/// Builds the client. kube's retry layer is turned off: retries, backoff and Retry-After are
+/// handled by the watch loop, which must see every failure.
+pub async fn client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<kube::Client, ClusterError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        && std::env::var_os("KUBECONFIG").is_none()
+        && context.is_none();
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            })?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(ClusterError::Load)?
+        }
+        None if in_cluster => kube::Config::incluster().map_err(ClusterError::InCluster)?,
+        None => kube::Config::from_kubeconfig(&options).await.map_err(ClusterError::Load)?,
+    };
+    config.default_retry = false;
+    config.read_timeout = Some(READ_TIMEOUT);
+    tracing::info!(server = %config.cluster_url, "cluster access loaded");
+    kube::Client::try_from(config).map_err(ClusterError::Client)
+}

@@ -1,0 +1,117 @@
+//! The validated configuration of `run`, built from the command line by one function.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::cli::RunArgs;
+use crate::position::Scope;
+
+/// Where frames go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    File(PathBuf),
+    Stdout,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// One watch per scope: all namespaces, or each namespace given.
+    pub scopes: Vec<Scope>,
+    pub output: OutputTarget,
+    pub http_addr: SocketAddr,
+    pub list_page_size: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)")]
+    BadNamespace(String),
+    #[error("--output is empty; give a file path or - for stdout")]
+    EmptyOutput,
+}
+
+impl RunConfig {
+    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
+        let mut scopes = Vec::new();
+        for ns in args.namespaces {
+            if !is_dns_label(&ns) {
+                return Err(ConfigError::BadNamespace(ns));
+            }
+            let scope = Scope::Namespace(ns);
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            scopes.push(Scope::All);
+        }
+        let output = match args.output.as_os_str().to_str() {
+            Some("") => return Err(ConfigError::EmptyOutput),
+            Some("-") => OutputTarget::Stdout,
+            _ => OutputTarget::File(args.output),
+        };
+        Ok(Self {
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+            scopes,
+            output,
+            http_addr: args.http_addr,
+            list_page_size: args.list_page_size,
+        })
+    }
+}
+
+/// An RFC 1123 label, as namespace names are.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<RunConfig, ConfigError> {
+        let cli = Cli::try_parse_from([&["kube-event-logger", "run"], args].concat()).unwrap();
+        let Command::Run(run) = cli.command;
+        RunConfig::from_args(run)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.scopes, [Scope::All]);
+        assert_eq!(c.output, OutputTarget::File("/var/log/kube-event-logger/events.json".into()));
+        assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.list_page_size, 500);
+    }
+
+    #[test]
+    fn namespaces_dedupe_and_validate() {
+        let c = parse(&["-n", "a", "--namespace", "b", "-n", "a"]).unwrap();
+        assert_eq!(c.scopes, [Scope::Namespace("a".into()), Scope::Namespace("b".into())]);
+        assert_eq!(parse(&["-n", "Bad_NS"]).unwrap_err(), ConfigError::BadNamespace("Bad_NS".into()));
+        assert!(parse(&["-n=x-"]).is_err());
+    }
+
+    #[test]
+    fn dash_is_stdout() {
+        assert_eq!(parse(&["--output", "-"]).unwrap().output, OutputTarget::Stdout);
+        // clap refuses an empty value outright.
+        assert!(Cli::try_parse_from(["kube-event-logger", "run", "--output="]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_rejected_by_the_parser() {
+        for bad in [&["--http-addr", "nope"][..], &["--list-page-size", "0"], &["--log-format", "xml"]] {
+            assert!(Cli::try_parse_from([&["kube-event-logger", "run"], bad].concat()).is_err(), "{bad:?}");
+        }
+    }
+}

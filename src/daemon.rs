@@ -1,0 +1,148 @@
+//! `run`: the one place where the parts are wired together.
+//!
+//! Start-up recovers the position from the output, opens it, loads cluster access and binds the
+//! HTTP endpoint; then one watch task per scope feeds the writer thread. Shutdown cancels the
+//! watches (stop reading), lets the writer drain the channel (write what was read), syncs and
+//! returns.
+
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{self, ClusterError};
+use crate::config::{OutputTarget, RunConfig};
+use crate::health::Health;
+use crate::output::{self, OutputError, OutputFile, Sink, WriterStats};
+use crate::position::{self, PositionError, Recovery};
+use crate::watch::{Api, ScopeWatch, WatchError};
+
+/// Why `run` failed; each kind has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Position(#[from] PositionError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot serve HTTP on {addr}: {source}")]
+    Http {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Exit codes of `kube-event-logger run`.
+pub mod exit_code {
+    /// Stopped by SIGTERM/SIGINT after writing and syncing everything read.
+    pub const OK: u8 = 0;
+    /// A runtime failure: the output or the HTTP address is unusable, or an internal error.
+    pub const FAILURE: u8 = 1;
+    /// Invalid command line.
+    pub const USAGE: u8 = 2;
+    /// No usable cluster access (kubeconfig or in-cluster configuration).
+    pub const NO_CLUSTER: u8 = 3;
+    /// The API server refused us at start-up (401, 403 or another 4xx).
+    pub const REFUSED: u8 = 4;
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Cluster(_) => exit_code::NO_CLUSTER,
+            RunError::Watch(WatchError::OutputClosed) => exit_code::FAILURE,
+            RunError::Watch(_) => exit_code::REFUSED,
+            _ => exit_code::FAILURE,
+        }
+    }
+}
+
+/// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
+pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let (sink, recovery) = match &config.output {
+        OutputTarget::File(path) => {
+            let recovery = position::recover(path, &config.scopes)?;
+            report_recovery(path, &recovery);
+            (Sink::File(OutputFile::open(path)?), recovery)
+        }
+        OutputTarget::Stdout => (Sink::Stdout, Recovery::default()),
+    };
+    let health = Arc::new(Health::new(&config.scopes));
+    let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
+    let (http_addr, serve) = crate::http::bind(config.http_addr, health.clone())
+        .await
+        .map_err(|source| RunError::Http {
+            addr: config.http_addr,
+            source,
+        })?;
+    tracing::info!(%http_addr, "serving /healthz and /readyz");
+    let http = tokio::spawn(serve);
+
+    let (tx, writer) = output::spawn_writer(sink, health.clone());
+    let mut writer = tokio::task::spawn_blocking(move || writer.join());
+    let api = Arc::new(Api::new(client, config.list_page_size));
+    let cancel = CancellationToken::new();
+    let mut watches = JoinSet::new();
+    for scope in &config.scopes {
+        let written = recovery.positions.get(scope).cloned();
+        let watch = ScopeWatch::new(scope.clone(), api.clone(), tx.clone(), health.clone(), cancel.clone(), written);
+        watches.spawn(watch.run());
+    }
+    drop(tx);
+
+    let mut failure: Option<RunError> = None;
+    let mut watches_done = false;
+    let mut stats: Option<WriterStats> = None;
+    let mut writer_done = false;
+    tokio::pin!(shutdown);
+    while !(watches_done && writer_done) {
+        tokio::select! {
+            _ = &mut shutdown, if !cancel.is_cancelled() => cancel.cancel(),
+            joined = watches.join_next(), if !watches_done => match joined {
+                None => watches_done = true,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => {
+                    failure.get_or_insert(e.into());
+                    cancel.cancel();
+                }
+                Some(Err(e)) => {
+                    failure.get_or_insert(RunError::Internal(format!("a watch task failed: {e}")));
+                    cancel.cancel();
+                }
+            },
+            joined = &mut writer, if !writer_done => {
+                writer_done = true;
+                cancel.cancel();
+                match joined {
+                    Ok(Ok(Ok(s))) => stats = Some(s),
+                    // The writer's error explains any watch that found the output closed.
+                    Ok(Ok(Err(e))) => failure = Some(e.into()),
+                    Ok(Err(_)) | Err(_) => failure = Some(RunError::Internal("the writer thread panicked".into())),
+                }
+            }
+        }
+    }
+    http.abort();
+    if let Some(s) = stats {
+        tracing::info!(bytes = s.bytes, writes = s.writes, "output flushed and synced");
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn report_recovery(path: &std::path::Path, r: &Recovery) {
+    if r.torn_bytes > 0 {
+        tracing::warn!(path = %path.display(), bytes = r.torn_bytes, "cut off a torn last line left by a crash; it was never complete, so nothing is lost");
+    }
+    if r.invalid_lines > 0 {
+        tracing::warn!(path = %path.display(), lines = r.invalid_lines, "skipped lines that are not watch frames while looking for the last position");
+    }
+    for (scope, rv) in &r.positions {
+        tracing::info!(%scope, resource_version = %rv, "last frame in the output");
+    }
+}

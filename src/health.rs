@@ -1,0 +1,75 @@
+//! Shared, read-mostly state the HTTP endpoints report: is the watch established for every
+//! scope, and is the output writable.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::position::Scope;
+
+#[derive(Debug, Default)]
+pub struct Health {
+    output_ok: AtomicBool,
+    watching: Mutex<BTreeMap<Scope, bool>>,
+}
+
+impl Health {
+    /// Health for these scopes, none of them watching yet.
+    pub fn new(scopes: &[Scope]) -> Self {
+        Self {
+            output_ok: AtomicBool::new(false),
+            watching: Mutex::new(scopes.iter().map(|s| (s.clone(), false)).collect()),
+        }
+    }
+
+    pub fn set_output_ok(&self, ok: bool) {
+        self.output_ok.store(ok, Ordering::Relaxed);
+    }
+
+    pub fn output_ok(&self) -> bool {
+        self.output_ok.load(Ordering::Relaxed)
+    }
+
+    pub fn set_watching(&self, scope: &Scope, watching: bool) {
+        let mut map = self.watching.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(scope.clone(), watching);
+    }
+
+    /// Ready: every scope has an established watch and the output takes writes.
+    pub fn ready(&self) -> Result<(), String> {
+        if !self.output_ok() {
+            return Err("output is not writable".into());
+        }
+        let map = self.watching.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting: Vec<String> = map
+            .iter()
+            .filter(|(_, w)| !**w)
+            .map(|(s, _)| s.to_string())
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("no established watch for {}", waiting.join(", ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_needs_output_and_every_watch() {
+        let scopes = [Scope::Namespace("a".into()), Scope::Namespace("b".into())];
+        let h = Health::new(&scopes);
+        assert!(h.ready().unwrap_err().contains("output"));
+        h.set_output_ok(true);
+        h.set_watching(&scopes[0], true);
+        let err = h.ready().unwrap_err();
+        assert!(err.contains("namespace b") && !err.contains("namespace a"), "{err}");
+        h.set_watching(&scopes[1], true);
+        assert!(h.ready().is_ok());
+        h.set_output_ok(false);
+        assert!(h.ready().is_err());
+    }
+}

@@ -1,0 +1,33 @@
+//! kube-event-logger: every Kubernetes Event watch frame, exactly once, in a JSON-lines file.
+//!
+//! # Layout
+//!
+//! ```text
+//! cli        clap's view of the command line (no logic)
+//! config     command line → validated RunConfig
+//! cluster    kube client from kubeconfig / in-cluster access
+//! watch/     LIST + WATCH per scope: line splitting, backoff, the reconnect/relist state machine
+//! frame      one line → frame type, uid, namespace, resourceVersion; LIST item → ADDED frame
+//! position   where the output ends (torn-line repair, per-scope resume points); RV comparison
+//! output     the writer thread: whole lines appended, flushed when caught up, synced at exit
+//! health     shared state behind /healthz and /readyz
+//! http       the HTTP endpoints
+//! telemetry  tracing to stderr
+//! shutdown   SIGTERM/SIGINT
+//! daemon     `run`: wires the above together, maps failures to exit codes
+//! ```
+//!
+//! `watch`, `output` and `position` meet only in `frame` types and are joined in `daemon`.
+
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod daemon;
+pub mod frame;
+pub mod health;
+pub mod http;
+pub mod output;
+pub mod position;
+pub mod shutdown;
+pub mod telemetry;
+pub mod watch;

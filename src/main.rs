@@ -1,0 +1,49 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use kube_event_logger::cli::{Cli, Command};
+use kube_event_logger::config::RunConfig;
+use kube_event_logger::daemon::{self, exit_code};
+use kube_event_logger::{shutdown, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let Command::Run(args) = cli.command;
+    let config = match RunConfig::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(exit_code::USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(exit_code::FAILURE);
+        }
+    };
+    match runtime.block_on(daemon::run(config, shutdown::signal())) {
+        Ok(()) => ExitCode::from(exit_code::OK),
+        Err(e) => {
+            tracing::error!(exit_code = e.exit_code(), "{}", error_chain(&e));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// "outer: cause: root cause", skipping causes already quoted by their parent.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,341 @@
+//! Where the output ends: the last resourceVersion written for each watch scope, recovered from
+//! the output file itself, and the one place where resourceVersions are compared.
+//!
+//! The output is the record of what was written. On start a torn last line (a crash mid-write)
+//! is cut off, then the file is read backwards until each scope's newest frame is found. Frames
+//! of one scope are written in resourceVersion order, so that frame is where its watch resumes.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::frame::Frame;
+
+/// An object's `metadata.resourceVersion`. Officially opaque; in practice an etcd revision.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceVersion(String);
+
+impl ResourceVersion {
+    pub fn new(rv: String) -> Self {
+        Self(rv)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Orders two resourceVersions when both are numbers (etcd revisions); `None` when either
+    /// is not, since the API only promises equality for opaque values.
+    pub fn compare(&self, other: &Self) -> Option<Ordering> {
+        if self.0 == other.0 {
+            return Some(Ordering::Equal);
+        }
+        let a: u64 = self.0.parse().ok()?;
+        let b: u64 = other.0.parse().ok()?;
+        Some(a.cmp(&b))
+    }
+
+    /// Whether an object version must still be written, given the newest version already written
+    /// for its scope. Unknown order (non-numeric versions) writes it: a duplicate is better than
+    /// a loss, and the Elastic pipeline's document id makes it harmless.
+    pub fn is_unwritten(&self, written: Option<&ResourceVersion>) -> bool {
+        match written {
+            None => true,
+            Some(mark) => !matches!(self.compare(mark), Some(Ordering::Less | Ordering::Equal)),
+        }
+    }
+
+    /// The newer of two versions (the second when they cannot be ordered: it came later).
+    pub fn newest(self, other: Self) -> Self {
+        match self.compare(&other) {
+            Some(Ordering::Greater) => self,
+            _ => other,
+        }
+    }
+}
+
+impl std::fmt::Display for ResourceVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one watch covers: every namespace, or one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+impl Scope {
+    pub fn contains(&self, namespace: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Namespace(ns) => namespace == Some(ns.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::All => f.write_str("all namespaces"),
+            Scope::Namespace(ns) => write!(f, "namespace {ns}"),
+        }
+    }
+}
+
+/// What start-up learned from the existing output.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The newest resourceVersion written for each scope that has one.
+    pub positions: BTreeMap<Scope, ResourceVersion>,
+    /// Bytes of a torn last line that were cut off.
+    pub torn_bytes: u64,
+    /// Complete lines read while searching that are not watch frames (skipped).
+    pub invalid_lines: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot recover the position from {path}: {source}")]
+pub struct PositionError {
+    path: String,
+    #[source]
+    source: io::Error,
+}
+
+/// Repairs a torn last line and finds each scope's newest written resourceVersion.
+/// A missing file is a first start.
+pub fn recover(path: &Path, scopes: &[Scope]) -> Result<Recovery, PositionError> {
+    let err = |source| PositionError {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Recovery::default()),
+        Err(e) => return Err(err(e)),
+    };
+    let mut recovery = Recovery {
+        torn_bytes: repair_torn_tail(&mut file).map_err(err)?,
+        ..Recovery::default()
+    };
+    let mut lines = ReverseLines::new(&mut file).map_err(err)?;
+    while recovery.positions.len() < scopes.len() {
+        let Some(line) = lines.next_line().map_err(err)? else { break };
+        let Ok(frame) = Frame::parse(&line) else {
+            recovery.invalid_lines += 1;
+            continue;
+        };
+        let (Some(rv), true) = (frame.resource_version, frame.kind.is_data()) else {
+            recovery.invalid_lines += 1;
+            continue;
+        };
+        for scope in scopes {
+            if scope.contains(frame.namespace.as_deref()) && !recovery.positions.contains_key(scope) {
+                recovery.positions.insert(scope.clone(), rv.clone());
+            }
+        }
+    }
+    Ok(recovery)
+}
+
+/// Cuts the file back to its last `\n`. Returns the number of bytes removed.
+fn repair_torn_tail(file: &mut File) -> io::Result<u64> {
+    let len = file.metadata()?.len();
+    let mut lines = ReverseLines::new(file)?;
+    let keep = lines.end_of_last_line()?;
+    if keep < len {
+        file.set_len(keep)?;
+        file.sync_data()?;
+    }
+    Ok(len - keep)
+}
+
+const CHUNK: u64 = 64 * 1024;
+
+/// Reads a file's lines from the end towards the start.
+struct ReverseLines<'f> {
+    file: &'f mut File,
+    /// File offset of `buf[0]`.
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl<'f> ReverseLines<'f> {
+    fn new(file: &'f mut File) -> io::Result<Self> {
+        let start = file.metadata()?.len();
+        Ok(Self {
+            file,
+            start,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Prepends the previous chunk; false at the start of the file.
+    fn read_back(&mut self) -> io::Result<bool> {
+        if self.start == 0 {
+            return Ok(false);
+        }
+        let n = CHUNK.min(self.start);
+        self.start -= n;
+        let mut chunk = vec![0; n as usize];
+        self.file.seek(SeekFrom::Start(self.start))?;
+        self.file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&self.buf);
+        self.buf = chunk;
+        Ok(true)
+    }
+
+    /// The offset just past the file's last `\n` (0 when it has none).
+    fn end_of_last_line(&mut self) -> io::Result<u64> {
+        loop {
+            if let Some(i) = memchr_rev(&self.buf) {
+                return Ok(self.start + i as u64 + 1);
+            }
+            if !self.read_back()? {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// The previous complete line (without `\n`), skipping empty ones. Assumes the file ends at a
+    /// line boundary (see [`repair_torn_tail`]).
+    fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            // Drop the trailing newline of the line we are about to take.
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+                continue;
+            }
+            match memchr_rev(&self.buf) {
+                Some(i) => {
+                    let line = self.buf.split_off(i + 1);
+                    return Ok(Some(line));
+                }
+                None => {
+                    if !self.read_back()? {
+                        return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn memchr_rev(buf: &[u8]) -> Option<usize> {
+    buf.iter().rposition(|&b| b == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn rv(s: &str) -> ResourceVersion {
+        ResourceVersion::new(s.into())
+    }
+
+    fn frame(ns: &str, rv: u64) -> String {
+        format!(
+            r#"{{"type":"ADDED","object":{{"kind":"Event","apiVersion":"v1","metadata":{{"namespace":"{ns}","uid":"u{rv}","resourceVersion":"{rv}"}}}}}}"#
+        )
+    }
+
+    fn file_with(content: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content).unwrap();
+        f
+    }
+
+    #[test]
+    fn compares_numeric_versions_numerically() {
+        assert_eq!(rv("9").compare(&rv("10")), Some(Ordering::Less));
+        assert_eq!(rv("10").compare(&rv("10")), Some(Ordering::Equal));
+        assert_eq!(rv("abc").compare(&rv("10")), None);
+        assert_eq!(rv("abc").compare(&rv("abc")), Some(Ordering::Equal));
+        assert_eq!(rv("18446744073709551616").compare(&rv("1")), None);
+    }
+
+    #[test]
+    fn unwritten_means_newer_than_the_mark_or_unknown() {
+        assert!(rv("5").is_unwritten(None));
+        assert!(rv("11").is_unwritten(Some(&rv("10"))));
+        assert!(!rv("10").is_unwritten(Some(&rv("10"))));
+        assert!(!rv("9").is_unwritten(Some(&rv("10"))));
+        assert!(rv("x").is_unwritten(Some(&rv("10"))));
+        assert_eq!(rv("3").newest(rv("7")), rv("7"));
+        assert_eq!(rv("7").newest(rv("3")), rv("7"));
+    }
+
+    #[test]
+    fn missing_file_is_a_first_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recover(&dir.path().join("none.json"), &[Scope::All]).unwrap();
+        assert_eq!(r, Recovery::default());
+    }
+
+    #[test]
+    fn finds_the_last_frame_and_cuts_a_torn_tail() {
+        let torn = &frame("a", 3)[..40];
+        let content = format!("{}\n{}\n{torn}", frame("a", 1), frame("b", 2));
+        let f = file_with(content.as_bytes());
+        let r = recover(f.path(), &[Scope::All]).unwrap();
+        assert_eq!(r.torn_bytes, 40);
+        assert_eq!(r.positions[&Scope::All], rv("2"));
+        let after = std::fs::read_to_string(f.path()).unwrap();
+        assert_eq!(after, format!("{}\n{}\n", frame("a", 1), frame("b", 2)));
+    }
+
+    #[test]
+    fn a_file_of_one_torn_line_becomes_empty() {
+        let f = file_with(b"{\"type\":\"ADD");
+        let r = recover(f.path(), &[Scope::All]).unwrap();
+        assert_eq!(r.torn_bytes, 12);
+        assert!(r.positions.is_empty());
+        assert_eq!(std::fs::metadata(f.path()).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn each_namespace_resumes_from_its_own_newest_frame() {
+        // Long enough to cross several read-back chunks.
+        let mut content = String::new();
+        content.push_str(&frame("a", 1));
+        content.push('\n');
+        for i in 2..3000 {
+            content.push_str(&frame("b", i));
+            content.push('\n');
+        }
+        content.push_str("not a frame\n\n");
+        let f = file_with(content.as_bytes());
+        let scopes = [
+            Scope::Namespace("a".into()),
+            Scope::Namespace("b".into()),
+            Scope::Namespace("c".into()),
+        ];
+        let r = recover(f.path(), &scopes).unwrap();
+        assert_eq!(r.positions.get(&scopes[0]), Some(&rv("1")));
+        assert_eq!(r.positions.get(&scopes[1]), Some(&rv("2999")));
+        assert_eq!(r.positions.get(&scopes[2]), None);
+        assert_eq!(r.invalid_lines, 1);
+        assert_eq!(r.torn_bytes, 0);
+    }
+
+    #[test]
+    fn reverse_lines_across_chunk_edges() {
+        let lines: Vec<String> = (0..20_000).map(|i| "x".repeat(i % 97)).collect();
+        let content = lines.join("\n") + "\n";
+        let f = file_with(content.as_bytes());
+        let mut file = File::open(f.path()).unwrap();
+        let mut rev = ReverseLines::new(&mut file).unwrap();
+        let mut got = Vec::new();
+        while let Some(l) = rev.next_line().unwrap() {
+            got.push(String::from_utf8(l).unwrap());
+        }
+        got.reverse();
+        let expected: Vec<String> = lines.into_iter().filter(|l| !l.is_empty()).collect();
+        assert_eq!(got, expected);
+    }
+}
