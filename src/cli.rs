@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const DEFAULT_OUTPUT: &str = "/var/log/kube-event-logger/events.json";
 
 #[derive(Debug, Parser)]
-#[command(name = "kube-event-logger", version, about = "Writes every Kubernetes Event watch frame, exactly once, to a JSON-lines file")]
+#[command(
+    name = "kube-event-logger",
+    version,
+    about = "Writes every Kubernetes Event watch frame, exactly once, to a JSON-lines file"
+)]
 pub struct Cli {
     /// Diagnostics format on stderr (filter them with RUST_LOG, e.g. RUST_LOG=debug).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

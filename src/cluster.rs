@@ -28,7 +28,10 @@ pub enum ClusterError {
 
 /// Builds the client. kube's retry layer is turned off: retries, backoff and Retry-After are
 /// handled by the watch loop, which must see every failure.
-pub async fn client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<kube::Client, ClusterError> {
+pub async fn client(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Client, ClusterError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_owned),
         ..KubeConfigOptions::default()
@@ -47,7 +50,9 @@ pub async fn client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<
                 .map_err(ClusterError::Load)?
         }
         None if in_cluster => kube::Config::incluster().map_err(ClusterError::InCluster)?,
-        None => kube::Config::from_kubeconfig(&options).await.map_err(ClusterError::Load)?,
+        None => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(ClusterError::Load)?,
     };
     config.default_retry = false;
     config.read_timeout = Some(READ_TIMEOUT);

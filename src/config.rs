@@ -26,10 +26,10 @@ pub struct RunConfig {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("--namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)")]
+    #[error(
+        "--namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)"
+    )]
     BadNamespace(String),
-    #[error("--output is empty; give a file path or - for stdout")]
-    EmptyOutput,
 }
 
 impl RunConfig {
@@ -48,7 +48,6 @@ impl RunConfig {
             scopes.push(Scope::All);
         }
         let output = match args.output.as_os_str().to_str() {
-            Some("") => return Err(ConfigError::EmptyOutput),
             Some("-") => OutputTarget::Stdout,
             _ => OutputTarget::File(args.output),
         };
@@ -67,7 +66,8 @@ impl RunConfig {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -88,7 +88,10 @@ mod tests {
     fn defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.scopes, [Scope::All]);
-        assert_eq!(c.output, OutputTarget::File("/var/log/kube-event-logger/events.json".into()));
+        assert_eq!(
+            c.output,
+            OutputTarget::File("/var/log/kube-event-logger/events.json".into())
+        );
         assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(c.list_page_size, 500);
     }
@@ -96,22 +99,38 @@ mod tests {
     #[test]
     fn namespaces_dedupe_and_validate() {
         let c = parse(&["-n", "a", "--namespace", "b", "-n", "a"]).unwrap();
-        assert_eq!(c.scopes, [Scope::Namespace("a".into()), Scope::Namespace("b".into())]);
-        assert_eq!(parse(&["-n", "Bad_NS"]).unwrap_err(), ConfigError::BadNamespace("Bad_NS".into()));
+        assert_eq!(
+            c.scopes,
+            [Scope::Namespace("a".into()), Scope::Namespace("b".into())]
+        );
+        assert_eq!(
+            parse(&["-n", "Bad_NS"]).unwrap_err(),
+            ConfigError::BadNamespace("Bad_NS".into())
+        );
         assert!(parse(&["-n=x-"]).is_err());
     }
 
     #[test]
     fn dash_is_stdout() {
-        assert_eq!(parse(&["--output", "-"]).unwrap().output, OutputTarget::Stdout);
+        assert_eq!(
+            parse(&["--output", "-"]).unwrap().output,
+            OutputTarget::Stdout
+        );
         // clap refuses an empty value outright.
         assert!(Cli::try_parse_from(["kube-event-logger", "run", "--output="]).is_err());
     }
 
     #[test]
     fn bad_values_are_rejected_by_the_parser() {
-        for bad in [&["--http-addr", "nope"][..], &["--list-page-size", "0"], &["--log-format", "xml"]] {
-            assert!(Cli::try_parse_from([&["kube-event-logger", "run"], bad].concat()).is_err(), "{bad:?}");
+        for bad in [
+            &["--http-addr", "nope"][..],
+            &["--list-page-size", "0"],
+            &["--log-format", "xml"],
+        ] {
+            assert!(
+                Cli::try_parse_from([&["kube-event-logger", "run"], bad].concat()).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

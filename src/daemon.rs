@@ -91,7 +91,14 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
         let written = recovery.positions.get(scope).cloned();
-        let watch = ScopeWatch::new(scope.clone(), api.clone(), tx.clone(), health.clone(), cancel.clone(), written);
+        let watch = ScopeWatch::new(
+            scope.clone(),
+            api.clone(),
+            tx.clone(),
+            health.clone(),
+            cancel.clone(),
+            written,
+        );
         watches.spawn(watch.run());
     }
     drop(tx);
@@ -130,7 +137,11 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
     http.abort();
     if let Some(s) = stats {
-        tracing::info!(bytes = s.bytes, writes = s.writes, "output flushed and synced");
+        tracing::info!(
+            bytes = s.bytes,
+            writes = s.writes,
+            "output flushed and synced"
+        );
     }
     failure.map_or(Ok(()), Err)
 }

@@ -131,8 +131,8 @@ impl<'a> Frame<'a> {
     pub fn parse(line: &'a [u8]) -> Result<Self, FrameError> {
         let wire: WireFrame<'a> =
             serde_json::from_slice(line).map_err(|e| FrameError::Json(e.to_string()))?;
-        let kind =
-            FrameType::parse(&wire.kind).ok_or_else(|| FrameError::UnknownType(wire.kind.into()))?;
+        let kind = FrameType::parse(&wire.kind)
+            .ok_or_else(|| FrameError::UnknownType(wire.kind.into()))?;
         let object = wire.object;
         let meta = object.metadata.unwrap_or_default();
         let resource_version = meta
@@ -210,7 +210,8 @@ impl ListedObject {
         let body = raw
             .strip_prefix(b"{")
             .ok_or_else(|| FrameError::Json("list item is not an object".into()))?;
-        let mut line = Vec::with_capacity(ADDED_PREFIX.len() + KIND_API_VERSION.len() + raw.len() + 2);
+        let mut line =
+            Vec::with_capacity(ADDED_PREFIX.len() + KIND_API_VERSION.len() + raw.len() + 2);
         line.extend_from_slice(ADDED_PREFIX);
         line.push(b'{');
         if head.kind.is_none() {
@@ -274,7 +275,8 @@ mod tests {
         assert_eq!(status.code, 410);
         let gone = br#"{"type":"ERROR","object":{"kind":"Status","reason":"Gone","code":410}}"#;
         assert!(Frame::parse(gone).unwrap().status.unwrap().is_expired());
-        let other = br#"{"type":"ERROR","object":{"kind":"Status","reason":"InternalError","code":500}}"#;
+        let other =
+            br#"{"type":"ERROR","object":{"kind":"Status","reason":"InternalError","code":500}}"#;
         assert!(!Frame::parse(other).unwrap().status.unwrap().is_expired());
     }
 
@@ -292,7 +294,11 @@ mod tests {
             b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":7}}}",
             b"\xff\xfe",
         ] {
-            assert!(Frame::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                Frame::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -301,7 +307,9 @@ mod tests {
         // The fixture frames carry kind/apiVersion first; a LIST item is the same object without them.
         for line in FIXTURES.lines() {
             let prefix = r#"{"type":"ADDED","object":{"kind":"Event","apiVersion":"v1","#;
-            let Some(rest) = line.strip_prefix(prefix) else { continue };
+            let Some(rest) = line.strip_prefix(prefix) else {
+                continue;
+            };
             let item = format!("{{{}", &rest[..rest.len() - 1]);
             let raw: Box<RawValue> = serde_json::from_str(&item).unwrap();
             let listed = ListedObject::from_item(&raw).unwrap();

@@ -66,7 +66,10 @@ mod tests {
         h.set_output_ok(true);
         h.set_watching(&scopes[0], true);
         let err = h.ready().unwrap_err();
-        assert!(err.contains("namespace b") && !err.contains("namespace a"), "{err}");
+        assert!(
+            err.contains("namespace b") && !err.contains("namespace a"),
+            "{err}"
+        );
         h.set_watching(&scopes[1], true);
         assert!(h.ready().is_ok());
         h.set_output_ok(false);

@@ -13,7 +13,10 @@ use tokio::net::TcpListener;
 use crate::health::Health;
 
 /// Binds the address now (so a bad address fails start-up), serves until the future is dropped.
-pub async fn bind(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+pub async fn bind(
+    addr: SocketAddr,
+    health: Arc<Health>,
+) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = Router::new()
@@ -31,6 +34,9 @@ pub async fn bind(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<(Soc
 async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
     match health.ready() {
         Ok(()) => (StatusCode::OK, "ok\n".into()),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
     }
 }

@@ -142,7 +142,10 @@ pub struct WriterStats {
 pub fn spawn_writer(
     mut sink: Sink,
     health: Arc<Health>,
-) -> (mpsc::Sender<Batch>, JoinHandle<Result<WriterStats, OutputError>>) {
+) -> (
+    mpsc::Sender<Batch>,
+    JoinHandle<Result<WriterStats, OutputError>>,
+) {
     let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let handle = std::thread::Builder::new()
         .name("output-writer".into())
@@ -222,7 +225,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.json");
         let health = Arc::new(Health::default());
-        let (tx, handle) = spawn_writer(Sink::File(OutputFile::open(&path).unwrap()), health.clone());
+        let (tx, handle) =
+            spawn_writer(Sink::File(OutputFile::open(&path).unwrap()), health.clone());
         let mut expected = Vec::new();
         for i in 0..10_000 {
             let line = format!("{{\"n\":{i}}}\n").into_bytes();
@@ -239,7 +243,9 @@ mod tests {
     #[test]
     fn a_failed_write_leaves_no_torn_line() {
         // /dev/full fails every write with ENOSPC.
-        let Ok(file) = OpenOptions::new().append(true).open("/dev/full") else { return };
+        let Ok(file) = OpenOptions::new().append(true).open("/dev/full") else {
+            return;
+        };
         let mut out = OutputFile {
             path: "/dev/full".into(),
             file,

@@ -124,7 +124,9 @@ pub fn recover(path: &Path, scopes: &[Scope]) -> Result<Recovery, PositionError>
     };
     let mut lines = ReverseLines::new(&mut file).map_err(err)?;
     while recovery.positions.len() < scopes.len() {
-        let Some(line) = lines.next_line().map_err(err)? else { break };
+        let Some(line) = lines.next_line().map_err(err)? else {
+            break;
+        };
         let Ok(frame) = Frame::parse(&line) else {
             recovery.invalid_lines += 1;
             continue;
@@ -134,7 +136,8 @@ pub fn recover(path: &Path, scopes: &[Scope]) -> Result<Recovery, PositionError>
             continue;
         };
         for scope in scopes {
-            if scope.contains(frame.namespace.as_deref()) && !recovery.positions.contains_key(scope) {
+            if scope.contains(frame.namespace.as_deref()) && !recovery.positions.contains_key(scope)
+            {
                 recovery.positions.insert(scope.clone(), rv.clone());
             }
         }

@@ -97,7 +97,11 @@ impl Api {
     }
 
     /// One LIST page: the whole body.
-    pub async fn list_page(&self, scope: &Scope, continue_token: Option<&str>) -> Result<Bytes, ApiError> {
+    pub async fn list_page(
+        &self,
+        scope: &Scope,
+        continue_token: Option<&str>,
+    ) -> Result<Bytes, ApiError> {
         let mut params = ListParams::default().limit(self.page_size);
         if let Some(token) = continue_token {
             params = params.continue_token(token);
@@ -130,9 +134,10 @@ impl Api {
 
     async fn send(&self, req: http::Request<Vec<u8>>) -> Result<Response<Body>, ApiError> {
         let (mut parts, body) = req.into_parts();
-        parts
-            .headers
-            .insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json"));
+        parts.headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
         let req = http::Request::from_parts(parts, Body::from(body));
         let resp = self.client.send(req).await.map_err(ApiError::Transport)?;
         if resp.status().is_success() {
@@ -161,7 +166,9 @@ fn parse_status(code: StatusCode, body: &[u8]) -> Status {
         .unwrap_or_else(|| Status {
             code: code.as_u16(),
             reason: code.canonical_reason().unwrap_or_default().to_string(),
-            message: String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_string(),
+            message: String::from_utf8_lossy(&body[..body.len().min(512)])
+                .trim()
+                .to_string(),
         })
 }
 
@@ -181,7 +188,10 @@ mod tests {
             StatusCode::FORBIDDEN,
             br#"{"kind":"Status","status":"Failure","message":"events is forbidden","reason":"Forbidden","code":403}"#,
         );
-        assert_eq!((s.code, s.reason.as_str(), s.message.as_str()), (403, "Forbidden", "events is forbidden"));
+        assert_eq!(
+            (s.code, s.reason.as_str(), s.message.as_str()),
+            (403, "Forbidden", "events is forbidden")
+        );
         let s = parse_status(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
         assert_eq!(s.code, 502);
         assert_eq!(s.message, "<html>bad gateway</html>");
@@ -193,7 +203,10 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(http::header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(http::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            http::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 
@@ -211,7 +224,10 @@ mod tests {
             assert!(!e(code).is_refusal(), "{code}");
         }
         assert!(e(410).is_expired());
-        assert_eq!(collection(&Scope::Namespace("x".into())), "/api/v1/namespaces/x/events");
+        assert_eq!(
+            collection(&Scope::Namespace("x".into())),
+            "/api/v1/namespaces/x/events"
+        );
         assert_eq!(collection(&Scope::All), "/api/v1/events");
     }
 }

@@ -83,7 +83,10 @@ mod tests {
     fn honours_retry_after() {
         let mut b = Backoff::new(Duration::from_millis(10), Duration::from_secs(30));
         let d = b.after_server_hint(Duration::from_secs(3));
-        assert!(d >= Duration::from_secs(3) && d <= Duration::from_millis(3300), "{d:?}");
+        assert!(
+            d >= Duration::from_secs(3) && d <= Duration::from_millis(3300),
+            "{d:?}"
+        );
         let d = b.after_server_hint(Duration::from_secs(3600));
         assert!(d <= Duration::from_secs(33), "capped: {d:?}");
     }

@@ -108,7 +108,11 @@ mod tests {
         let body = b"{\"a\":1}\n{\"b\":\"x\\ny\"}\n\n{\"c\":3}\n";
         for cut in 0..=body.len() {
             let (lines, pending) = split(&[&body[..cut], &body[cut..]], 100);
-            assert_eq!(lines, ["{\"a\":1}", "{\"b\":\"x\\ny\"}", "", "{\"c\":3}"], "cut {cut}");
+            assert_eq!(
+                lines,
+                ["{\"a\":1}", "{\"b\":\"x\\ny\"}", "", "{\"c\":3}"],
+                "cut {cut}"
+            );
             assert_eq!(pending, 0);
         }
     }

@@ -148,7 +148,11 @@ pub fn decide(outcome: &Outcome, p: &mut Progress) -> Step {
         }
         Outcome::Expired => Step::Go {
             next: Next::List,
-            wait: if p.progressed { Wait::None } else { Wait::Backoff },
+            wait: if p.progressed {
+                Wait::None
+            } else {
+                Wait::Backoff
+            },
         },
         Outcome::Broken(_) | Outcome::ErrorFrame(_) => Step::Go {
             next: resume(p),
@@ -259,8 +263,12 @@ impl ScopeWatch {
             }
             self.health.set_watching(scope, false);
             match e.code() {
-                Some(401 | 403) => tracing::error!(%scope, error = %e, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)"),
-                Some(410) => tracing::warn!(%scope, "the list continue token expired (410); listing again from the start"),
+                Some(401 | 403) => {
+                    tracing::error!(%scope, error = %e, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
+                }
+                Some(410) => {
+                    tracing::warn!(%scope, "the list continue token expired (410); listing again from the start")
+                }
                 _ => tracing::warn!(%scope, error = %e, "request failed; retrying with backoff"),
             }
             return Ok(Outcome::Failed(e));
@@ -306,14 +314,24 @@ impl ScopeWatch {
             for item in page.items {
                 match ListedObject::from_item(item) {
                     Ok(obj) => items.push(obj),
-                    Err(e) => tracing::warn!(scope = %self.scope, error = %e, "skipping a LIST item that is not an Event"),
+                    Err(e) => {
+                        tracing::warn!(scope = %self.scope, error = %e, "skipping a LIST item that is not an Event")
+                    }
                 }
             }
-            token = page.metadata.continue_token.filter(|t| !t.is_empty()).map(Into::into);
+            token = page
+                .metadata
+                .continue_token
+                .filter(|t| !t.is_empty())
+                .map(Into::into);
             if token.is_none() {
                 match page.metadata.resource_version.filter(|rv| !rv.is_empty()) {
                     Some(rv) => break ResourceVersion::new(rv.into_owned()),
-                    None => return Ok(Outcome::Failed(ApiError::Decode("no metadata.resourceVersion".into()))),
+                    None => {
+                        return Ok(Outcome::Failed(ApiError::Decode(
+                            "no metadata.resourceVersion".into(),
+                        )));
+                    }
                 }
             }
         };
@@ -340,7 +358,11 @@ impl ScopeWatch {
     }
 
     /// One WATCH connection, until it ends.
-    async fn watch(&mut self, from: ResourceVersion, progress: &mut Progress) -> Result<Outcome, WatchError> {
+    async fn watch(
+        &mut self,
+        from: ResourceVersion,
+        progress: &mut Progress,
+    ) -> Result<Outcome, WatchError> {
         let timeout = WATCH_TIMEOUT_MIN + WATCH_TIMEOUT_MIN.mul_f64(fastrand::f64());
         let opened = Instant::now();
         let body = tokio::select! {
@@ -364,7 +386,10 @@ impl ScopeWatch {
             };
             let data = match chunk {
                 None if splitter.pending() > 0 => {
-                    return Ok(Outcome::Broken(format!("the stream ended inside a frame ({} bytes)", splitter.pending())));
+                    return Ok(Outcome::Broken(format!(
+                        "the stream ended inside a frame ({} bytes)",
+                        splitter.pending()
+                    )));
                 }
                 None => {
                     if opened.elapsed() >= timeout / 2 {
@@ -389,11 +414,20 @@ impl ScopeWatch {
 
     /// Handles one line of the watch stream: data frames go into the batch, anything that ends
     /// the watch comes back as its outcome.
-    fn take_line(&mut self, line: Line<'_>, batch: &mut Batch, progress: &mut Progress) -> Result<(), Outcome> {
+    fn take_line(
+        &mut self,
+        line: Line<'_>,
+        batch: &mut Batch,
+        progress: &mut Progress,
+    ) -> Result<(), Outcome> {
         let bytes = match line {
             Line::Complete([]) => return Ok(()),
             Line::Complete(b) => b,
-            Line::TooLong(n) => return Err(Outcome::Broken(format!("a line of {n} bytes exceeds the {MAX_LINE}-byte limit"))),
+            Line::TooLong(n) => {
+                return Err(Outcome::Broken(format!(
+                    "a line of {n} bytes exceeds the {MAX_LINE}-byte limit"
+                )));
+            }
         };
         let frame = Frame::parse(bytes).map_err(|e| {
             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
@@ -402,7 +436,11 @@ impl ScopeWatch {
         match frame.kind {
             FrameType::Error => {
                 let status = frame.status.unwrap_or_default();
-                Err(if status.is_expired() { Outcome::Expired } else { Outcome::ErrorFrame(status) })
+                Err(if status.is_expired() {
+                    Outcome::Expired
+                } else {
+                    Outcome::ErrorFrame(status)
+                })
             }
             FrameType::Bookmark => {
                 progress.progressed = true;
@@ -411,7 +449,9 @@ impl ScopeWatch {
             }
             _ => {
                 progress.progressed = true;
-                let rv = frame.resource_version.expect("data frames carry a resourceVersion");
+                let rv = frame
+                    .resource_version
+                    .expect("data frames carry a resourceVersion");
                 progress.position = Some(rv.clone());
                 if !rv.is_unwritten(self.written.as_ref()) {
                     tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
@@ -429,14 +469,22 @@ impl ScopeWatch {
         if batch.is_empty() {
             return Ok(());
         }
-        self.tx.send(batch).await.map_err(|_| WatchError::OutputClosed)
+        self.tx
+            .send(batch)
+            .await
+            .map_err(|_| WatchError::OutputClosed)
     }
 }
 
 /// Oldest first, so that the output stays in resourceVersion order and its last line is always a
 /// valid place to resume. Numeric versions sort numerically; others keep their LIST order after.
 fn sort_by_version(items: &mut [ListedObject]) {
-    items.sort_by_cached_key(|o| o.resource_version.as_str().parse::<u64>().unwrap_or(u64::MAX));
+    items.sort_by_cached_key(|o| {
+        o.resource_version
+            .as_str()
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+    });
 }
 
 #[cfg(test)]
@@ -461,7 +509,10 @@ mod tests {
     #[test]
     fn a_list_leads_to_a_watch_from_its_version() {
         let mut p = Progress::default();
-        assert_eq!(decide(&Outcome::Listed(rv("9")), &mut p), go(Next::Watch(rv("9")), Wait::None));
+        assert_eq!(
+            decide(&Outcome::Listed(rv("9")), &mut p),
+            go(Next::Watch(rv("9")), Wait::None)
+        );
         assert_eq!(p.position, Some(rv("9")));
     }
 
@@ -469,18 +520,39 @@ mod tests {
     fn clean_ends_resume_at_once_and_broken_ones_back_off() {
         let mut p = at("5");
         p.progressed = true;
-        assert_eq!(decide(&Outcome::Closed, &mut p), go(Next::Watch(rv("5")), Wait::None));
-        assert_eq!(decide(&Outcome::Broken("x".into()), &mut p), go(Next::Watch(rv("5")), Wait::Backoff));
-        let s = Status { code: 500, ..Status::default() };
-        assert_eq!(decide(&Outcome::ErrorFrame(s), &mut p), go(Next::Watch(rv("5")), Wait::Backoff));
+        assert_eq!(
+            decide(&Outcome::Closed, &mut p),
+            go(Next::Watch(rv("5")), Wait::None)
+        );
+        assert_eq!(
+            decide(&Outcome::Broken("x".into()), &mut p),
+            go(Next::Watch(rv("5")), Wait::Backoff)
+        );
+        let s = Status {
+            code: 500,
+            ..Status::default()
+        };
+        assert_eq!(
+            decide(&Outcome::ErrorFrame(s), &mut p),
+            go(Next::Watch(rv("5")), Wait::Backoff)
+        );
     }
 
     #[test]
     fn quick_empty_watches_in_a_row_mean_relist() {
         let mut p = at("5");
-        assert_eq!(decide(&Outcome::Closed, &mut p), go(Next::Watch(rv("5")), Wait::Backoff));
-        assert_eq!(decide(&Outcome::Closed, &mut p), go(Next::Watch(rv("5")), Wait::Backoff));
-        assert_eq!(decide(&Outcome::Closed, &mut p), go(Next::List, Wait::Backoff));
+        assert_eq!(
+            decide(&Outcome::Closed, &mut p),
+            go(Next::Watch(rv("5")), Wait::Backoff)
+        );
+        assert_eq!(
+            decide(&Outcome::Closed, &mut p),
+            go(Next::Watch(rv("5")), Wait::Backoff)
+        );
+        assert_eq!(
+            decide(&Outcome::Closed, &mut p),
+            go(Next::List, Wait::Backoff)
+        );
         assert_eq!(p.stalls, 0);
         // Progress in between clears the count.
         decide(&Outcome::Closed, &mut p);
@@ -488,30 +560,57 @@ mod tests {
         decide(&Outcome::Broken("x".into()), &mut p);
         p.progressed = false;
         decide(&Outcome::Closed, &mut p);
-        assert_eq!(decide(&Outcome::Closed, &mut p), go(Next::Watch(rv("5")), Wait::Backoff));
+        assert_eq!(
+            decide(&Outcome::Closed, &mut p),
+            go(Next::Watch(rv("5")), Wait::Backoff)
+        );
     }
 
     #[test]
     fn expiry_relists() {
         let mut p = at("5");
-        assert_eq!(decide(&Outcome::Expired, &mut p), go(Next::List, Wait::Backoff));
+        assert_eq!(
+            decide(&Outcome::Expired, &mut p),
+            go(Next::List, Wait::Backoff)
+        );
         p.progressed = true;
-        assert_eq!(decide(&Outcome::Expired, &mut p), go(Next::List, Wait::None));
-        let gone = ApiError::Status { code: 410, retry_after: None, status: Status::default() };
-        assert_eq!(decide(&Outcome::Failed(gone), &mut p), go(Next::List, Wait::Backoff));
+        assert_eq!(
+            decide(&Outcome::Expired, &mut p),
+            go(Next::List, Wait::None)
+        );
+        let gone = ApiError::Status {
+            code: 410,
+            retry_after: None,
+            status: Status::default(),
+        };
+        assert_eq!(
+            decide(&Outcome::Failed(gone), &mut p),
+            go(Next::List, Wait::Backoff)
+        );
     }
 
     #[test]
     fn retry_after_is_honoured_and_cancel_stops() {
         let mut p = Progress::default();
-        let throttled = ApiError::Status { code: 429, retry_after: Some(Duration::from_secs(2)), status: Status::default() };
-        assert_eq!(decide(&Outcome::Failed(throttled), &mut p), go(Next::List, Wait::RetryAfter(Duration::from_secs(2))));
+        let throttled = ApiError::Status {
+            code: 429,
+            retry_after: Some(Duration::from_secs(2)),
+            status: Status::default(),
+        };
+        assert_eq!(
+            decide(&Outcome::Failed(throttled), &mut p),
+            go(Next::List, Wait::RetryAfter(Duration::from_secs(2)))
+        );
         assert_eq!(decide(&Outcome::Cancelled, &mut p), Step::Stop);
     }
 
     #[test]
     fn list_items_sort_oldest_first() {
-        let obj = |v: &str| ListedObject { resource_version: rv(v), namespace: None, line: v.as_bytes().to_vec() };
+        let obj = |v: &str| ListedObject {
+            resource_version: rv(v),
+            namespace: None,
+            line: v.as_bytes().to_vec(),
+        };
         let mut items = vec![obj("30"), obj("x"), obj("4"), obj("100")];
         sort_by_version(&mut items);
         let order: Vec<&str> = items.iter().map(|o| o.resource_version.as_str()).collect();

@@ -1,0 +1,761 @@
+//! A fake kube-apiserver for core/v1 Events over a real socket, plain HTTP or TLS, following
+//! `../shared/k8s-watch-protocol.md`: paginated LIST with continue tokens (items without
+//! kind/apiVersion), chunked WATCH streams of compact frames split at arbitrary chunk
+//! boundaries, history compaction (410 ERROR frame inside a 200 stream, 410 on an old continue
+//! token), bookmarks, bearer-token auth (401/403 with Status bodies), and injected faults.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::events;
+use super::tls::TestPki;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A fault injected into the next matching request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// The next request (LIST or WATCH) is answered with this status and a Status body.
+    Status { code: u16, retry_after: Option<u64> },
+    /// The next WATCH sends `after` whole frames, then half of the next one, then drops the
+    /// connection without ending the chunked body.
+    DropMidFrame { after: usize },
+    /// The next WATCH sends `after` whole frames, then a line that is not JSON.
+    Garbage { after: usize },
+    /// The next WATCH answers 200 and ends at once with no frame (a stuck position).
+    EmptyWatch,
+    /// The next LIST request that carries a continue token gets 410 Expired.
+    ExpireContinue,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub at: Instant,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub status: u16,
+}
+
+impl Recorded {
+    pub fn is_watch(&self) -> bool {
+        matches!(
+            self.query.get("watch").map(String::as_str),
+            Some("true" | "1")
+        )
+    }
+    pub fn param(&self, k: &str) -> Option<&str> {
+        self.query.get(k).map(String::as_str)
+    }
+}
+
+#[derive(Clone)]
+struct Change {
+    rv: u64,
+    kind: &'static str,
+    namespace: String,
+    /// The whole frame line, without `\n`.
+    line: Arc<str>,
+}
+
+struct Stored {
+    namespace: String,
+    rv: u64,
+    /// The object as a watch frame carries it (kind/apiVersion first).
+    object: Arc<str>,
+    count: u64,
+}
+
+struct Snapshot {
+    rv: u64,
+    items: Vec<(String, Arc<str>)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    rv: u64,
+    objects: BTreeMap<String, Stored>,
+    history: Vec<Change>,
+    compacted: u64,
+    snapshots: HashMap<u64, Snapshot>,
+    next_snapshot: u64,
+    faults: VecDeque<Fault>,
+    token: Option<String>,
+    forbidden: bool,
+    watch_timeout: Option<Duration>,
+    paused: bool,
+    requests: Vec<Recorded>,
+    /// For benchmarks: end every watch once it has sent all history.
+    close_when_drained: bool,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Bumped on every change to history.
+    changed: watch::Sender<u64>,
+    /// Bumped to end every open watch.
+    kill: watch::Sender<u64>,
+    /// Bumped when paused requests may go on.
+    resumed: watch::Sender<u64>,
+}
+
+pub struct FakeApiServer {
+    pub addr: SocketAddr,
+    pub pki: Option<TestPki>,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeApiServer {
+    /// Plain HTTP, no authentication.
+    pub async fn plain() -> Self {
+        Self::start(None, None).await
+    }
+
+    /// HTTPS with a throwaway CA, requiring `Bearer <token>`.
+    pub async fn tls(token: &str) -> Self {
+        Self::start(Some(TestPki::generate()), Some(token.to_string())).await
+    }
+
+    async fn start(pki: Option<TestPki>, token: Option<String>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                rv: 1000,
+                token,
+                ..Inner::default()
+            }),
+            changed: watch::channel(0).0,
+            kill: watch::channel(0).0,
+            resumed: watch::channel(0).0,
+        });
+        let acceptor = pki.as_ref().map(|p| p.acceptor());
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let s = s.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(s.clone(), req));
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        Some(acc) => {
+                            if let Ok(tls) = acc.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(tls), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
+                });
+            }
+        });
+        FakeApiServer {
+            addr,
+            pki,
+            shared,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        let scheme = if self.pki.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// A kubeconfig for this server. `token` is the user's bearer token (TLS servers only).
+    pub fn kubeconfig(&self, token: Option<&str>) -> String {
+        use base64::Engine;
+        let ca = self
+            .pki
+            .as_ref()
+            .map(|p| {
+                let data = base64::engine::general_purpose::STANDARD.encode(p.ca_pem.as_bytes());
+                format!("\n    certificate-authority-data: {data}")
+            })
+            .unwrap_or_default();
+        let user = token
+            .map(|t| format!("\n    token: {t}"))
+            .unwrap_or_else(|| " {}".into());
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}{ca}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
+             current-context: fake\nusers:\n- name: fake\n  user:{user}\n",
+            self.url()
+        )
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let mut inner = self.shared.inner.lock().unwrap();
+        f(&mut inner)
+    }
+
+    fn record_change(&self, inner: &mut Inner, change: Change) {
+        inner.history.push(change);
+        let rv = inner.rv;
+        self.shared.changed.send_replace(rv);
+    }
+
+    /// Creates an Event; returns the ADDED frame line the client should write.
+    pub fn add(&self, namespace: &str, name: &str) -> String {
+        self.with(|inner| {
+            inner.rv += 1;
+            let rv = inner.rv;
+            let object: Arc<str> = events::event_object(namespace, name, rv, 1).into();
+            let line = events::frame("ADDED", &object);
+            inner.objects.insert(
+                key(namespace, name),
+                Stored {
+                    namespace: namespace.into(),
+                    rv,
+                    object,
+                    count: 1,
+                },
+            );
+            self.record_change(
+                inner,
+                Change {
+                    rv,
+                    kind: "ADDED",
+                    namespace: namespace.into(),
+                    line: line.clone().into(),
+                },
+            );
+            line
+        })
+    }
+
+    /// Records another occurrence of an Event (count + 1); returns the MODIFIED frame line.
+    pub fn occur(&self, namespace: &str, name: &str) -> String {
+        self.with(|inner| {
+            inner.rv += 1;
+            let rv = inner.rv;
+            let stored = inner
+                .objects
+                .get_mut(&key(namespace, name))
+                .expect("no such event");
+            stored.count += 1;
+            stored.rv = rv;
+            stored.object = events::event_object(namespace, name, rv, stored.count).into();
+            let line = events::frame("MODIFIED", &stored.object);
+            self.record_change(
+                inner,
+                Change {
+                    rv,
+                    kind: "MODIFIED",
+                    namespace: namespace.into(),
+                    line: line.clone().into(),
+                },
+            );
+            line
+        })
+    }
+
+    /// Deletes an Event (TTL expiry); returns the DELETED frame line.
+    pub fn delete(&self, namespace: &str, name: &str) -> String {
+        self.with(|inner| {
+            inner.rv += 1;
+            let rv = inner.rv;
+            let stored = inner
+                .objects
+                .remove(&key(namespace, name))
+                .expect("no such event");
+            let object = events::event_object(namespace, name, rv, stored.count);
+            let line = events::frame("DELETED", &object);
+            self.record_change(
+                inner,
+                Change {
+                    rv,
+                    kind: "DELETED",
+                    namespace: namespace.into(),
+                    line: line.clone().into(),
+                },
+            );
+            line
+        })
+    }
+
+    /// Streams a frame given in wire form, its metadata.resourceVersion renumbered to the next
+    /// revision. Returns the line as the client should write it.
+    pub fn emit_line(&self, line: &str) -> String {
+        self.with(|inner| {
+            inner.rv += 1;
+            let rv = inner.rv;
+            let line = events::renumber(line, rv);
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let kind: &'static str = match v["type"].as_str().unwrap() {
+                "ADDED" => "ADDED",
+                "MODIFIED" => "MODIFIED",
+                "DELETED" => "DELETED",
+                other => panic!("emit_line: {other}"),
+            };
+            let namespace = v["object"]["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.record_change(
+                inner,
+                Change {
+                    rv,
+                    kind,
+                    namespace,
+                    line: line.clone().into(),
+                },
+            );
+            line
+        })
+    }
+
+    /// Sends a BOOKMARK at the current revision to open watches.
+    pub fn bookmark(&self) {
+        self.with(|inner| {
+            let rv = inner.rv;
+            let line = format!(
+                r#"{{"type":"BOOKMARK","object":{{"kind":"Event","apiVersion":"v1","metadata":{{"resourceVersion":"{rv}","creationTimestamp":null}},"involvedObject":{{}},"source":{{}},"firstTimestamp":null,"lastTimestamp":null,"eventTime":null,"reportingComponent":"","reportingInstance":""}}}}"#
+            );
+            self.record_change(
+                inner,
+                Change {
+                    rv,
+                    kind: "BOOKMARK",
+                    namespace: String::new(),
+                    line: line.into(),
+                },
+            );
+        });
+    }
+
+    /// Forgets history up to now, as etcd compaction does: older positions get 410.
+    pub fn compact(&self) {
+        self.with(|inner| {
+            inner.compacted = inner.rv;
+            let c = inner.compacted;
+            inner.history.retain(|ch| ch.rv > c);
+        });
+    }
+
+    /// Ends every open watch cleanly (as `timeoutSeconds` or a server restart would).
+    pub fn close_watches(&self) {
+        self.shared.kill.send_modify(|g| *g += 1);
+    }
+
+    /// Holds new requests until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.with(|inner| inner.paused = true);
+    }
+
+    pub fn resume(&self) {
+        self.with(|inner| inner.paused = false);
+        self.shared.resumed.send_modify(|g| *g += 1);
+    }
+
+    pub fn fault(&self, fault: Fault) {
+        self.with(|inner| inner.faults.push_back(fault));
+    }
+
+    pub fn set_forbidden(&self, forbidden: bool) {
+        self.with(|inner| inner.forbidden = forbidden);
+    }
+
+    /// Ends each watch after this long, whatever timeoutSeconds asked.
+    pub fn set_watch_timeout(&self, d: Duration) {
+        self.with(|inner| inner.watch_timeout = Some(d));
+    }
+
+    pub fn set_close_when_drained(&self, on: bool) {
+        self.with(|inner| inner.close_when_drained = on);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.with(|inner| inner.requests.clone())
+    }
+
+    pub fn current_rv(&self) -> u64 {
+        self.with(|inner| inner.rv)
+    }
+
+    /// Pre-loads many ADDED frames as history without storing objects (benchmarks).
+    pub fn preload_history(&self, lines: impl IntoIterator<Item = (u64, String)>) {
+        self.with(|inner| {
+            for (rv, line) in lines {
+                inner.rv = inner.rv.max(rv);
+                inner.history.push(Change {
+                    rv,
+                    kind: "ADDED",
+                    namespace: String::new(),
+                    line: line.into(),
+                });
+            }
+            let rv = inner.rv;
+            self.shared.changed.send_replace(rv);
+        });
+    }
+}
+
+fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn full(status: StatusCode, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|never: Infallible| match never {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+fn status_body(code: u16, reason: &str, message: &str) -> String {
+    serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code,
+    })
+    .to_string()
+}
+
+fn error_response(code: u16, retry_after: Option<u64>) -> Response<Body> {
+    let reason = match code {
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        _ => "Unknown",
+    };
+    let mut resp = full(
+        StatusCode::from_u16(code).unwrap(),
+        status_body(code, reason, &format!("injected {code}")),
+    );
+    if let Some(s) = retry_after {
+        resp.headers_mut()
+            .insert("retry-after", s.to_string().parse().unwrap());
+    }
+    resp
+}
+
+/// Parses `/api/v1/events` and `/api/v1/namespaces/{ns}/events`.
+fn scope_of(path: &str) -> Option<Option<String>> {
+    if path == "/api/v1/events" {
+        return Some(None);
+    }
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (ns, tail) = rest.split_once('/')?;
+    (tail == "events").then(|| Some(ns.to_string()))
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_string();
+    let query: HashMap<String, String> = req.uri().query().map(url_pairs).unwrap_or_default();
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Paused: wait until resumed.
+    let mut resumed = shared.resumed.subscribe();
+    while shared.inner.lock().unwrap().paused {
+        if resumed.changed().await.is_err() {
+            break;
+        }
+    }
+    let resp = route(&shared, &path, &query, auth.as_deref());
+    shared.inner.lock().unwrap().requests.push(Recorded {
+        at: Instant::now(),
+        path,
+        query,
+        status: resp.status().as_u16(),
+    });
+    Ok(resp)
+}
+
+fn url_pairs(q: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+fn route(
+    shared: &Arc<Shared>,
+    path: &str,
+    query: &HashMap<String, String>,
+    auth: Option<&str>,
+) -> Response<Body> {
+    let Some(namespace) = scope_of(path) else {
+        return full(
+            StatusCode::NOT_FOUND,
+            status_body(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
+        );
+    };
+    let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    let mut inner = shared.inner.lock().unwrap();
+    if let Some(token) = &inner.token
+        && auth != Some(format!("Bearer {token}").as_str())
+    {
+        return full(
+            StatusCode::UNAUTHORIZED,
+            status_body(401, "Unauthorized", "Unauthorized"),
+        );
+    }
+    if inner.forbidden {
+        let verb = if watching { "watch" } else { "list" };
+        let at = match &namespace {
+            Some(ns) => format!("in the namespace \"{ns}\""),
+            None => "at the cluster scope".into(),
+        };
+        return full(
+            StatusCode::FORBIDDEN,
+            status_body(
+                403,
+                "Forbidden",
+                &format!(
+                    "events is forbidden: User \"system:serviceaccount:kube-system:kube-event-logger\" cannot {verb} resource \"events\" in API group \"\" {at}"
+                ),
+            ),
+        );
+    }
+    // A Status fault applies to the next request of any kind.
+    if let Some(Fault::Status { code, retry_after }) = inner.faults.front().cloned() {
+        inner.faults.pop_front();
+        return error_response(code, retry_after);
+    }
+    if watching {
+        let rv = query.get("resourceVersion").cloned().unwrap_or_default();
+        let timeout = query
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(1800));
+        let timeout = inner.watch_timeout.map_or(timeout, |t| t.min(timeout));
+        let fault = match inner.faults.front() {
+            Some(Fault::DropMidFrame { .. } | Fault::Garbage { .. } | Fault::EmptyWatch) => {
+                inner.faults.pop_front()
+            }
+            _ => None,
+        };
+        drop(inner);
+        watch_response(shared.clone(), namespace, rv, timeout, fault)
+    } else {
+        list_response(&mut inner, namespace, query)
+    }
+}
+
+fn list_response(
+    inner: &mut Inner,
+    namespace: Option<String>,
+    query: &HashMap<String, String>,
+) -> Response<Body> {
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|&l| l > 0)
+        .unwrap_or(usize::MAX);
+    let (id, offset) = match query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let Some((id, offset)) = token
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<usize>().ok()?)))
+            else {
+                return full(
+                    StatusCode::BAD_REQUEST,
+                    status_body(400, "BadRequest", "continue key is not valid"),
+                );
+            };
+            let expire = matches!(inner.faults.front(), Some(Fault::ExpireContinue));
+            let stale = inner
+                .snapshots
+                .get(&id)
+                .is_none_or(|s| s.rv < inner.compacted);
+            if expire || stale {
+                if expire {
+                    inner.faults.pop_front();
+                }
+                return full(
+                    StatusCode::GONE,
+                    status_body(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    ),
+                );
+            }
+            (id, offset)
+        }
+        None => {
+            let items = inner
+                .objects
+                .values()
+                .filter(|o| namespace.as_deref().is_none_or(|ns| ns == o.namespace))
+                .map(|o| (o.namespace.clone(), o.object.clone()))
+                .collect();
+            inner.next_snapshot += 1;
+            let id = inner.next_snapshot;
+            inner.snapshots.insert(
+                id,
+                Snapshot {
+                    rv: inner.rv,
+                    items,
+                },
+            );
+            (id, 0)
+        }
+    };
+    let snapshot = &inner.snapshots[&id];
+    let end = offset.saturating_add(limit).min(snapshot.items.len());
+    let items: Vec<String> = snapshot.items[offset..end]
+        .iter()
+        .map(|(_, obj)| events::strip_kind(obj))
+        .collect();
+    let cont = if end < snapshot.items.len() {
+        format!(r#","continue":"{id}:{end}""#)
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"{{"kind":"EventList","apiVersion":"v1","metadata":{{"resourceVersion":"{}"{cont}}},"items":[{}]}}"#,
+        snapshot.rv,
+        items.join(",")
+    );
+    full(StatusCode::OK, body)
+}
+
+fn watch_response(
+    shared: Arc<Shared>,
+    namespace: Option<String>,
+    rv: String,
+    timeout: Duration,
+    fault: Option<Fault>,
+) -> Response<Body> {
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes, std::io::Error>::new(8);
+    let resp = Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(body.boxed())
+        .unwrap();
+    let mut changed = shared.changed.subscribe();
+    let mut kill = shared.kill.subscribe();
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (mut cursor, compacted, close_when_drained) = {
+            let inner = shared.inner.lock().unwrap();
+            let cursor = match rv.as_str() {
+                "" | "0" => 0,
+                n => n.parse::<u64>().unwrap_or(0),
+            };
+            (cursor, inner.compacted, inner.close_when_drained)
+        };
+        if matches!(fault, Some(Fault::EmptyWatch)) {
+            return;
+        }
+        if cursor < compacted {
+            let line = format!(
+                "{{\"type\":\"ERROR\",\"object\":{}}}\n",
+                status_body(
+                    410,
+                    "Expired",
+                    "The resourceVersion for the provided watch is too old."
+                )
+            );
+            let _ = tx.send_data(Bytes::from(line)).await;
+            return;
+        }
+        let mut sent = 0usize;
+        let mut rng = fastrand::Rng::with_seed(cursor);
+        loop {
+            let pending: Vec<Change> = {
+                let inner = shared.inner.lock().unwrap();
+                let start = inner.history.partition_point(|c| c.rv <= cursor);
+                inner.history[start..]
+                    .iter()
+                    .filter(|c| {
+                        c.kind == "BOOKMARK"
+                            || namespace.as_deref().is_none_or(|ns| ns == c.namespace)
+                    })
+                    .cloned()
+                    .collect()
+            };
+            if let Some(last) = pending.last() {
+                cursor = last.rv;
+            }
+            // All pending frames in one buffer, then cut into chunks at arbitrary points.
+            let mut buf = Vec::new();
+            for change in &pending {
+                match &fault {
+                    Some(Fault::DropMidFrame { after }) if sent == *after => {
+                        buf.extend_from_slice(&change.line.as_bytes()[..change.line.len() / 2]);
+                        send_chunks(&mut tx, &mut rng, &buf).await;
+                        tx.abort(std::io::Error::other("injected disconnect"));
+                        return;
+                    }
+                    Some(Fault::Garbage { after }) if sent == *after => {
+                        buf.extend_from_slice(b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Event\" this is not json\n");
+                    }
+                    _ => {}
+                }
+                buf.extend_from_slice(change.line.as_bytes());
+                buf.push(b'\n');
+                sent += 1;
+            }
+            if !send_chunks(&mut tx, &mut rng, &buf).await {
+                return;
+            }
+            if close_when_drained {
+                return;
+            }
+            tokio::select! {
+                r = changed.changed() => if r.is_err() { return },
+                _ = kill.changed() => return,
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    });
+    resp
+}
+
+/// Sends `buf` in chunks of 1–700 bytes (large buffers in 64 KiB chunks). False if the client left.
+async fn send_chunks(
+    tx: &mut http_body_util::channel::Sender<Bytes, std::io::Error>,
+    rng: &mut fastrand::Rng,
+    buf: &[u8],
+) -> bool {
+    let buf = Bytes::copy_from_slice(buf);
+    let mut at = 0;
+    while at < buf.len() {
+        let n = if buf.len() > 1 << 20 {
+            64 * 1024
+        } else {
+            rng.usize(1..=700)
+        };
+        let end = (at + n).min(buf.len());
+        if tx.send_data(buf.slice(at..end)).await.is_err() {
+            return false;
+        }
+        at = end;
+    }
+    true
+}

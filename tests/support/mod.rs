@@ -1,0 +1,234 @@
+//! Test support: the fake API server, realistic Events, a test PKI, and a handle on the real
+//! `kube-event-logger` binary.
+#![allow(dead_code)]
+
+pub mod apiserver;
+pub mod events;
+pub mod tls;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kube-event-logger");
+/// How long a test waits for a behaviour before it fails (a deadline, not a speed target).
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The real binary, running `run` against a fake server.
+pub struct Daemon {
+    child: Child,
+    pub output: PathBuf,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Daemon {
+    /// Starts `run` with the kubeconfig written into `dir`, output `dir/log/events.json`, the
+    /// HTTP endpoint on a free port and JSON logs; `args` come last.
+    pub fn start(dir: &Path, kubeconfig: &str, args: &[&str]) -> Daemon {
+        let kc = dir.join("kubeconfig");
+        std::fs::write(&kc, kubeconfig).unwrap();
+        let output = dir.join("log/events.json");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--log-format=json")
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .arg("--http-addr=127.0.0.1:0");
+        if !args.iter().any(|a| a.starts_with("--output")) {
+            cmd.arg("--output").arg(&output);
+        }
+        cmd.args(args)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBECONFIG")
+            .env("RUST_LOG", "info,kube_event_logger=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn kube-event-logger");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let err_pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let mut out_pipe = child.stdout.take().unwrap();
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = out_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Daemon {
+            child,
+            output,
+            stderr,
+            stdout,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    pub fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The output file's complete lines.
+    pub fn lines(&self) -> Vec<String> {
+        read_lines(&self.output)
+    }
+
+    /// Waits until the output holds at least `n` lines; returns them.
+    pub async fn wait_lines(&mut self, n: usize) -> Vec<String> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let lines = self.lines();
+            if lines.len() >= n {
+                return lines;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "daemon exited ({status}) with {} of {n} lines\n{}",
+                    lines.len(),
+                    self.stderr()
+                );
+            }
+            if start.elapsed() > DEADLINE {
+                panic!(
+                    "timed out waiting for {n} lines, have {}:\n{}\n--- stderr\n{}",
+                    lines.len(),
+                    lines.join("\n"),
+                    self.stderr()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until a stderr line contains `needle`; returns it.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(l) = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            if start.elapsed() > DEADLINE {
+                panic!("no log line with {needle:?}:\n{}", self.stderr());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The address the HTTP endpoint bound.
+    pub async fn http_addr(&self) -> std::net::SocketAddr {
+        let line = self.wait_log("\"http_addr\"").await;
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        v["http_addr"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill({sig})");
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the pipe readers finish.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return status;
+            }
+            if start.elapsed() > within {
+                panic!("still running after {within:?}:\n{}", self.stderr());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
+        self.wait_exit(DEADLINE).await;
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn read_lines(path: &Path) -> Vec<String> {
+    let Ok(content) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let complete = match content.rfind('\n') {
+        Some(i) => &content[..=i],
+        None => "",
+    };
+    complete.lines().map(str::to_owned).collect()
+}
+
+/// Waits until `cond` holds.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !cond() {
+        if start.elapsed() > DEADLINE {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A plain HTTP/1.1 GET over a raw socket; returns (status, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The resourceVersion of a frame line.
+pub fn rv_of(line: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Asserts that no line appears twice.
+pub fn assert_no_duplicates(lines: &[String]) {
+    let mut seen = std::collections::HashSet::new();
+    for l in lines {
+        assert!(seen.insert(l), "duplicate line: {l}");
+    }
+}
