@@ -20,7 +20,7 @@ use crate::health::Health;
 /// Lines pending in memory before the writer flushes regardless.
 const FLUSH_BYTES: usize = 64 * 1024;
 /// Batches queued between the watch and the writer.
-pub const CHANNEL_BATCHES: usize = 64;
+pub const CHANNEL_BATCHES: usize = 16;
 
 /// One or more complete frame lines, each ending in `\n`.
 pub type Batch = Vec<u8>;
@@ -192,6 +192,12 @@ fn write_loop(
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
+        if pending.is_empty() && batch.len() >= FLUSH_BYTES {
+            // Large enough on its own: write it without a copy.
+            let mut batch = batch;
+            flush(&mut batch, &mut stats)?;
+            continue;
+        }
         pending.extend_from_slice(&batch);
         if pending.len() >= FLUSH_BYTES {
             flush(&mut pending, &mut stats)?;

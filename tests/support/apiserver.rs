@@ -97,8 +97,8 @@ struct Inner {
     watch_timeout: Option<Duration>,
     paused: bool,
     requests: Vec<Recorded>,
-    /// For benchmarks: end every watch once it has sent all history.
-    close_when_drained: bool,
+    /// For benchmarks: a watch from this resourceVersion streams these bytes, then ends.
+    prebuilt: Option<(String, Bytes)>,
 }
 
 struct Shared {
@@ -385,10 +385,6 @@ impl FakeApiServer {
         self.with(|inner| inner.watch_timeout = Some(d));
     }
 
-    pub fn set_close_when_drained(&self, on: bool) {
-        self.with(|inner| inner.close_when_drained = on);
-    }
-
     pub fn requests(&self) -> Vec<Recorded> {
         self.with(|inner| inner.requests.clone())
     }
@@ -397,20 +393,12 @@ impl FakeApiServer {
         self.with(|inner| inner.rv)
     }
 
-    /// Pre-loads many ADDED frames as history without storing objects (benchmarks).
-    pub fn preload_history(&self, lines: impl IntoIterator<Item = (u64, String)>) {
+    /// Benchmarks: a watch from `from_rv` streams `stream` (whole frame lines) in 64 KiB
+    /// chunks, then ends. The LIST stays empty at `from_rv`.
+    pub fn prebuilt_stream(&self, from_rv: u64, stream: Bytes) {
         self.with(|inner| {
-            for (rv, line) in lines {
-                inner.rv = inner.rv.max(rv);
-                inner.history.push(Change {
-                    rv,
-                    kind: "ADDED",
-                    namespace: String::new(),
-                    line: line.into(),
-                });
-            }
-            let rv = inner.rv;
-            self.shared.changed.send_replace(rv);
+            inner.rv = from_rv;
+            inner.prebuilt = Some((from_rv.to_string(), stream));
         });
     }
 }
@@ -661,13 +649,25 @@ fn watch_response(
     let mut kill = shared.kill.subscribe();
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;
-        let (mut cursor, compacted, close_when_drained) = {
+        let prebuilt = shared.inner.lock().unwrap().prebuilt.clone();
+        if let Some((_, stream)) = prebuilt.filter(|(from, _)| *from == rv) {
+            let mut at = 0;
+            while at < stream.len() {
+                let end = (at + 64 * 1024).min(stream.len());
+                if tx.send_data(stream.slice(at..end)).await.is_err() {
+                    return;
+                }
+                at = end;
+            }
+            return;
+        }
+        let (mut cursor, compacted) = {
             let inner = shared.inner.lock().unwrap();
             let cursor = match rv.as_str() {
                 "" | "0" => 0,
                 n => n.parse::<u64>().unwrap_or(0),
             };
-            (cursor, inner.compacted, inner.close_when_drained)
+            (cursor, inner.compacted)
         };
         if matches!(fault, Some(Fault::EmptyWatch)) {
             return;
@@ -724,9 +724,6 @@ fn watch_response(
             if !send_chunks(&mut tx, &mut rng, &buf).await {
                 return;
             }
-            if close_when_drained {
-                return;
-            }
             tokio::select! {
                 r = changed.changed() => if r.is_err() { return },
                 _ = kill.changed() => return,
@@ -746,11 +743,7 @@ async fn send_chunks(
     let buf = Bytes::copy_from_slice(buf);
     let mut at = 0;
     while at < buf.len() {
-        let n = if buf.len() > 1 << 20 {
-            64 * 1024
-        } else {
-            rng.usize(1..=700)
-        };
+        let n = rng.usize(1..=700);
         let end = (at + n).min(buf.len());
         if tx.send_data(buf.slice(at..end)).await.is_err() {
             return false;

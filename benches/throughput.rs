@@ -1,0 +1,180 @@
+//! Throughput and memory of `kube-event-logger run`: a local fake API server streams N realistic
+//! frames (~1.3 KB: managedFields, non-ASCII text, Go escapes, escaped quotes) in one watch; the
+//! daemon writes them to a file. `curl -sN URL > file` on the same stream, in the same run, is
+//! the byte-copy baseline.
+//!
+//! `cargo bench --bench throughput` (BENCH_FRAMES=200000, BENCH_ROUNDS=3 by default).
+//! Prints frames/s, CPU seconds and peak RSS for both, the medians, and the ratios.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use support::apiserver::FakeApiServer;
+use support::events;
+
+const FROM_RV: u64 = 1000;
+
+struct Run {
+    secs: f64,
+    cpu_secs: f64,
+    peak_rss_kib: u64,
+    /// RSS (KiB) when a quarter, half and all of the stream was written.
+    rss_samples: Vec<u64>,
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn build_stream(n: usize) -> Bytes {
+    let mut buf = Vec::with_capacity(n * 1400);
+    for i in 0..n {
+        let rv = FROM_RV + 1 + i as u64;
+        let ns = format!("team-{}", i % 40);
+        let name = format!("app-{}.17a{:013x}", i % 997, i);
+        let kind = if i % 3 == 0 { "MODIFIED" } else { "ADDED" };
+        buf.extend_from_slice(events::frame(kind, &events::event_object(&ns, &name, rv, 1 + (i % 50) as u64)).as_bytes());
+        buf.push(b'\n');
+    }
+    Bytes::from(buf)
+}
+
+/// Waits for `pid` and returns (exit status, CPU seconds, max RSS KiB) from the kernel.
+fn wait4(pid: u32) -> (i32, f64, u64) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid as i32, "wait4");
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (status, tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_maxrss as u64)
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn proc_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let t = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15; `after` starts at field 3.
+    (t(11) + t(12)) / ticks
+}
+
+fn run_curl(url: &str, out: &Path, expected: u64) -> Run {
+    let started = Instant::now();
+    let child = Command::new("curl")
+        .args(["-sN", "-o"])
+        .arg(out)
+        .arg(url)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("curl is needed as the baseline (apt-get install curl)");
+    let (status, cpu_secs, peak) = wait4(child.id());
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(status, 0, "curl failed");
+    assert_eq!(std::fs::metadata(out).unwrap().len(), expected, "curl copied the whole stream");
+    // ru_maxrss of a forked child counts the parent's pages before exec: not curl's own.
+    let _ = peak;
+    Run { secs, cpu_secs, peak_rss_kib: 0, rss_samples: vec![] }
+}
+
+fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> Run {
+    let kc = dir.join("kubeconfig");
+    std::fs::write(&kc, server.kubeconfig(None)).unwrap();
+    let started = Instant::now();
+    let child = Command::new(support::BIN)
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("--output")
+        .arg(out)
+        .arg("--http-addr=127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut rss_samples = Vec::new();
+    let marks = [expected / 4, expected / 2, expected];
+    let mut next_mark = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let secs = loop {
+        let len = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        while next_mark < marks.len() && len >= marks[next_mark] {
+            rss_samples.push(proc_status_kib(pid, "VmRSS:"));
+            next_mark += 1;
+        }
+        if len >= expected {
+            break started.elapsed().as_secs_f64();
+        }
+        assert!(Instant::now() < deadline, "the logger did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let cpu_secs = proc_cpu_secs(pid);
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM:");
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let (status, _, _) = wait4(pid);
+    assert_eq!(status, 0, "the logger exited cleanly");
+    assert_eq!(std::fs::metadata(out).unwrap().len(), expected, "no more and no less than the stream");
+    Run { secs, cpu_secs, peak_rss_kib, rss_samples }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo test --benches` / `cargo bench -- --list` pass flags; only run for `cargo bench`.
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let frames = env_or("BENCH_FRAMES", 200_000);
+    let rounds = env_or("BENCH_ROUNDS", 3);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let stream = build_stream(frames);
+    let bytes = stream.len() as u64;
+    println!("stream: {frames} frames, {bytes} bytes ({:.0} bytes/frame)", bytes as f64 / frames as f64);
+    let server = rt.block_on(FakeApiServer::plain());
+    server.prebuilt_stream(FROM_RV, stream);
+    let url = format!("{}/api/v1/events?watch=true&resourceVersion={FROM_RV}", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let (mut curl, mut logger) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let c = run_curl(&url, &dir.path().join("curl.out"), bytes);
+        let out = dir.path().join("events.json");
+        let _ = std::fs::remove_file(&out);
+        let l = run_logger(&server, dir.path(), &out, bytes);
+        println!(
+            "round {round}: curl {:>9.0} frames/s cpu {:.2}s | logger {:>9.0} frames/s cpu {:.2}s peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
+            frames as f64 / c.secs, c.cpu_secs,
+            frames as f64 / l.secs, l.cpu_secs, l.peak_rss_kib, l.rss_samples
+        );
+        curl.push(c);
+        logger.push(l);
+    }
+    let fps = |runs: &[Run]| median(runs.iter().map(|r| frames as f64 / r.secs).collect());
+    let cpu = |runs: &[Run]| median(runs.iter().map(|r| r.cpu_secs).collect());
+    let (cf, lf) = (fps(&curl), fps(&logger));
+    let peak = logger.iter().map(|r| r.peak_rss_kib).max().unwrap();
+    println!("median: curl {cf:.0} frames/s ({:.0} MB/s), logger {lf:.0} frames/s ({:.0} MB/s)", cf * bytes as f64 / frames as f64 / 1e6, lf * bytes as f64 / frames as f64 / 1e6);
+    println!("throughput ratio logger/curl: {:.2} (target >= 0.60)", lf / cf);
+    println!("cpu seconds: curl {:.2}, logger {:.2} (ratio {:.2})", cpu(&curl), cpu(&logger), cpu(&logger) / cpu(&curl));
+    println!("logger peak RSS: {:.1} MiB (target <= 16 MiB)", peak as f64 / 1024.0);
+    drop(server);
+}
