@@ -28,7 +28,10 @@ struct Run {
 }
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn build_stream(n: usize) -> Bytes {
@@ -38,7 +41,13 @@ fn build_stream(n: usize) -> Bytes {
         let ns = format!("team-{}", i % 40);
         let name = format!("app-{}.17a{:013x}", i % 997, i);
         let kind = if i % 3 == 0 { "MODIFIED" } else { "ADDED" };
-        buf.extend_from_slice(events::frame(kind, &events::event_object(&ns, &name, rv, 1 + (i % 50) as u64)).as_bytes());
+        buf.extend_from_slice(
+            events::frame(
+                kind,
+                &events::event_object(&ns, &name, rv, 1 + (i % 50) as u64),
+            )
+            .as_bytes(),
+        );
         buf.push(b'\n');
     }
     Bytes::from(buf)
@@ -51,7 +60,11 @@ fn wait4(pid: u32) -> (i32, f64, u64) {
     let rc = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid as i32, "wait4");
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (status, tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_maxrss as u64)
+    (
+        status,
+        tv(usage.ru_utime) + tv(usage.ru_stime),
+        usage.ru_maxrss as u64,
+    )
 }
 
 fn proc_status_kib(pid: u32, field: &str) -> u64 {
@@ -68,7 +81,12 @@ fn proc_cpu_secs(pid: u32) -> f64 {
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let t = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let t = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15; `after` starts at field 3.
     (t(11) + t(12)) / ticks
 }
@@ -85,10 +103,19 @@ fn run_curl(url: &str, out: &Path, expected: u64) -> Run {
     let (status, cpu_secs, peak) = wait4(child.id());
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(status, 0, "curl failed");
-    assert_eq!(std::fs::metadata(out).unwrap().len(), expected, "curl copied the whole stream");
+    assert_eq!(
+        std::fs::metadata(out).unwrap().len(),
+        expected,
+        "curl copied the whole stream"
+    );
     // ru_maxrss of a forked child counts the parent's pages before exec: not curl's own.
     let _ = peak;
-    Run { secs, cpu_secs, peak_rss_kib: 0, rss_samples: vec![] }
+    Run {
+        secs,
+        cpu_secs,
+        peak_rss_kib: 0,
+        rss_samples: vec![],
+    }
 }
 
 fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> Run {
@@ -130,8 +157,17 @@ fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> 
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let (status, _, _) = wait4(pid);
     assert_eq!(status, 0, "the logger exited cleanly");
-    assert_eq!(std::fs::metadata(out).unwrap().len(), expected, "no more and no less than the stream");
-    Run { secs, cpu_secs, peak_rss_kib, rss_samples }
+    assert_eq!(
+        std::fs::metadata(out).unwrap().len(),
+        expected,
+        "no more and no less than the stream"
+    );
+    Run {
+        secs,
+        cpu_secs,
+        peak_rss_kib,
+        rss_samples,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -146,13 +182,23 @@ fn main() {
     }
     let frames = env_or("BENCH_FRAMES", 200_000);
     let rounds = env_or("BENCH_ROUNDS", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let stream = build_stream(frames);
     let bytes = stream.len() as u64;
-    println!("stream: {frames} frames, {bytes} bytes ({:.0} bytes/frame)", bytes as f64 / frames as f64);
+    println!(
+        "stream: {frames} frames, {bytes} bytes ({:.0} bytes/frame)",
+        bytes as f64 / frames as f64
+    );
     let server = rt.block_on(FakeApiServer::plain());
     server.prebuilt_stream(FROM_RV, stream);
-    let url = format!("{}/api/v1/events?watch=true&resourceVersion={FROM_RV}", server.url());
+    let url = format!(
+        "{}/api/v1/events?watch=true&resourceVersion={FROM_RV}",
+        server.url()
+    );
     let dir = tempfile::tempdir().unwrap();
     let (mut curl, mut logger) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
@@ -162,8 +208,12 @@ fn main() {
         let l = run_logger(&server, dir.path(), &out, bytes);
         println!(
             "round {round}: curl {:>9.0} frames/s cpu {:.2}s | logger {:>9.0} frames/s cpu {:.2}s peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
-            frames as f64 / c.secs, c.cpu_secs,
-            frames as f64 / l.secs, l.cpu_secs, l.peak_rss_kib, l.rss_samples
+            frames as f64 / c.secs,
+            c.cpu_secs,
+            frames as f64 / l.secs,
+            l.cpu_secs,
+            l.peak_rss_kib,
+            l.rss_samples
         );
         curl.push(c);
         logger.push(l);
@@ -172,9 +222,24 @@ fn main() {
     let cpu = |runs: &[Run]| median(runs.iter().map(|r| r.cpu_secs).collect());
     let (cf, lf) = (fps(&curl), fps(&logger));
     let peak = logger.iter().map(|r| r.peak_rss_kib).max().unwrap();
-    println!("median: curl {cf:.0} frames/s ({:.0} MB/s), logger {lf:.0} frames/s ({:.0} MB/s)", cf * bytes as f64 / frames as f64 / 1e6, lf * bytes as f64 / frames as f64 / 1e6);
-    println!("throughput ratio logger/curl: {:.2} (target >= 0.60)", lf / cf);
-    println!("cpu seconds: curl {:.2}, logger {:.2} (ratio {:.2})", cpu(&curl), cpu(&logger), cpu(&logger) / cpu(&curl));
-    println!("logger peak RSS: {:.1} MiB (target <= 16 MiB)", peak as f64 / 1024.0);
+    println!(
+        "median: curl {cf:.0} frames/s ({:.0} MB/s), logger {lf:.0} frames/s ({:.0} MB/s)",
+        cf * bytes as f64 / frames as f64 / 1e6,
+        lf * bytes as f64 / frames as f64 / 1e6
+    );
+    println!(
+        "throughput ratio logger/curl: {:.2} (target >= 0.60)",
+        lf / cf
+    );
+    println!(
+        "cpu seconds: curl {:.2}, logger {:.2} (ratio {:.2})",
+        cpu(&curl),
+        cpu(&logger),
+        cpu(&logger) / cpu(&curl)
+    );
+    println!(
+        "logger peak RSS: {:.1} MiB (target <= 16 MiB)",
+        peak as f64 / 1024.0
+    );
     drop(server);
 }

@@ -247,6 +247,26 @@ mod tests {
     }
 
     #[test]
+    fn lines_reach_the_file_as_soon_as_the_writer_has_caught_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        let health = Arc::new(Health::default());
+        let (tx, handle) = spawn_writer(Sink::File(OutputFile::open(&path).unwrap()), health);
+        tx.blocking_send(b"{\"n\":1}\n".to_vec()).unwrap();
+        // The channel stays open: nothing else will come, yet the line must be in the file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read(&path).unwrap() != b"{\"n\":1}\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the line was held back"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(tx);
+        handle.join().unwrap().unwrap();
+    }
+
+    #[test]
     fn a_failed_write_leaves_no_torn_line() {
         // /dev/full fails every write with ENOSPC.
         let Ok(file) = OpenOptions::new().append(true).open("/dev/full") else {
