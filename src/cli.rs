@@ -58,7 +58,26 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
 
+    /// Rotate the output file before it would pass this size (e.g. 100MiB, 1GiB).
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+
+    /// Rotated files kept beside the active one: the newest plain, older ones gzipped.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_files: u16,
+
     /// Events per LIST page.
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub list_page_size: u32,
+}
+
+/// Sizes in human units: `100MiB`, `1GiB`, `512KiB`, `1000000`; at least 4 KiB.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = s
+        .parse()
+        .map_err(|e| format!("{e} (use a size such as 100MiB or 1GiB)"))?;
+    if size.as_u64() < 4096 {
+        return Err(format!("{s} is too small; use at least 4KiB"));
+    }
+    Ok(size.as_u64())
 }

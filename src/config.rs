@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::RunArgs;
+use crate::output::Limits;
 use crate::position::Scope;
 
 /// Where frames go.
@@ -22,6 +23,7 @@ pub struct RunConfig {
     pub output: OutputTarget,
     pub http_addr: SocketAddr,
     pub list_page_size: u32,
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -58,6 +60,10 @@ impl RunConfig {
             output,
             http_addr: args.http_addr,
             list_page_size: args.list_page_size,
+            limits: Limits {
+                max_file_size: args.max_file_size,
+                max_files: args.max_files.into(),
+            },
         })
     }
 }
@@ -94,6 +100,13 @@ mod tests {
         );
         assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(c.list_page_size, 500);
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_file_size: 100 << 20,
+                max_files: 5
+            }
+        );
     }
 
     #[test]
@@ -108,6 +121,35 @@ mod tests {
             ConfigError::BadNamespace("Bad_NS".into())
         );
         assert!(parse(&["-n=x-"]).is_err());
+    }
+
+    #[test]
+    fn sizes_take_human_units() {
+        let c = parse(&["--max-file-size", "1GiB", "--max-files", "2"]).unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_file_size: 1 << 30,
+                max_files: 2
+            }
+        );
+        assert_eq!(
+            parse(&["--max-file-size=512KiB"])
+                .unwrap()
+                .limits
+                .max_file_size,
+            512 << 10
+        );
+        for bad in [
+            &["--max-file-size", "lots"][..],
+            &["--max-file-size", "10"],
+            &["--max-files", "0"],
+        ] {
+            assert!(
+                Cli::try_parse_from([&["kube-event-logger", "run"], bad].concat()).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

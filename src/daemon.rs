@@ -10,10 +10,11 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::health::Health;
-use crate::output::{self, OutputError, OutputFile, Sink, WriterStats};
+use crate::output::{self, Batch, OutputError, OutputFile, WriterStats};
 use crate::position::{self, PositionError, Recovery};
 use crate::watch::{Api, ScopeWatch, WatchError};
 
@@ -65,13 +66,17 @@ impl RunError {
 
 /// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let (sink, recovery) = match &config.output {
+    let recovery = match &config.output {
         OutputTarget::File(path) => {
-            let recovery = position::recover(path, &config.scopes)?;
+            let older: Vec<_> = output::rotated_files(path)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+            let recovery = position::recover(path, &older, &config.scopes)?;
             report_recovery(path, &recovery);
-            (Sink::File(OutputFile::open(path)?), recovery)
+            recovery
         }
-        OutputTarget::Stdout => (Sink::Stdout, Recovery::default()),
+        OutputTarget::Stdout => Recovery::default(),
     };
     let health = Arc::new(Health::new(&config.scopes));
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
@@ -84,10 +89,10 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     tracing::info!(%http_addr, "serving /healthz and /readyz");
     let http = tokio::spawn(serve);
 
-    let (tx, writer) = output::spawn_writer(sink, health.clone());
+    let cancel = CancellationToken::new();
+    let (tx, writer) = start_writer(&config, health.clone(), cancel.clone())?;
     let mut writer = tokio::task::spawn_blocking(move || writer.join());
     let api = Arc::new(Api::new(client, config.list_page_size));
-    let cancel = CancellationToken::new();
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
         let written = recovery.positions.get(scope).cloned();
@@ -144,6 +149,25 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         );
     }
     failure.map_or(Ok(()), Err)
+}
+
+type WriterHandle = std::thread::JoinHandle<Result<WriterStats, OutputError>>;
+
+fn start_writer(
+    config: &RunConfig,
+    health: Arc<Health>,
+    cancel: CancellationToken,
+) -> Result<(tokio::sync::mpsc::Sender<Batch>, WriterHandle), RunError> {
+    let retry = Backoff::default();
+    Ok(match &config.output {
+        OutputTarget::File(path) => output::spawn_writer(
+            OutputFile::open(path, config.limits)?,
+            health,
+            cancel,
+            retry,
+        ),
+        OutputTarget::Stdout => output::spawn_writer(output::Stdout, health, cancel, retry),
+    })
 }
 
 fn report_recovery(path: &std::path::Path, r: &Recovery) {

@@ -3,13 +3,14 @@
 //! # Layout
 //!
 //! ```text
+//! backoff    capped exponential backoff with jitter (watch reconnects, output retries)
 //! cli        clap's view of the command line (no logic)
 //! config     command line → validated RunConfig
 //! cluster    kube client from kubeconfig / in-cluster access
-//! watch/     LIST + WATCH per scope: line splitting, backoff, the reconnect/relist state machine
+//! watch/     LIST + WATCH per scope: line splitting, the reconnect/relist state machine
 //! frame      one line → frame type, uid, namespace, resourceVersion; LIST item → ADDED frame
 //! position   where the output ends (torn-line repair, per-scope resume points); RV comparison
-//! output     the writer thread: whole lines appended, flushed when caught up, synced at exit
+//! output/    the writer thread, the rotating output file, rotated-file naming and retention, gzip
 //! health     shared state behind /healthz and /readyz
 //! http       the HTTP endpoints
 //! telemetry  tracing to stderr
@@ -19,6 +20,7 @@
 //!
 //! `watch`, `output` and `position` meet only in `frame` types and are joined in `daemon`.
 
+pub mod backoff;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -8,8 +8,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 use crate::frame::Frame;
 
@@ -106,43 +106,96 @@ pub struct PositionError {
     source: io::Error,
 }
 
-/// Repairs a torn last line and finds each scope's newest written resourceVersion.
-/// A missing file is a first start.
-pub fn recover(path: &Path, scopes: &[Scope]) -> Result<Recovery, PositionError> {
-    let err = |source| PositionError {
-        path: path.display().to_string(),
-        source,
+/// Repairs a torn last line of the active file and finds each scope's newest written
+/// resourceVersion: in the active file, else in the rotated files (`older`, newest first; plain
+/// or `.gz`). A missing active file is fine (first start, or a crash just after a rotation).
+pub fn recover(
+    active: &Path,
+    older: &[PathBuf],
+    scopes: &[Scope],
+) -> Result<Recovery, PositionError> {
+    let err = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| PositionError { path, source }
     };
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Recovery::default()),
-        Err(e) => return Err(err(e)),
-    };
-    let mut recovery = Recovery {
-        torn_bytes: repair_torn_tail(&mut file).map_err(err)?,
-        ..Recovery::default()
-    };
-    let mut lines = ReverseLines::new(&mut file).map_err(err)?;
-    while recovery.positions.len() < scopes.len() {
-        let Some(line) = lines.next_line().map_err(err)? else {
+    let mut recovery = Recovery::default();
+    match OpenOptions::new().read(true).write(true).open(active) {
+        Ok(mut file) => {
+            recovery.torn_bytes = repair_torn_tail(&mut file).map_err(err(active))?;
+            let mut lines = ReverseLines::new(&mut file).map_err(err(active))?;
+            while recovery.positions.len() < scopes.len() {
+                let Some(line) = lines.next_line().map_err(err(active))? else {
+                    break;
+                };
+                recovery.take(&line, scopes);
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(active)(e)),
+    }
+    for path in older {
+        if recovery.positions.len() == scopes.len() {
             break;
-        };
-        let Ok(frame) = Frame::parse(&line) else {
-            recovery.invalid_lines += 1;
-            continue;
-        };
-        let (Some(rv), true) = (frame.resource_version, frame.kind.is_data()) else {
-            recovery.invalid_lines += 1;
-            continue;
-        };
-        for scope in scopes {
-            if scope.contains(frame.namespace.as_deref()) && !recovery.positions.contains_key(scope)
-            {
-                recovery.positions.insert(scope.clone(), rv.clone());
+        }
+        if path.extension().is_some_and(|e| e == "gz") {
+            recovery.scan_gz(path, scopes).map_err(err(path))?;
+        } else {
+            let mut file = File::open(path).map_err(err(path))?;
+            let mut lines = ReverseLines::new(&mut file).map_err(err(path))?;
+            while recovery.positions.len() < scopes.len() {
+                let Some(line) = lines.next_line().map_err(err(path))? else {
+                    break;
+                };
+                recovery.take(&line, scopes);
             }
         }
     }
     Ok(recovery)
+}
+
+impl Recovery {
+    /// Reads one line met going backwards: the first frame seen for a scope is its newest.
+    fn take(&mut self, line: &[u8], scopes: &[Scope]) {
+        let frame = match Frame::parse(line) {
+            Ok(f) if f.kind.is_data() => f,
+            _ => {
+                self.invalid_lines += 1;
+                return;
+            }
+        };
+        let Some(rv) = frame.resource_version else {
+            return;
+        };
+        for scope in scopes {
+            if scope.contains(frame.namespace.as_deref()) && !self.positions.contains_key(scope) {
+                self.positions.insert(scope.clone(), rv.clone());
+            }
+        }
+    }
+
+    /// A gzipped file is read forwards; the last frame per scope wins.
+    fn scan_gz(&mut self, path: &Path, scopes: &[Scope]) -> io::Result<()> {
+        let missing: Vec<Scope> = scopes
+            .iter()
+            .filter(|s| !self.positions.contains_key(s))
+            .cloned()
+            .collect();
+        let mut found = Recovery::default();
+        let reader = BufReader::new(flate2::read::GzDecoder::new(File::open(path)?));
+        for line in reader.split(b'\n') {
+            let line = line?;
+            if line.is_empty() {
+                continue;
+            }
+            let mut one = Recovery::default();
+            one.take(&line, &missing);
+            found.invalid_lines += one.invalid_lines;
+            found.positions.extend(one.positions);
+        }
+        self.invalid_lines += found.invalid_lines;
+        self.positions.extend(found.positions);
+        Ok(())
+    }
 }
 
 /// Cuts the file back to its last `\n`. Returns the number of bytes removed.
@@ -276,7 +329,7 @@ mod tests {
     #[test]
     fn missing_file_is_a_first_start() {
         let dir = tempfile::tempdir().unwrap();
-        let r = recover(&dir.path().join("none.json"), &[Scope::All]).unwrap();
+        let r = recover(&dir.path().join("none.json"), &[], &[Scope::All]).unwrap();
         assert_eq!(r, Recovery::default());
     }
 
@@ -285,7 +338,7 @@ mod tests {
         let torn = &frame("a", 3)[..40];
         let content = format!("{}\n{}\n{torn}", frame("a", 1), frame("b", 2));
         let f = file_with(content.as_bytes());
-        let r = recover(f.path(), &[Scope::All]).unwrap();
+        let r = recover(f.path(), &[], &[Scope::All]).unwrap();
         assert_eq!(r.torn_bytes, 40);
         assert_eq!(r.positions[&Scope::All], rv("2"));
         let after = std::fs::read_to_string(f.path()).unwrap();
@@ -295,7 +348,7 @@ mod tests {
     #[test]
     fn a_file_of_one_torn_line_becomes_empty() {
         let f = file_with(b"{\"type\":\"ADD");
-        let r = recover(f.path(), &[Scope::All]).unwrap();
+        let r = recover(f.path(), &[], &[Scope::All]).unwrap();
         assert_eq!(r.torn_bytes, 12);
         assert!(r.positions.is_empty());
         assert_eq!(std::fs::metadata(f.path()).unwrap().len(), 0);
@@ -318,12 +371,48 @@ mod tests {
             Scope::Namespace("b".into()),
             Scope::Namespace("c".into()),
         ];
-        let r = recover(f.path(), &scopes).unwrap();
+        let r = recover(f.path(), &[], &scopes).unwrap();
         assert_eq!(r.positions.get(&scopes[0]), Some(&rv("1")));
         assert_eq!(r.positions.get(&scopes[1]), Some(&rv("2999")));
         assert_eq!(r.positions.get(&scopes[2]), None);
         assert_eq!(r.invalid_lines, 1);
         assert_eq!(r.torn_bytes, 0);
+    }
+
+    #[test]
+    fn an_empty_or_missing_active_file_resumes_from_the_rotated_ones() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let active = dir.path().join("events.json");
+        let newest = dir.path().join("events.json.000002.gz");
+        let oldest = dir.path().join("events.json.000001");
+        std::fs::write(&oldest, format!("{}\n{}\n", frame("a", 1), frame("b", 2))).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(&newest).unwrap(),
+            flate2::Compression::fast(),
+        );
+        write!(gz, "{}\n{}\n", frame("a", 3), frame("a", 4)).unwrap();
+        gz.finish().unwrap();
+        let scopes = [Scope::Namespace("a".into()), Scope::Namespace("b".into())];
+        let older = [newest.clone(), oldest.clone()];
+        for active_content in [None, Some("")] {
+            if let Some(c) = active_content {
+                std::fs::write(&active, c).unwrap();
+            }
+            let r = recover(&active, &older, &scopes).unwrap();
+            assert_eq!(
+                r.positions.get(&scopes[0]),
+                Some(&rv("4")),
+                "newest .gz, its last frame"
+            );
+            assert_eq!(
+                r.positions.get(&scopes[1]),
+                Some(&rv("2")),
+                "older plain file"
+            );
+            let all = recover(&active, &older, &[Scope::All]).unwrap();
+            assert_eq!(all.positions[&Scope::All], rv("4"));
+        }
     }
 
     #[test]

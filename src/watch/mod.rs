@@ -5,7 +5,6 @@
 //! [`Outcome`]; the pure [`decide`] turns the outcome into the next step and a delay.
 
 mod api;
-mod backoff;
 mod lines;
 
 use std::sync::Arc;
@@ -16,8 +15,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 pub use api::{Api, ApiError};
-use backoff::Backoff;
 use lines::{Line, LineSplitter};
 
 use crate::frame::{Frame, FrameType, ListPage, ListedObject, Status};

@@ -1,0 +1,133 @@
+//! The tidier: a background thread that carries out [`rotation::plan`] — gzip rotated files but
+//! the newest (temp dot-file → fsync → rename → remove the plain one), delete beyond
+//! `max_files`, remove leftovers of interrupted compressions. Off the writer's hot path.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use super::rotation::{self, Action, Form, Naming, Rotated};
+
+pub struct Tidier {
+    tx: mpsc::SyncSender<()>,
+}
+
+impl Tidier {
+    pub fn spawn(dir: PathBuf, naming: Naming, max_files: usize) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("output-tidier".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    tidy(&dir, &naming, max_files);
+                }
+            })
+            .expect("spawning the tidier thread");
+        Self { tx }
+    }
+
+    /// Asks for a tidy-up; a request already pending covers this one.
+    pub fn nudge(&self) {
+        let _ = self.tx.try_send(());
+    }
+}
+
+/// One full pass of the plan over what is on disk now.
+pub fn tidy(dir: &Path, naming: &Naming, max_files: usize) {
+    let existing: Vec<Rotated> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| naming.parse(e.file_name().to_str()?))
+        .collect();
+    for action in rotation::plan(&existing, max_files) {
+        let result = match action {
+            Action::Remove(r) => remove(&dir.join(naming.file_name(r))),
+            Action::Compress(seq) => compress(dir, naming, seq),
+        };
+        if let Err(e) = result {
+            tracing::warn!(?action, error = %e, "tidying rotated output files failed; will retry at the next rotation");
+        }
+    }
+}
+
+fn remove(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn compress(dir: &Path, naming: &Naming, seq: u64) -> io::Result<()> {
+    let name = |form| dir.join(naming.file_name(Rotated { seq, form }));
+    let (plain, temp, gz) = (name(Form::Plain), name(Form::Temp), name(Form::Gz));
+    let result = (|| {
+        let mut input = BufReader::new(File::open(&plain)?);
+        let out = File::create(&temp)?;
+        let mut encoder = GzEncoder::new(BufWriter::new(out), Compression::default());
+        io::copy(&mut input, &mut encoder)?;
+        let out = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
+        out.sync_all()?;
+        std::fs::rename(&temp, &gz)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+        return result;
+    }
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    remove(&plain)?;
+    tracing::debug!(gz = %gz.display(), "compressed a rotated output file");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn gz_holds_exactly_the_lines_it_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let naming = Naming::new("events.json");
+        let content: String = (0..1000)
+            .map(|i| format!("{{\"n\":{i},\"m\":\"ünïcode \\u003c\"}}\n"))
+            .collect();
+        for seq in 1..=3 {
+            std::fs::write(
+                dir.path().join(naming.file_name(Rotated {
+                    seq,
+                    form: Form::Plain,
+                })),
+                &content,
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            dir.path().join(naming.file_name(Rotated {
+                seq: 1,
+                form: Form::Temp,
+            })),
+            b"partial",
+        )
+        .unwrap();
+        tidy(dir.path(), &naming, 2);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["events.json.000002.gz", "events.json.000003"]);
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(File::open(dir.path().join("events.json.000002.gz")).unwrap())
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, content);
+    }
+}

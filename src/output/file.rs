@@ -1,0 +1,256 @@
+//! The output file on disk: appends whole lines, rotates by rename-and-create when the next batch
+//! would pass the size limit, reopens the file when someone else deleted or moved it, and has
+//! the rotated files tidied (gzip, retention) off the hot path.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::OutputError;
+use super::compress::Tidier;
+use super::rotation::{self, Form, Naming, Rotated};
+
+/// Rotation settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Rotate before a batch would take the active file past this many bytes.
+    pub max_file_size: u64,
+    /// Rotated files kept (the newest plain, older ones gzipped).
+    pub max_files: usize,
+}
+
+/// The active file, opened for appending.
+struct Active {
+    file: File,
+    /// Length as we wrote it: always a line boundary.
+    len: u64,
+    ino: u64,
+    dev: u64,
+}
+
+fn open_active(path: &Path) -> Result<Active, OutputError> {
+    let open_err = |source| OutputError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
+    Ok(Active {
+        file,
+        len: meta.len(),
+        ino: meta.ino(),
+        dev: meta.dev(),
+    })
+}
+
+/// The rotated files beside `path`, newest first.
+pub fn rotated_files(path: &Path) -> Vec<(Rotated, PathBuf)> {
+    let (Some(dir), Some(name)) = (parent(path), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let naming = Naming::new(name);
+    let mut found: Vec<(Rotated, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let r = naming.parse(e.file_name().to_str()?)?;
+            Some((r, e.path()))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found
+}
+
+fn parent(path: &Path) -> Option<&Path> {
+    match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => Some(Path::new(".")),
+        other => other,
+    }
+}
+
+/// The output file with rotation.
+pub struct OutputFile {
+    path: PathBuf,
+    naming: Naming,
+    limits: Limits,
+    active: Active,
+    next_seq: u64,
+    tidier: Tidier,
+    rotations: u64,
+}
+
+impl OutputFile {
+    /// Opens (or creates, mode 0640, with its parent directories) the output file, and tidies
+    /// rotated files left by an earlier run.
+    pub fn open(path: &Path, limits: Limits) -> Result<Self, OutputError> {
+        let dir = parent(path).ok_or_else(|| OutputError::Open {
+            path: path.to_path_buf(),
+            source: io::Error::other("the output path has no file name"),
+        })?;
+        std::fs::create_dir_all(dir).map_err(|source| OutputError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| OutputError::Open {
+                path: path.to_path_buf(),
+                source: io::Error::other("the output file name must be UTF-8"),
+            })?;
+        let naming = Naming::new(name);
+        let existing: Vec<Rotated> = rotated_files(path).into_iter().map(|(r, _)| r).collect();
+        let tidier = Tidier::spawn(dir.to_path_buf(), naming.clone(), limits.max_files);
+        tidier.nudge();
+        Ok(Self {
+            path: path.to_path_buf(),
+            active: open_active(path)?,
+            next_seq: rotation::next_seq(&existing),
+            naming,
+            limits,
+            tidier,
+            rotations: 0,
+        })
+    }
+
+    fn write_err(&self, source: io::Error) -> OutputError {
+        OutputError::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends whole lines, rotating first if they would pass the size limit. On failure the
+    /// file is cut back to where it was, so it still ends on a line boundary, and the same
+    /// lines may be offered again.
+    pub fn append(&mut self, lines: &[u8]) -> Result<(), OutputError> {
+        debug_assert!(lines.is_empty() || lines.ends_with(b"\n"));
+        self.reopen_if_replaced()?;
+        if self.active.len > 0 && self.active.len + lines.len() as u64 > self.limits.max_file_size {
+            self.rotate()?;
+        }
+        match self.active.file.write_all(lines) {
+            Ok(()) => {
+                self.active.len += lines.len() as u64;
+                Ok(())
+            }
+            Err(source) => {
+                if let Err(e) = self.active.file.set_len(self.active.len) {
+                    tracing::error!(path = %self.path.display(), error = %e, "cannot cut a partly written batch back to the last whole line");
+                }
+                Err(self.write_err(source))
+            }
+        }
+    }
+
+    /// Someone deleted or moved the active file: start a new one at the path.
+    fn reopen_if_replaced(&mut self) -> Result<(), OutputError> {
+        let same = match std::fs::metadata(&self.path) {
+            Ok(m) => m.ino() == self.active.ino && m.dev() == self.active.dev,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(self.write_err(e)),
+        };
+        if !same {
+            tracing::warn!(path = %self.path.display(), "the output file was deleted or moved by someone else; opening a new one");
+            self.active = open_active(&self.path)?;
+        }
+        Ok(())
+    }
+
+    /// Rename-and-create: the active file becomes the newest rotated file.
+    fn rotate(&mut self) -> Result<(), OutputError> {
+        self.active
+            .file
+            .sync_data()
+            .map_err(|e| self.write_err(e))?;
+        let rotated = Rotated {
+            seq: self.next_seq,
+            form: Form::Plain,
+        };
+        let to = self.path.with_file_name(self.naming.file_name(rotated));
+        std::fs::rename(&self.path, &to).map_err(|e| self.write_err(e))?;
+        self.next_seq += 1;
+        self.active = open_active(&self.path)?;
+        self.rotations += 1;
+        tracing::info!(rotated = %to.display(), "rotated the output file");
+        self.tidier.nudge();
+        Ok(())
+    }
+
+    /// Flushes file data to disk.
+    pub fn sync(&mut self) -> Result<(), OutputError> {
+        self.active.file.sync_data().map_err(|e| self.write_err(e))
+    }
+
+    pub fn rotations(&self) -> u64 {
+        self.rotations
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const BIG: Limits = Limits {
+        max_file_size: 1 << 30,
+        max_files: 5,
+    };
+
+    #[test]
+    fn creates_parent_dirs_with_mode_0640_and_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/events.json");
+        let mut f = OutputFile::open(&path, BIG).unwrap();
+        f.append(b"{\"x\":1}\n").unwrap();
+        let mut f = OutputFile::open(&path, BIG).unwrap();
+        f.append(b"{\"x\":2}\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"x\":1}\n{\"x\":2}\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & !0o640, 0, "mode {mode:o}");
+    }
+
+    #[test]
+    fn rotates_at_line_boundaries_and_numbers_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        let limits = Limits {
+            max_file_size: 20,
+            max_files: 100,
+        };
+        let mut f = OutputFile::open(&path, limits).unwrap();
+        for i in 0..5 {
+            f.append(format!("{{\"line\":{i}}}\n").as_bytes()).unwrap();
+        }
+        // 13-byte lines, 20-byte limit: one line per file.
+        assert_eq!(f.rotations(), 4);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"line\":4}\n");
+        let rotated = rotated_files(&path);
+        assert_eq!(rotated.first().map(|r| r.0.seq), Some(4), "{rotated:?}");
+        // A batch larger than the limit still goes in whole.
+        let big = "{\"big\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";
+        f.append(big.as_bytes()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), big);
+    }
+
+    #[test]
+    fn a_deleted_active_file_is_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        let mut f = OutputFile::open(&path, BIG).unwrap();
+        f.append(b"{\"a\":1}\n").unwrap();
+        std::fs::rename(&path, dir.path().join("moved.json")).unwrap();
+        f.append(b"{\"a\":2}\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":2}\n");
+        std::fs::remove_file(&path).unwrap();
+        f.append(b"{\"a\":3}\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":3}\n");
+    }
+}

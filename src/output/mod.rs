@@ -1,0 +1,352 @@
+//! The output: whole frame lines appended to a rotating file (or stdout), by one writer thread.
+//!
+//! Watch tasks send batches of complete lines through a bounded channel; a full channel slows
+//! the watch down, never drops a frame. The writer flushes whenever it has caught up with the
+//! channel (or has 64 KiB pending), so the file trails the stream by one batch at most. Every
+//! `write` ends on a line boundary; if one fails part-way the file is cut back to the last whole
+//! line, the output is reported not ready, and the same lines are retried with backoff — the
+//! channel is not read meanwhile, so the watch stops consuming until space returns.
+
+mod compress;
+mod file;
+pub mod rotation;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use file::{Limits, OutputFile, rotated_files};
+
+use crate::backoff::Backoff;
+use crate::health::Health;
+
+/// Lines pending in memory before the writer flushes regardless.
+const FLUSH_BYTES: usize = 64 * 1024;
+/// Batches queued between the watch and the writer.
+pub const CHANNEL_BATCHES: usize = 16;
+
+/// One or more complete frame lines, each ending in `\n`.
+pub type Batch = Vec<u8>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot create the output directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot open the output file {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("cannot write to {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Where the writer puts lines.
+pub trait Sink: Send + 'static {
+    /// Appends whole lines, all or nothing.
+    fn append(&mut self, lines: &[u8]) -> Result<(), OutputError>;
+    /// Makes what was appended durable.
+    fn sync(&mut self) -> Result<(), OutputError>;
+}
+
+impl Sink for OutputFile {
+    fn append(&mut self, lines: &[u8]) -> Result<(), OutputError> {
+        OutputFile::append(self, lines)
+    }
+    fn sync(&mut self) -> Result<(), OutputError> {
+        OutputFile::sync(self)
+    }
+}
+
+/// `--output -`.
+pub struct Stdout;
+
+impl Sink for Stdout {
+    fn append(&mut self, lines: &[u8]) -> Result<(), OutputError> {
+        let mut out = io::stdout().lock();
+        out.write_all(lines)
+            .and_then(|()| out.flush())
+            .map_err(|source| OutputError::Write {
+                path: "stdout".into(),
+                source,
+            })
+    }
+    fn sync(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+}
+
+/// What the writer did, reported when it ends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStats {
+    pub bytes: u64,
+    pub writes: u64,
+    pub failures: u64,
+}
+
+/// Starts the writer thread. It ends when every sender is dropped, after writing and syncing all
+/// it received; or, once `cancel` fires, at a write that still fails.
+pub fn spawn_writer(
+    sink: impl Sink,
+    health: Arc<Health>,
+    cancel: CancellationToken,
+    retry: Backoff,
+) -> (
+    mpsc::Sender<Batch>,
+    JoinHandle<Result<WriterStats, OutputError>>,
+) {
+    let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    let handle = std::thread::Builder::new()
+        .name("output-writer".into())
+        .spawn(move || {
+            let mut writer = Writer {
+                sink,
+                health,
+                cancel,
+                retry,
+                stats: WriterStats::default(),
+            };
+            writer.run(rx)
+        })
+        .expect("spawning the writer thread");
+    (tx, handle)
+}
+
+struct Writer<S> {
+    sink: S,
+    health: Arc<Health>,
+    cancel: CancellationToken,
+    retry: Backoff,
+    stats: WriterStats,
+}
+
+impl<S: Sink> Writer<S> {
+    fn run(&mut self, mut rx: mpsc::Receiver<Batch>) -> Result<WriterStats, OutputError> {
+        let mut pending: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
+        self.health.set_output_ok(true);
+        loop {
+            let batch = match rx.try_recv() {
+                Ok(batch) => batch,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Caught up: put what we have in the file before waiting.
+                    self.flush(&mut pending)?;
+                    match rx.blocking_recv() {
+                        Some(batch) => batch,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            if pending.is_empty() && batch.len() >= FLUSH_BYTES {
+                // Large enough on its own: write it without a copy.
+                let mut batch = batch;
+                self.flush(&mut batch)?;
+                continue;
+            }
+            pending.extend_from_slice(&batch);
+            if pending.len() >= FLUSH_BYTES {
+                self.flush(&mut pending)?;
+            }
+        }
+        self.flush(&mut pending)?;
+        self.sink.sync()?;
+        Ok(self.stats)
+    }
+
+    /// Writes `pending` whole, retrying with backoff while the sink fails (disk full, I/O
+    /// errors). Gives up only when shutdown was asked for.
+    fn flush(&mut self, pending: &mut Vec<u8>) -> Result<(), OutputError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        loop {
+            match self.sink.append(pending) {
+                Ok(()) => break,
+                Err(e) => {
+                    self.stats.failures += 1;
+                    self.health.set_output_ok(false);
+                    if self.cancel.is_cancelled() {
+                        tracing::error!(error = %e, bytes = pending.len(), "giving up at shutdown; these frames were read but not written and will be read again from the API at the next start");
+                        return Err(e);
+                    }
+                    let delay = self.retry.next_delay();
+                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot write the output; the watch waits until this write succeeds");
+                    self.sleep(delay);
+                }
+            }
+        }
+        if !self.health.output_ok() {
+            tracing::info!("the output is writable again");
+            self.health.set_output_ok(true);
+        }
+        self.retry.reset();
+        self.stats.bytes += pending.len() as u64;
+        self.stats.writes += 1;
+        pending.clear();
+        if pending.capacity() > FLUSH_BYTES * 4 {
+            pending.shrink_to(FLUSH_BYTES * 2);
+        }
+        Ok(())
+    }
+
+    /// Sleeps, waking early on shutdown.
+    fn sleep(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        while !self.cancel.is_cancelled() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    const BIG: Limits = Limits {
+        max_file_size: 1 << 30,
+        max_files: 5,
+    };
+
+    fn fast_retry() -> Backoff {
+        Backoff::new(Duration::from_millis(2), Duration::from_millis(20))
+    }
+
+    #[test]
+    fn writer_drains_everything_before_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        let health = Arc::new(Health::default());
+        let (tx, handle) = spawn_writer(
+            OutputFile::open(&path, BIG).unwrap(),
+            health.clone(),
+            CancellationToken::new(),
+            fast_retry(),
+        );
+        let mut expected = Vec::new();
+        for i in 0..10_000 {
+            let line = format!("{{\"n\":{i}}}\n").into_bytes();
+            expected.extend_from_slice(&line);
+            tx.blocking_send(line).unwrap();
+        }
+        drop(tx);
+        let stats = handle.join().unwrap().unwrap();
+        assert_eq!(stats.bytes, expected.len() as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        assert!(health.output_ok());
+    }
+
+    #[test]
+    fn lines_reach_the_file_as_soon_as_the_writer_has_caught_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        let health = Arc::new(Health::default());
+        let (tx, handle) = spawn_writer(
+            OutputFile::open(&path, BIG).unwrap(),
+            health,
+            CancellationToken::new(),
+            fast_retry(),
+        );
+        tx.blocking_send(b"{\"n\":1}\n".to_vec()).unwrap();
+        // The channel stays open: nothing else will come, yet the line must be in the file.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read(&path).unwrap() != b"{\"n\":1}\n" {
+            assert!(Instant::now() < deadline, "the line was held back");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(tx);
+        handle.join().unwrap().unwrap();
+    }
+
+    /// A sink that fails while `failing` is set, recording what it accepted.
+    #[derive(Clone, Default)]
+    struct Flaky {
+        failing: Arc<Mutex<bool>>,
+        written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Sink for Flaky {
+        fn append(&mut self, lines: &[u8]) -> Result<(), OutputError> {
+            if *self.failing.lock().unwrap() {
+                return Err(OutputError::Write {
+                    path: "flaky".into(),
+                    source: io::Error::new(io::ErrorKind::StorageFull, "No space left on device"),
+                });
+            }
+            self.written.lock().unwrap().extend_from_slice(lines);
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<(), OutputError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_stops_consumption_reports_not_ready_and_resumes_without_loss() {
+        let sink = Flaky::default();
+        *sink.failing.lock().unwrap() = true;
+        let health = Arc::new(Health::default());
+        let (tx, handle) = spawn_writer(
+            sink.clone(),
+            health.clone(),
+            CancellationToken::new(),
+            fast_retry(),
+        );
+        let mut expected = Vec::new();
+        let mut sent = 0;
+        // While failing, the writer stops reading: the channel fills and sending blocks.
+        loop {
+            let line = format!("{{\"n\":{sent}}}\n").into_bytes();
+            match tx.try_send(line.clone()) {
+                Ok(()) => {
+                    expected.extend_from_slice(&line);
+                    sent += 1;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => break,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(
+                sent < 1000,
+                "the writer kept consuming while the disk was full"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!health.output_ok());
+        assert!(sink.written.lock().unwrap().is_empty());
+        *sink.failing.lock().unwrap() = false;
+        drop(tx);
+        let stats = handle.join().unwrap().unwrap();
+        assert!(stats.failures > 0);
+        assert_eq!(
+            *sink.written.lock().unwrap(),
+            expected,
+            "every line once, in order"
+        );
+        assert!(health.output_ok());
+    }
+
+    #[test]
+    fn shutdown_during_a_failing_write_gives_up_with_the_error() {
+        let sink = Flaky::default();
+        *sink.failing.lock().unwrap() = true;
+        let cancel = CancellationToken::new();
+        let (tx, handle) = spawn_writer(
+            sink,
+            Arc::new(Health::default()),
+            cancel.clone(),
+            Backoff::default(),
+        );
+        tx.blocking_send(b"{}\n".to_vec()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        cancel.cancel();
+        drop(tx);
+        let err = handle.join().unwrap().unwrap_err();
+        assert!(err.to_string().contains("flaky"), "{err}");
+    }
+}
