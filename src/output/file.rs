@@ -64,7 +64,7 @@ pub fn rotated_files(path: &Path) -> Vec<(Rotated, PathBuf)> {
             Some((r, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|r| std::cmp::Reverse(r.0));
     found
 }
 
