@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod events;
+pub mod harvester;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Read};
