@@ -121,6 +121,8 @@ fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> 
         .arg(&kc)
         .arg("--output")
         .arg(out)
+        // One file for the whole stream: the benchmark measures stream → file, not rotation.
+        .args(["--max-file-size", "1GiB"])
         .arg("--http-addr=127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .env_remove("KUBERNETES_SERVICE_HOST")
