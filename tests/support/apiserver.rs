@@ -687,6 +687,10 @@ fn watch_response(
         let mut sent = 0usize;
         let mut rng = fastrand::Rng::with_seed(cursor);
         loop {
+            // A watch closed by close_watches() sends nothing more, even if changes raced in.
+            if kill.has_changed().unwrap_or(true) {
+                return;
+            }
             let pending: Vec<Change> = {
                 let inner = shared.inner.lock().unwrap();
                 let start = inner.history.partition_point(|c| c.rv <= cursor);
@@ -725,8 +729,9 @@ fn watch_response(
                 return;
             }
             tokio::select! {
-                r = changed.changed() => if r.is_err() { return },
+                biased;
                 _ = kill.changed() => return,
+                r = changed.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep_until(deadline) => return,
             }
         }
