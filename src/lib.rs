@@ -8,6 +8,8 @@
 //! config     command line → validated RunConfig
 //! cluster    kube client from kubeconfig / in-cluster access
 //! watch/     LIST + WATCH per scope: line splitting, the reconnect/relist state machine
+//! event      a borrowed, typed view of an Event (for the filter and the viewer)
+//! filter/    the filter language: nom parser → checked Filter → evaluation; fieldSelector push-down
 //! frame      one line → frame type, uid, namespace, resourceVersion; LIST item → ADDED frame
 //! position   where the output ends (torn-line repair, per-scope resume points); RV comparison
 //! output/    the writer thread, the rotating output file, rotated-file naming and retention, gzip
@@ -25,6 +27,8 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod event;
+pub mod filter;
 pub mod frame;
 pub mod health;
 pub mod http;

@@ -1,0 +1,144 @@
+//! A borrowed, typed view of a watch frame's Event: the fields the filter language and the
+//! `tail` viewer read. Parsed in one pass; managedFields and anything else is skipped.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+type Str<'a> = Option<Cow<'a, str>>;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EventFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    pub frame_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub object: Event<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event<'a> {
+    #[serde(borrow, default)]
+    pub metadata: Meta<'a>,
+    #[serde(borrow, default)]
+    pub involved_object: ObjectRef<'a>,
+    #[serde(borrow, default)]
+    pub reason: Str<'a>,
+    #[serde(borrow, default)]
+    pub message: Str<'a>,
+    #[serde(borrow, default)]
+    pub source: Source<'a>,
+    #[serde(borrow, default)]
+    pub first_timestamp: Str<'a>,
+    #[serde(borrow, default)]
+    pub last_timestamp: Str<'a>,
+    #[serde(borrow, default)]
+    pub event_time: Str<'a>,
+    #[serde(default)]
+    pub count: Option<i64>,
+    #[serde(rename = "type", borrow, default)]
+    pub event_type: Str<'a>,
+    #[serde(borrow, default)]
+    pub series: Option<Series<'a>>,
+    #[serde(borrow, default)]
+    pub action: Str<'a>,
+    #[serde(borrow, default)]
+    pub reporting_component: Str<'a>,
+    #[serde(borrow, default)]
+    pub reporting_instance: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta<'a> {
+    #[serde(borrow, default)]
+    pub name: Str<'a>,
+    #[serde(borrow, default)]
+    pub namespace: Str<'a>,
+    #[serde(borrow, default)]
+    pub uid: Str<'a>,
+    #[serde(borrow, default)]
+    pub resource_version: Str<'a>,
+    #[serde(borrow, default)]
+    pub creation_timestamp: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef<'a> {
+    #[serde(borrow, default)]
+    pub kind: Str<'a>,
+    #[serde(borrow, default)]
+    pub namespace: Str<'a>,
+    #[serde(borrow, default)]
+    pub name: Str<'a>,
+    #[serde(borrow, default)]
+    pub uid: Str<'a>,
+    #[serde(borrow, default)]
+    pub api_version: Str<'a>,
+    #[serde(borrow, default)]
+    pub resource_version: Str<'a>,
+    #[serde(borrow, default)]
+    pub field_path: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Source<'a> {
+    #[serde(borrow, default)]
+    pub component: Str<'a>,
+    #[serde(borrow, default)]
+    pub host: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Series<'a> {
+    #[serde(default)]
+    pub count: Option<i64>,
+    #[serde(borrow, default)]
+    pub last_observed_time: Str<'a>,
+}
+
+impl<'a> EventFrame<'a> {
+    pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(line)
+    }
+}
+
+impl Event<'_> {
+    /// The event's time: the best of `series.lastObservedTime`, `lastTimestamp`, `eventTime`,
+    /// `metadata.creationTimestamp` (events recorded through events.k8s.io/v1 have no
+    /// lastTimestamp).
+    pub fn time(&self) -> Option<&str> {
+        self.series
+            .as_ref()
+            .and_then(|s| s.last_observed_time.as_deref())
+            .or(self.last_timestamp.as_deref())
+            .or(self.event_time.as_deref())
+            .or(self.metadata.creation_timestamp.as_deref())
+    }
+
+    /// Occurrences: `series.count` when present, else `count`.
+    pub fn occurrences(&self) -> Option<i64> {
+        self.series.as_ref().and_then(|s| s.count).or(self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_fixture_and_picks_the_best_time() {
+        for line in include_str!("../tests/fixtures/frames.jsonl").lines() {
+            let f = EventFrame::parse(line.as_bytes()).unwrap();
+            assert!(f.object.time().is_some(), "{line}");
+            assert!(f.object.metadata.namespace.is_some());
+        }
+        let f = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"creationTimestamp":"2026-01-01T00:00:00Z"},"eventTime":"2026-01-01T00:00:05.123456Z","lastTimestamp":null,"series":{"count":4,"lastObservedTime":"2026-01-01T00:09:00.000001Z"},"count":null}}"#).unwrap();
+        assert_eq!(f.object.time(), Some("2026-01-01T00:09:00.000001Z"));
+        assert_eq!(f.object.occurrences(), Some(4));
+        let f = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"creationTimestamp":"2026-01-01T00:00:00Z"},"eventTime":"2026-01-01T00:00:05.123456Z"}}"#).unwrap();
+        assert_eq!(f.object.time(), Some("2026-01-01T00:00:05.123456Z"));
+    }
+}
