@@ -42,33 +42,111 @@ macro_rules! field {
 }
 
 pub static FIELDS: &[FieldInfo] = &[
-    field!(["frame.type"], Text, None, |f| Some(Got::Text(&f.frame_type))),
+    field!(["frame.type"], Text, None, |f| Some(Got::Text(
+        &f.frame_type
+    ))),
     field!(["type"], Text, Some("type"), |f| text(&f.object.event_type)),
     field!(["reason"], Text, Some("reason"), |f| text(&f.object.reason)),
     field!(["message"], Text, None, |f| text(&f.object.message)),
-    field!(["metadata.namespace", "namespace", "ns"], Text, Some("metadata.namespace"), |f| text(&f.object.metadata.namespace)),
-    field!(["metadata.name"], Text, Some("metadata.name"), |f| text(&f.object.metadata.name)),
-    field!(["metadata.uid", "uid"], Text, None, |f| text(&f.object.metadata.uid)),
-    field!(["metadata.resourceVersion"], Text, None, |f| text(&f.object.metadata.resource_version)),
-    field!(["metadata.creationTimestamp"], Time, None, |f| text(&f.object.metadata.creation_timestamp)),
-    field!(["involvedObject.kind", "kind"], Text, Some("involvedObject.kind"), |f| text(&f.object.involved_object.kind)),
-    field!(["involvedObject.name", "name"], Text, Some("involvedObject.name"), |f| text(&f.object.involved_object.name)),
-    field!(["involvedObject.namespace"], Text, Some("involvedObject.namespace"), |f| text(&f.object.involved_object.namespace)),
-    field!(["involvedObject.uid"], Text, Some("involvedObject.uid"), |f| text(&f.object.involved_object.uid)),
-    field!(["involvedObject.apiVersion"], Text, Some("involvedObject.apiVersion"), |f| text(&f.object.involved_object.api_version)),
-    field!(["involvedObject.resourceVersion"], Text, Some("involvedObject.resourceVersion"), |f| text(&f.object.involved_object.resource_version)),
-    field!(["involvedObject.fieldPath"], Text, Some("involvedObject.fieldPath"), |f| text(&f.object.involved_object.field_path)),
-    field!(["source.component", "source", "component"], Text, Some("source"), |f| text(&f.object.source.component)),
-    field!(["source.host", "host"], Text, None, |f| text(&f.object.source.host)),
-    field!(["reportingComponent"], Text, Some("reportingComponent"), |f| text(&f.object.reporting_component)),
-    field!(["reportingInstance"], Text, None, |f| text(&f.object.reporting_instance)),
+    field!(
+        ["metadata.namespace", "namespace", "ns"],
+        Text,
+        Some("metadata.namespace"),
+        |f| text(&f.object.metadata.namespace)
+    ),
+    field!(["metadata.name"], Text, Some("metadata.name"), |f| text(
+        &f.object.metadata.name
+    )),
+    field!(["metadata.uid", "uid"], Text, None, |f| text(
+        &f.object.metadata.uid
+    )),
+    field!(["metadata.resourceVersion"], Text, None, |f| text(
+        &f.object.metadata.resource_version
+    )),
+    field!(["metadata.creationTimestamp"], Time, None, |f| text(
+        &f.object.metadata.creation_timestamp
+    )),
+    field!(
+        ["involvedObject.kind", "kind"],
+        Text,
+        Some("involvedObject.kind"),
+        |f| text(&f.object.involved_object.kind)
+    ),
+    field!(
+        ["involvedObject.name", "name"],
+        Text,
+        Some("involvedObject.name"),
+        |f| text(&f.object.involved_object.name)
+    ),
+    field!(
+        ["involvedObject.namespace"],
+        Text,
+        Some("involvedObject.namespace"),
+        |f| text(&f.object.involved_object.namespace)
+    ),
+    field!(
+        ["involvedObject.uid"],
+        Text,
+        Some("involvedObject.uid"),
+        |f| text(&f.object.involved_object.uid)
+    ),
+    field!(
+        ["involvedObject.apiVersion"],
+        Text,
+        Some("involvedObject.apiVersion"),
+        |f| text(&f.object.involved_object.api_version)
+    ),
+    field!(
+        ["involvedObject.resourceVersion"],
+        Text,
+        Some("involvedObject.resourceVersion"),
+        |f| text(&f.object.involved_object.resource_version)
+    ),
+    field!(
+        ["involvedObject.fieldPath"],
+        Text,
+        Some("involvedObject.fieldPath"),
+        |f| text(&f.object.involved_object.field_path)
+    ),
+    field!(
+        ["source.component", "source", "component"],
+        Text,
+        Some("source"),
+        |f| text(&f.object.source.component)
+    ),
+    field!(["source.host", "host"], Text, None, |f| text(
+        &f.object.source.host
+    )),
+    field!(
+        ["reportingComponent"],
+        Text,
+        Some("reportingComponent"),
+        |f| text(&f.object.reporting_component)
+    ),
+    field!(["reportingInstance"], Text, None, |f| text(
+        &f.object.reporting_instance
+    )),
     field!(["action"], Text, None, |f| text(&f.object.action)),
     field!(["count"], Number, None, |f| f.object.count.map(Got::Number)),
-    field!(["series.count"], Number, None, |f| f.object.series.as_ref().and_then(|s| s.count).map(Got::Number)),
-    field!(["firstTimestamp"], Time, None, |f| text(&f.object.first_timestamp)),
-    field!(["lastTimestamp"], Time, None, |f| text(&f.object.last_timestamp)),
+    field!(["series.count"], Number, None, |f| f
+        .object
+        .series
+        .as_ref()
+        .and_then(|s| s.count)
+        .map(Got::Number)),
+    field!(["firstTimestamp"], Time, None, |f| text(
+        &f.object.first_timestamp
+    )),
+    field!(["lastTimestamp"], Time, None, |f| text(
+        &f.object.last_timestamp
+    )),
     field!(["eventTime"], Time, None, |f| text(&f.object.event_time)),
-    field!(["series.lastObservedTime"], Time, None, |f| f.object.series.as_ref().and_then(|s| s.last_observed_time.as_deref()).map(Got::Text)),
+    field!(["series.lastObservedTime"], Time, None, |f| f
+        .object
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_deref())
+        .map(Got::Text)),
     field!(["time"], Time, None, |f| f.object.time().map(Got::Text)),
 ];
 
@@ -76,12 +154,21 @@ fn lookup(name: &str) -> Option<&'static FieldInfo> {
     FIELDS.iter().find(|f| f.names.contains(&name))
 }
 
+/// The known name closest to a misspelt one: a small edit distance, or one containing the other.
 fn suggest(name: &str) -> Option<&'static str> {
+    let name = name.to_ascii_lowercase();
     FIELDS
         .iter()
         .flat_map(|f| f.names.iter())
-        .map(|n| (strsim::damerau_levenshtein(&name.to_ascii_lowercase(), &n.to_ascii_lowercase()), *n))
-        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+        .map(|n| {
+            (
+                strsim::damerau_levenshtein(&name, &n.to_ascii_lowercase()),
+                *n,
+            )
+        })
+        .filter(|(d, n)| {
+            *d <= 2.max(n.len() / 4) || (name.len() >= 4 && n.to_ascii_lowercase().contains(&name))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
 }
@@ -91,11 +178,31 @@ enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
-    Text { field: usize, eq: bool, value: String },
-    Regex { field: usize, matches: bool, re: Regex },
-    In { field: usize, negated: bool, values: Vec<String> },
-    Number { field: usize, op: Op, value: i64 },
-    Time { field: usize, op: Op, value: Timestamp },
+    Text {
+        field: usize,
+        eq: bool,
+        value: String,
+    },
+    Regex {
+        field: usize,
+        matches: bool,
+        re: Regex,
+    },
+    In {
+        field: usize,
+        negated: bool,
+        values: Vec<String>,
+    },
+    Number {
+        field: usize,
+        op: Op,
+        value: i64,
+    },
+    Time {
+        field: usize,
+        op: Op,
+        value: Timestamp,
+    },
 }
 
 /// A checked filter, ready to evaluate.
@@ -118,10 +225,17 @@ impl Filter {
                 None => "the end of the expression".to_string(),
                 Some(c) => format!("`{c}`"),
             };
-            FilterError::at(expr, &e.at[..e.at.chars().next().map_or(0, char::len_utf8)], format!("expected {}, found {found}", e.expected))
+            FilterError::at(
+                expr,
+                &e.at[..e.at.chars().next().map_or(0, char::len_utf8)],
+                format!("expected {}, found {found}", e.expected),
+            )
         })?;
         let root = compile(expr, &ast, now)?;
-        Ok(Filter { root, expr: expr.to_string() })
+        Ok(Filter {
+            root,
+            expr: expr.to_string(),
+        })
     }
 
     /// The expression as given.
@@ -144,9 +258,9 @@ impl Filter {
         let parts: Vec<String> = terms
             .into_iter()
             .filter_map(|n| match n {
-                Node::Text { field, eq, value } if selector_safe(value) => {
-                    FIELDS[*field].selector.map(|label| format!("{label}{}{value}", if *eq { "=" } else { "!=" }))
-                }
+                Node::Text { field, eq, value } if selector_safe(value) => FIELDS[*field]
+                    .selector
+                    .map(|label| format!("{label}{}{value}", if *eq { "=" } else { "!=" })),
                 _ => None,
             })
             .collect();
@@ -178,8 +292,12 @@ pub fn check_field_selector(sel: &str) -> Result<String, FilterError> {
             expr: sel.to_string(),
             start: 0,
             end: sel.len(),
-            message: "a field selector is `field=value` / `field!=value` terms joined by `,`".into(),
-            help: Some(format!("fields the API server supports for Events: {}; use --filter for anything else", supported.join(", "))),
+            message: "a field selector is `field=value` / `field!=value` terms joined by `,`"
+                .into(),
+            help: Some(format!(
+                "fields the API server supports for Events: {}; use --filter for anything else",
+                supported.join(", ")
+            )),
         });
     }
     Ok(f.field_selector().unwrap_or_default())
@@ -187,40 +305,108 @@ pub fn check_field_selector(sel: &str) -> Result<String, FilterError> {
 
 fn compile(expr: &str, e: &Expr<'_>, now: Timestamp) -> Result<Node, FilterError> {
     Ok(match e {
-        Expr::And(all) => Node::And(all.iter().map(|e| compile(expr, e, now)).collect::<Result<_, _>>()?),
-        Expr::Or(all) => Node::Or(all.iter().map(|e| compile(expr, e, now)).collect::<Result<_, _>>()?),
+        Expr::And(all) => Node::And(
+            all.iter()
+                .map(|e| compile(expr, e, now))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(all) => Node::Or(
+            all.iter()
+                .map(|e| compile(expr, e, now))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Not(e) => Node::Not(Box::new(compile(expr, e, now)?)),
-        Expr::In { field, negated, values } => {
+        Expr::In {
+            field,
+            negated,
+            values,
+        } => {
             let (index, info) = resolve(expr, field)?;
             if info.kind != Kind::Text {
-                return Err(FilterError::at(expr, field, format!("`in` compares text; `{field}` is a {}", kind_name(info.kind))));
+                return Err(FilterError::at(
+                    expr,
+                    field,
+                    format!(
+                        "`in` compares text; `{field}` is a {}",
+                        kind_name(info.kind)
+                    ),
+                ));
             }
-            Node::In { field: index, negated: *negated, values: values.iter().map(|v| v.text.to_string()).collect() }
+            Node::In {
+                field: index,
+                negated: *negated,
+                values: values.iter().map(|v| v.text.to_string()).collect(),
+            }
         }
-        Expr::Cmp { field, op, op_span, value } => {
+        Expr::Cmp {
+            field,
+            op,
+            op_span,
+            value,
+        } => {
             let (index, info) = resolve(expr, field)?;
             match (info.kind, op) {
                 (_, Op::Match | Op::NotMatch) if info.kind == Kind::Text => Node::Regex {
                     field: index,
                     matches: *op == Op::Match,
-                    re: Regex::new(&value.text).map_err(|e| FilterError::at(expr, value.span, format!("invalid regular expression: {}", first_line(&e.to_string()))))?,
+                    re: Regex::new(&value.text).map_err(|e| {
+                        FilterError::at(
+                            expr,
+                            value.span,
+                            format!("invalid regular expression: {}", first_line(&e.to_string())),
+                        )
+                    })?,
                 },
-                (Kind::Text, Op::Eq | Op::Ne) => Node::Text { field: index, eq: *op == Op::Eq, value: value.text.to_string() },
+                (Kind::Text, Op::Eq | Op::Ne) => Node::Text {
+                    field: index,
+                    eq: *op == Op::Eq,
+                    value: value.text.to_string(),
+                },
                 (Kind::Text, _) => {
-                    return Err(FilterError::at(expr, op_span, format!("`{}` does not apply to the text field `{field}`", op.as_str())).help("text fields take =, ==, !=, =~, !~ and in (…)"));
+                    return Err(FilterError::at(
+                        expr,
+                        op_span,
+                        format!(
+                            "`{}` does not apply to the text field `{field}`",
+                            op.as_str()
+                        ),
+                    )
+                    .help("text fields take =, ==, !=, =~, !~ and in (…)"));
                 }
-                (Kind::Number, Op::Match | Op::NotMatch) | (Kind::Time, Op::Match | Op::NotMatch) => {
-                    return Err(FilterError::at(expr, op_span, format!("`{}` applies to text; `{field}` is a {}", op.as_str(), kind_name(info.kind))));
+                (Kind::Number, Op::Match | Op::NotMatch)
+                | (Kind::Time, Op::Match | Op::NotMatch) => {
+                    return Err(FilterError::at(
+                        expr,
+                        op_span,
+                        format!(
+                            "`{}` applies to text; `{field}` is a {}",
+                            op.as_str(),
+                            kind_name(info.kind)
+                        ),
+                    ));
                 }
-                (Kind::Number, _) => Node::Number { field: index, op: *op, value: number(expr, value)? },
-                (Kind::Time, _) => Node::Time { field: index, op: *op, value: time(expr, value, now)? },
+                (Kind::Number, _) => Node::Number {
+                    field: index,
+                    op: *op,
+                    value: number(expr, value)?,
+                },
+                (Kind::Time, _) => Node::Time {
+                    field: index,
+                    op: *op,
+                    value: time(expr, value, now)?,
+                },
             }
         }
     })
 }
 
 fn first_line(s: &str) -> &str {
-    s.lines().rev().find(|l| l.starts_with("error:")).map_or(s.lines().next().unwrap_or(s), |l| l.trim_start_matches("error:").trim())
+    s.lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .map_or(s.lines().next().unwrap_or(s), |l| {
+            l.trim_start_matches("error:").trim()
+        })
 }
 
 fn kind_name(k: Kind) -> &'static str {
@@ -233,7 +419,10 @@ fn kind_name(k: Kind) -> &'static str {
 
 fn resolve<'e>(expr: &str, name: &'e str) -> Result<(usize, &'static FieldInfo), FilterError> {
     match lookup(name) {
-        Some(info) => Ok((FIELDS.iter().position(|f| std::ptr::eq(f, info)).unwrap(), info)),
+        Some(info) => Ok((
+            FIELDS.iter().position(|f| std::ptr::eq(f, info)).unwrap(),
+            info,
+        )),
         None => {
             let err = FilterError::at(expr, name, format!("unknown field `{name}`"));
             Err(match suggest(name) {
@@ -245,14 +434,21 @@ fn resolve<'e>(expr: &str, name: &'e str) -> Result<(usize, &'static FieldInfo),
 }
 
 fn number(expr: &str, v: &Value<'_>) -> Result<i64, FilterError> {
-    v.text.parse().map_err(|_| FilterError::at(expr, v.span, format!("expected a whole number, found `{}`", v.text)))
+    v.text.parse().map_err(|_| {
+        FilterError::at(
+            expr,
+            v.span,
+            format!("expected a whole number, found `{}`", v.text),
+        )
+    })
 }
 
 /// RFC 3339 (`2026-11-22T10:00:00Z`), or relative to now: `-10m`, `-2h30m`, `-1d` (past; the
 /// sign may be left out) or `+5m` (future). Units: s, m, h, d.
 pub fn time(expr: &str, v: &Value<'_>, now: Timestamp) -> Result<Timestamp, FilterError> {
     parse_time(&v.text, now).ok_or_else(|| {
-        FilterError::at(expr, v.span, format!("expected a time, found `{}`", v.text)).help("use RFC 3339 (2026-11-22T10:00:00Z) or a relative time such as -10m, -2h, -1d")
+        FilterError::at(expr, v.span, format!("expected a time, found `{}`", v.text))
+            .help("use RFC 3339 (2026-11-22T10:00:00Z) or a relative time such as -10m, -2h, -1d")
     })
 }
 
@@ -314,7 +510,11 @@ fn eval(node: &Node, f: &EventFrame<'_>) -> bool {
             };
             found == *matches
         }
-        Node::In { field, negated, values } => {
+        Node::In {
+            field,
+            negated,
+            values,
+        } => {
             let v = as_text(get(field));
             values.contains(&v) != *negated
         }
@@ -323,7 +523,9 @@ fn eval(node: &Node, f: &EventFrame<'_>) -> bool {
             _ => false,
         },
         Node::Time { field, op, value } => match get(field) {
-            Some(Got::Text(s)) => s.parse::<Timestamp>().is_ok_and(|t| compare(t.cmp(value), *op)),
+            Some(Got::Text(s)) => s
+                .parse::<Timestamp>()
+                .is_ok_and(|t| compare(t.cmp(value), *op)),
             _ => false,
         },
     }
@@ -356,8 +558,19 @@ mod tests {
         assert_eq!(t("10m").as_deref(), Some("2026-11-22T11:50:00Z"));
         assert_eq!(t("+1h").as_deref(), Some("2026-11-22T13:00:00Z"));
         assert_eq!(t("-1d2h").as_deref(), Some("2026-11-21T10:00:00Z"));
-        assert_eq!(t("2026-11-22T10:00:00.123456Z").as_deref(), Some("2026-11-22T10:00:00.123456Z"));
-        for bad in ["", "-", "10", "10x", "m", "-99999999999999999999d", "yesterday"] {
+        assert_eq!(
+            t("2026-11-22T10:00:00.123456Z").as_deref(),
+            Some("2026-11-22T10:00:00.123456Z")
+        );
+        for bad in [
+            "",
+            "-",
+            "10",
+            "10x",
+            "m",
+            "-99999999999999999999d",
+            "yesterday",
+        ] {
             assert_eq!(t(bad), None, "{bad}");
         }
     }
@@ -365,22 +578,51 @@ mod tests {
     #[test]
     fn push_down_takes_only_required_selectable_equalities() {
         let sel = |e: &str| Filter::parse_at(e, now()).unwrap().field_selector();
-        assert_eq!(sel("type=Warning,involvedObject.kind!=Pod").as_deref(), Some("type=Warning,involvedObject.kind!=Pod"));
-        assert_eq!(sel("kind=Pod and count>3 and message=~x").as_deref(), Some("involvedObject.kind=Pod"));
-        assert_eq!(sel("namespace==a,component=kubelet").as_deref(), Some("metadata.namespace=a,source=kubelet"));
-        assert_eq!(sel("type=Warning or reason=BackOff"), None, "an `or` cannot be pushed down");
+        assert_eq!(
+            sel("type=Warning,involvedObject.kind!=Pod").as_deref(),
+            Some("type=Warning,involvedObject.kind!=Pod")
+        );
+        assert_eq!(
+            sel("kind=Pod and count>3 and message=~x").as_deref(),
+            Some("involvedObject.kind=Pod")
+        );
+        assert_eq!(
+            sel("namespace==a,component=kubelet").as_deref(),
+            Some("metadata.namespace=a,source=kubelet")
+        );
+        assert_eq!(
+            sel("type=Warning or reason=BackOff"),
+            None,
+            "an `or` cannot be pushed down"
+        );
         assert_eq!(sel("not type=Warning"), None);
-        assert_eq!(sel("message=x,host=h,frame.type=ADDED"), None, "not selectable");
-        assert_eq!(sel("reason=\"a,b\""), None, "values needing escapes stay local");
+        assert_eq!(
+            sel("message=x,host=h,frame.type=ADDED"),
+            None,
+            "not selectable"
+        );
+        assert_eq!(
+            sel("reason=\"a,b\""),
+            None,
+            "values needing escapes stay local"
+        );
     }
 
     #[test]
     fn field_selectors_are_checked() {
-        assert_eq!(check_field_selector("type==Warning,reason!=X").unwrap(), "type=Warning,reason!=X");
+        assert_eq!(
+            check_field_selector("type==Warning,reason!=X").unwrap(),
+            "type=Warning,reason!=X"
+        );
         let err = check_field_selector("message=x").unwrap_err();
         assert!(err.help.unwrap().contains("involvedObject.kind"));
         assert!(check_field_selector("type=Warning or type=Normal").is_err());
-        assert!(check_field_selector("typo=Warning").unwrap_err().to_string().contains("did you mean `type`?"));
+        assert!(
+            check_field_selector("typo=Warning")
+                .unwrap_err()
+                .to_string()
+                .contains("did you mean `type`?")
+        );
     }
 
     #[test]
@@ -400,6 +642,9 @@ mod tests {
         let e = err("count in (1,2)");
         assert!(e.message.contains("`in` compares text"), "{e:?}");
         let e = err("type=Warning junk");
-        assert_eq!(e.message, "expected `and`, `or`, `,` or the end of the expression, found `j`");
+        assert_eq!(
+            e.message,
+            "expected `and`, `or`, `,` or the end of the expression, found `j`"
+        );
     }
 }

@@ -92,14 +92,21 @@ impl<'a> nom::error::ParseError<&'a str> for SyntaxError<'a> {
     }
     /// Of two failed alternatives, the one that got further explains better.
     fn or(self, other: Self) -> Self {
-        if other.at.len() < self.at.len() { other } else { self }
+        if other.at.len() < self.at.len() {
+            other
+        } else {
+            self
+        }
     }
 }
 
 type R<'a, T> = IResult<&'a str, T, SyntaxError<'a>>;
 
 /// Labels a failure that happens right at `i` with what was expected there.
-fn expect<'a, T>(what: &'static str, mut p: impl Parser<&'a str, Output = T, Error = SyntaxError<'a>>) -> impl FnMut(&'a str) -> R<'a, T> {
+fn expect<'a, T>(
+    what: &'static str,
+    mut p: impl Parser<&'a str, Output = T, Error = SyntaxError<'a>>,
+) -> impl FnMut(&'a str) -> R<'a, T> {
     move |i: &'a str| {
         p.parse(i).map_err(|e| {
             e.map(|mut err| {
@@ -131,14 +138,27 @@ fn keyword<'a>(kw: &'static str) -> impl FnMut(&'a str) -> R<'a, &'a str> {
 fn field(i: &str) -> R<'_, &str> {
     expect(
         "a field name (e.g. type, reason, involvedObject.kind)",
-        recognize(pair(satisfy(|c| c.is_ascii_alphabetic() || c == '_'), take_while(is_word))),
+        recognize(pair(
+            satisfy(|c| c.is_ascii_alphabetic() || c == '_'),
+            take_while(is_word),
+        )),
     )(i)
 }
 
 fn op(i: &str) -> R<'_, (Op, &str)> {
     let (rest, s) = expect(
         "an operator (=, ==, !=, =~, !~, >, >=, <, <=) or `in`",
-        alt((tag("=="), tag("=~"), tag("!="), tag("!~"), tag(">="), tag("<="), tag("="), tag(">"), tag("<"))),
+        alt((
+            tag("=="),
+            tag("=~"),
+            tag("!="),
+            tag("!~"),
+            tag(">="),
+            tag("<="),
+            tag("="),
+            tag(">"),
+            tag("<"),
+        )),
     )(i)?;
     let op = match s {
         "=" | "==" => Op::Eq,
@@ -155,7 +175,10 @@ fn op(i: &str) -> R<'_, (Op, &str)> {
 
 fn quoted(i: &str) -> R<'_, Value<'_>> {
     let Some(q) = i.chars().next().filter(|c| *c == '"' || *c == '\'') else {
-        return Err(nom::Err::Error(SyntaxError { at: i, expected: "a value" }));
+        return Err(nom::Err::Error(SyntaxError {
+            at: i,
+            expected: "a value",
+        }));
     };
     let mut text = String::new();
     let mut chars = i.char_indices().skip(1);
@@ -167,20 +190,37 @@ fn quoted(i: &str) -> R<'_, Value<'_>> {
             },
             c if c == q => {
                 let end = at + c.len_utf8();
-                return Ok((&i[end..], Value { text: Cow::Owned(text), span: &i[..end] }));
+                return Ok((
+                    &i[end..],
+                    Value {
+                        text: Cow::Owned(text),
+                        span: &i[..end],
+                    },
+                ));
             }
             c => text.push(c),
         }
     }
     Err(nom::Err::Failure(SyntaxError {
         at: &i[i.len()..],
-        expected: if q == '"' { "a closing `\"`" } else { "a closing `'`" },
+        expected: if q == '"' {
+            "a closing `\"`"
+        } else {
+            "a closing `'`"
+        },
     }))
 }
 
 fn bare(i: &str) -> R<'_, Value<'_>> {
-    let (rest, s) = take_while1(|c: char| !c.is_whitespace() && !matches!(c, ',' | '(' | ')' | '"' | '\''))(i)?;
-    Ok((rest, Value { text: Cow::Borrowed(s), span: s }))
+    let (rest, s) =
+        take_while1(|c: char| !c.is_whitespace() && !matches!(c, ',' | '(' | ')' | '"' | '\''))(i)?;
+    Ok((
+        rest,
+        Value {
+            text: Cow::Borrowed(s),
+            span: s,
+        },
+    ))
 }
 
 /// A value; an empty one is allowed right before a separator or the end (`type=` matches empty).
@@ -189,15 +229,30 @@ fn value(i: &str) -> R<'_, Value<'_>> {
 }
 
 fn empty_value(i: &str) -> R<'_, Value<'_>> {
-    let (rest, _) = peek(alt((recognize(char(',')), recognize(char(')')), recognize(satisfy(char::is_whitespace)), eof))).parse(i)?;
-    Ok((rest, Value { text: Cow::Borrowed(""), span: &i[..0] }))
+    let (rest, _) = peek(alt((
+        recognize(char(',')),
+        recognize(char(')')),
+        recognize(satisfy(char::is_whitespace)),
+        eof,
+    )))
+    .parse(i)?;
+    Ok((
+        rest,
+        Value {
+            text: Cow::Borrowed(""),
+            span: &i[..0],
+        },
+    ))
 }
 
 fn eof(i: &str) -> R<'_, &str> {
     if i.is_empty() {
         Ok((i, i))
     } else {
-        Err(nom::Err::Error(SyntaxError { at: i, expected: "the end" }))
+        Err(nom::Err::Error(SyntaxError {
+            at: i,
+            expected: "the end",
+        }))
     }
 }
 
@@ -221,17 +276,34 @@ fn comparison(i: &str) -> R<'_, Expr<'_>> {
     let (i, _) = ws(i)?;
     if let Ok((rest, kw)) = alt((keyword("notin"), keyword("in"))).parse(i) {
         let (rest, values) = nom::combinator::cut(in_list).parse(rest)?;
-        return Ok((rest, Expr::In { field: f, negated: kw.eq_ignore_ascii_case("notin"), values }));
+        return Ok((
+            rest,
+            Expr::In {
+                field: f,
+                negated: kw.eq_ignore_ascii_case("notin"),
+                values,
+            },
+        ));
     }
     let (i, (op, op_span)) = nom::combinator::cut(op).parse(i)?;
     let (i, _) = ws(i)?;
     let (i, v) = nom::combinator::cut(value).parse(i)?;
-    Ok((i, Expr::Cmp { field: f, op, op_span, value: v }))
+    Ok((
+        i,
+        Expr::Cmp {
+            field: f,
+            op,
+            op_span,
+            value: v,
+        },
+    ))
 }
 
 fn unary(i: &str) -> R<'_, Expr<'_>> {
     let (i, _) = ws(i)?;
-    if let Ok((rest, _)) = alt((keyword("not"), recognize(pair(char('!'), not(char('=')))))).parse(i) {
+    if let Ok((rest, _)) =
+        alt((keyword("not"), recognize(pair(char('!'), not(char('=')))))).parse(i)
+    {
         let (rest, e) = nom::combinator::cut(unary).parse(rest)?;
         return Ok((rest, Expr::Not(Box::new(e))));
     }
@@ -264,7 +336,14 @@ fn and_expr(i: &str) -> R<'_, Expr<'_>> {
         all.push(e);
         i = rest;
     }
-    Ok((i, if all.len() == 1 { all.pop().unwrap() } else { Expr::And(all) }))
+    Ok((
+        i,
+        if all.len() == 1 {
+            all.pop().unwrap()
+        } else {
+            Expr::And(all)
+        },
+    ))
 }
 
 fn or_expr(i: &str) -> R<'_, Expr<'_>> {
@@ -275,7 +354,14 @@ fn or_expr(i: &str) -> R<'_, Expr<'_>> {
         all.push(e);
         i = rest;
     }
-    Ok((i, if all.len() == 1 { all.pop().unwrap() } else { Expr::Or(all) }))
+    Ok((
+        i,
+        if all.len() == 1 {
+            all.pop().unwrap()
+        } else {
+            Expr::Or(all)
+        },
+    ))
 }
 
 /// Parses a whole expression.
@@ -283,11 +369,19 @@ pub fn parse(expr: &str) -> Result<Expr<'_>, SyntaxError<'_>> {
     let (rest, e) = match or_expr(expr) {
         Ok(ok) => ok,
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => return Err(e),
-        Err(nom::Err::Incomplete(_)) => return Err(SyntaxError { at: &expr[expr.len()..], expected: "more input" }),
+        Err(nom::Err::Incomplete(_)) => {
+            return Err(SyntaxError {
+                at: &expr[expr.len()..],
+                expected: "more input",
+            });
+        }
     };
     let (rest, _) = ws(rest).unwrap_or((rest, ""));
     if !rest.is_empty() {
-        return Err(SyntaxError { at: rest, expected: "`and`, `or`, `,` or the end of the expression" });
+        return Err(SyntaxError {
+            at: rest,
+            expected: "`and`, `or`, `,` or the end of the expression",
+        });
     }
     Ok(e)
 }
@@ -297,18 +391,43 @@ mod tests {
     use super::*;
 
     fn cmp<'a>(field: &'a str, op: Op, value: &'a str) -> Expr<'a> {
-        Expr::Cmp { field, op, op_span: "", value: Value { text: value.into(), span: "" } }
+        Expr::Cmp {
+            field,
+            op,
+            op_span: "",
+            value: Value {
+                text: value.into(),
+                span: "",
+            },
+        }
     }
 
     /// Compares ignoring spans.
     fn shape(e: &Expr<'_>) -> String {
         match e {
-            Expr::And(v) => format!("and({})", v.iter().map(shape).collect::<Vec<_>>().join(", ")),
+            Expr::And(v) => format!(
+                "and({})",
+                v.iter().map(shape).collect::<Vec<_>>().join(", ")
+            ),
             Expr::Or(v) => format!("or({})", v.iter().map(shape).collect::<Vec<_>>().join(", ")),
             Expr::Not(e) => format!("not({})", shape(e)),
-            Expr::Cmp { field, op, value, .. } => format!("{field}{}{:?}", op.as_str(), value.text),
-            Expr::In { field, negated, values } => {
-                format!("{field} {}({})", if *negated { "notin" } else { "in" }, values.iter().map(|v| format!("{:?}", v.text)).collect::<Vec<_>>().join(","))
+            Expr::Cmp {
+                field, op, value, ..
+            } => format!("{field}{}{:?}", op.as_str(), value.text),
+            Expr::In {
+                field,
+                negated,
+                values,
+            } => {
+                format!(
+                    "{field} {}({})",
+                    if *negated { "notin" } else { "in" },
+                    values
+                        .iter()
+                        .map(|v| format!("{:?}", v.text))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
             }
         }
     }
@@ -316,8 +435,14 @@ mod tests {
     #[test]
     fn kubectl_field_selectors_parse_as_they_are() {
         let e = parse("type=Warning,involvedObject.kind!=Pod").unwrap();
-        assert_eq!(shape(&e), r#"and(type="Warning", involvedObject.kind!="Pod")"#);
-        assert_eq!(shape(&parse("reason==BackOff").unwrap()), r#"reason="BackOff""#);
+        assert_eq!(
+            shape(&e),
+            r#"and(type="Warning", involvedObject.kind!="Pod")"#
+        );
+        assert_eq!(
+            shape(&parse("reason==BackOff").unwrap()),
+            r#"reason="BackOff""#
+        );
         assert_eq!(shape(&parse("type=").unwrap()), r#"type="""#);
         assert_eq!(shape(&cmp("a", Op::Eq, "b")), r#"a="b""#);
     }
@@ -330,12 +455,23 @@ mod tests {
         assert_eq!(shape(&e), r#"and(or(a="1", b="2"), not(c=~"x.*"))"#);
         let e = parse(r#"kind in (Pod, "Deploy ment") AND count >= 5 and message !~ 'it''s'"#);
         assert!(e.is_err(), "quotes do not double");
-        let e = parse(r#"kind in (Pod, "Deploy ment") AND count >= 5 and message !~ 'it\'s'"#).unwrap();
-        assert_eq!(shape(&e), r#"and(kind in("Pod","Deploy ment"), count>="5", message!~"it's")"#);
+        let e =
+            parse(r#"kind in (Pod, "Deploy ment") AND count >= 5 and message !~ 'it\'s'"#).unwrap();
+        assert_eq!(
+            shape(&e),
+            r#"and(kind in("Pod","Deploy ment"), count>="5", message!~"it's")"#
+        );
         let e = parse("lastTimestamp > -10m,namespace notin (kube-system)").unwrap();
-        assert_eq!(shape(&e), r#"and(lastTimestamp>"-10m", namespace notin("kube-system"))"#);
+        assert_eq!(
+            shape(&e),
+            r#"and(lastTimestamp>"-10m", namespace notin("kube-system"))"#
+        );
         let e = parse("notes=1 or ordinal=2 and android=3").unwrap();
-        assert_eq!(shape(&e), r#"or(notes="1", and(ordinal="2", android="3"))"#, "keywords need a boundary");
+        assert_eq!(
+            shape(&e),
+            r#"or(notes="1", and(ordinal="2", android="3"))"#,
+            "keywords need a boundary"
+        );
     }
 
     #[test]
@@ -355,7 +491,12 @@ mod tests {
         for (input, at, expected) in cases {
             let err = parse(input).unwrap_err();
             assert_eq!(input.len() - err.at.len(), at, "{input:?}: {err:?}");
-            assert!(err.expected.contains(expected), "{input:?}: expected {:?}, got {:?}", expected, err.expected);
+            assert!(
+                err.expected.contains(expected),
+                "{input:?}: expected {:?}, got {:?}",
+                expected,
+                err.expected
+            );
         }
     }
 }
