@@ -417,7 +417,7 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-fn resolve<'e>(expr: &str, name: &'e str) -> Result<(usize, &'static FieldInfo), FilterError> {
+fn resolve(expr: &str, name: &str) -> Result<(usize, &'static FieldInfo), FilterError> {
     match lookup(name) {
         Some(info) => Ok((
             FIELDS.iter().position(|f| std::ptr::eq(f, info)).unwrap(),
