@@ -66,6 +66,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub max_files: u16,
 
+    /// Write only frames matching this expression (see README: filter language). The part the
+    /// API server can evaluate is sent as a fieldSelector; the rest is evaluated here.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// A kubectl field selector passed to the API server as is (validated first), e.g.
+    /// type=Warning,involvedObject.kind!=Pod.
+    #[arg(long, value_name = "SEL")]
+    pub field_selector: Option<String>,
+
     /// Events per LIST page.
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub list_page_size: u32,

@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use crate::cli::RunArgs;
+use crate::filter::{Filter, FilterError, check_field_selector};
 use crate::output::Limits;
 use crate::position::Scope;
 
@@ -24,10 +27,18 @@ pub struct RunConfig {
     pub http_addr: SocketAddr,
     pub list_page_size: u32,
     pub limits: Limits,
+    /// Evaluated on every frame before it is written.
+    pub filter: Option<Arc<Filter>>,
+    /// Sent with every LIST and WATCH: `--field-selector` plus the pushed-down part of `--filter`.
+    pub field_selector: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    #[error("--filter: {0}")]
+    Filter(FilterError),
+    #[error("--field-selector: {0}")]
+    FieldSelector(FilterError),
     #[error(
         "--namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)"
     )]
@@ -53,7 +64,21 @@ impl RunConfig {
             Some("-") => OutputTarget::Stdout,
             _ => OutputTarget::File(args.output),
         };
+        let filter = match &args.filter {
+            Some(expr) => Some(Arc::new(Filter::parse(expr).map_err(ConfigError::Filter)?)),
+            None => None,
+        };
+        let mut selectors = Vec::new();
+        if let Some(sel) = &args.field_selector {
+            selectors.push(check_field_selector(sel).map_err(ConfigError::FieldSelector)?);
+        }
+        if let Some(pushed) = filter.as_ref().and_then(|f| f.field_selector()) {
+            selectors.push(pushed);
+        }
+        let field_selector = Some(selectors.join(",")).filter(|s| !s.is_empty());
         Ok(Self {
+            filter,
+            field_selector,
             kubeconfig: args.kubeconfig,
             context: args.context,
             scopes,
@@ -150,6 +175,29 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn filter_push_down_and_field_selector_combine() {
+        let c = parse(&[
+            "--filter",
+            "type=Warning and message=~x",
+            "--field-selector",
+            "reason!=A",
+        ])
+        .unwrap();
+        assert_eq!(c.field_selector.as_deref(), Some("reason!=A,type=Warning"));
+        assert!(c.filter.is_some());
+        let c = parse(&["--filter", "message=~x"]).unwrap();
+        assert_eq!(c.field_selector, None);
+        assert!(matches!(
+            parse(&["--filter", "typ=Warning"]),
+            Err(ConfigError::Filter(_))
+        ));
+        assert!(matches!(
+            parse(&["--field-selector", "message=x"]),
+            Err(ConfigError::FieldSelector(_))
+        ));
     }
 
     #[test]

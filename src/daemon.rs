@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
+use crate::event::EventFrame;
 use crate::health::Health;
 use crate::output::{self, Batch, OutputError, OutputFile, WriterStats};
 use crate::position::{self, PositionError, Recovery};
-use crate::watch::{Api, ScopeWatch, WatchError};
+use crate::watch::{Api, Keep, ScopeWatch, WatchError};
 
 /// Why `run` failed; each kind has its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +93,19 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let cancel = CancellationToken::new();
     let (tx, writer) = start_writer(&config, health.clone(), cancel.clone())?;
     let mut writer = tokio::task::spawn_blocking(move || writer.join());
-    let api = Arc::new(Api::new(client, config.list_page_size));
+    let api = Arc::new(Api::new(
+        client,
+        config.list_page_size,
+        config.field_selector.clone(),
+    ));
+    if let Some(sel) = &config.field_selector {
+        tracing::info!(field_selector = %sel, "the API server filters by this field selector");
+    }
+    let keep: Option<Keep> = config.filter.clone().map(|filter| {
+        let keep: Keep =
+            Arc::new(move |line: &[u8]| EventFrame::parse(line).is_ok_and(|f| filter.matches(&f)));
+        keep
+    });
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
         let written = recovery.positions.get(scope).cloned();
@@ -104,7 +117,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             cancel.clone(),
             written,
         );
-        watches.spawn(watch.run());
+        watches.spawn(watch.with_filter(keep.clone()).run());
     }
     drop(tx);
 

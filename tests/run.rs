@@ -751,3 +751,62 @@ async fn a_full_disk_pauses_the_watch_and_loses_nothing() {
     d.wait_log("the output is writable again").await;
     wait_ready(addr).await;
 }
+
+// --- Filters: push-down to the API server and local evaluation.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_is_pushed_down_in_part_and_equals_local_evaluation() {
+    use kube_event_logger::event::EventFrame;
+    use kube_event_logger::filter::Filter;
+    let expr = r#"type=Warning,namespace!=probes and message =~ "Failed|nodes""#;
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(
+        &server,
+        &dir,
+        &["--filter", expr, "--field-selector", "reason!=Unhealthy"],
+    );
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    let all: Vec<String> = include_str!("fixtures/frames.jsonl")
+        .lines()
+        .map(|l| server.emit_line(l))
+        .collect();
+    let filter = Filter::parse(expr).unwrap();
+    let local: Vec<String> = all
+        .iter()
+        .filter(|l| {
+            filter.matches(&EventFrame::parse(l.as_bytes()).unwrap())
+                && !l.contains(r#""reason":"Unhealthy""#)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(local.len(), 2, "the fixture frames this filter keeps");
+    assert_eq!(d.wait_lines(local.len()).await, local);
+    for r in server.requests() {
+        assert_eq!(
+            r.param("fieldSelector"),
+            Some("reason!=Unhealthy,type=Warning,metadata.namespace!=probes"),
+            "{}",
+            r.path
+        );
+    }
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit(support::DEADLINE).await.success());
+    assert_eq!(d.lines(), local, "nothing else was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_filter_exits_2_with_a_caret_under_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path(), "", &["--filter", "type=Warning,kindd=Pod"]);
+    assert_eq!(d.wait_exit(support::DEADLINE).await.code(), Some(2));
+    let err = d.stderr();
+    assert!(
+        err.contains("unknown field `kindd`") && err.contains("did you mean `kind`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r"type=Warning,kindd=Pod\n               ^^^^^"),
+        "{err}"
+    );
+}

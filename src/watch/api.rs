@@ -81,6 +81,7 @@ impl ApiError {
 pub struct Api {
     client: kube::Client,
     page_size: u32,
+    field_selector: Option<String>,
 }
 
 /// The Events collection of a scope.
@@ -92,8 +93,12 @@ fn collection(scope: &Scope) -> String {
 }
 
 impl Api {
-    pub fn new(client: kube::Client, page_size: u32) -> Self {
-        Self { client, page_size }
+    pub fn new(client: kube::Client, page_size: u32, field_selector: Option<String>) -> Self {
+        Self {
+            client,
+            page_size,
+            field_selector,
+        }
     }
 
     /// One LIST page: the whole body.
@@ -103,6 +108,7 @@ impl Api {
         continue_token: Option<&str>,
     ) -> Result<Bytes, ApiError> {
         let mut params = ListParams::default().limit(self.page_size);
+        params.field_selector = self.field_selector.clone();
         if let Some(token) = continue_token {
             params = params.continue_token(token);
         }
@@ -126,6 +132,7 @@ impl Api {
     ) -> Result<Body, ApiError> {
         let mut params = WatchParams::default().timeout(timeout.as_secs() as u32);
         params.bookmarks = true;
+        params.field_selector = self.field_selector.clone();
         let req = kube::core::Request::new(collection(scope))
             .watch(&params, from.as_str())
             .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e)))?;

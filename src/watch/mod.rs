@@ -33,6 +33,9 @@ const WATCH_TIMEOUT_MIN: Duration = Duration::from_secs(300);
 /// List items sent to the writer per batch.
 const LIST_BATCH_BYTES: usize = 256 * 1024;
 
+/// Decides whether a data frame line is written (the local part of `--filter`).
+pub type Keep = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 /// Why a scope stopped for good.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -179,6 +182,7 @@ pub struct ScopeWatch {
     written: Option<ResourceVersion>,
     /// Whether any request for this scope has succeeded (refusals before that are fatal).
     started: bool,
+    keep: Option<Keep>,
 }
 
 impl ScopeWatch {
@@ -198,7 +202,18 @@ impl ScopeWatch {
             cancel,
             written,
             started: false,
+            keep: None,
         }
+    }
+
+    /// Writes only the data frames `keep` accepts.
+    pub fn with_filter(mut self, keep: Option<Keep>) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    fn kept(&self, line: &[u8]) -> bool {
+        self.keep.as_ref().is_none_or(|keep| keep(line))
     }
 
     pub async fn run(mut self) -> Result<(), WatchError> {
@@ -339,7 +354,7 @@ impl ScopeWatch {
         let mut written = 0usize;
         let mut batch = Batch::new();
         for obj in items {
-            if !obj.resource_version.is_unwritten(self.written.as_ref()) {
+            if !obj.resource_version.is_unwritten(self.written.as_ref()) || !self.kept(&obj.line) {
                 continue;
             }
             batch.extend_from_slice(&obj.line);
@@ -454,6 +469,9 @@ impl ScopeWatch {
                 progress.position = Some(rv.clone());
                 if !rv.is_unwritten(self.written.as_ref()) {
                     tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
+                    return Ok(());
+                }
+                if !self.kept(bytes) {
                     return Ok(());
                 }
                 batch.extend_from_slice(bytes);

@@ -403,6 +403,70 @@ impl FakeApiServer {
     }
 }
 
+/// A parsed `fieldSelector`: (label, wanted, equal?) terms, all of which must hold.
+type Selector = Vec<(String, String, bool)>;
+
+/// The field labels kube-apiserver supports for core/v1 Events, and where each reads.
+fn selector_path(label: &str) -> Option<&'static [&'static str]> {
+    Some(match label {
+        "metadata.name" => &["metadata", "name"],
+        "metadata.namespace" => &["metadata", "namespace"],
+        "involvedObject.kind" => &["involvedObject", "kind"],
+        "involvedObject.namespace" => &["involvedObject", "namespace"],
+        "involvedObject.name" => &["involvedObject", "name"],
+        "involvedObject.uid" => &["involvedObject", "uid"],
+        "involvedObject.apiVersion" => &["involvedObject", "apiVersion"],
+        "involvedObject.resourceVersion" => &["involvedObject", "resourceVersion"],
+        "involvedObject.fieldPath" => &["involvedObject", "fieldPath"],
+        "reason" => &["reason"],
+        "reportingComponent" => &["reportingComponent"],
+        "source" => &["source", "component"],
+        "type" => &["type"],
+        _ => return None,
+    })
+}
+
+fn parse_selector(sel: &str) -> Result<Selector, String> {
+    sel.split(',')
+        .filter(|t| !t.is_empty())
+        .map(|term| {
+            let (label, value, eq) = if let Some((l, v)) = term.split_once("!=") {
+                (l, v, false)
+            } else if let Some((l, v)) = term.split_once("==") {
+                (l, v, true)
+            } else if let Some((l, v)) = term.split_once('=') {
+                (l, v, true)
+            } else {
+                return Err(format!(
+                    "invalid selector: '{sel}'; can't understand '{term}'"
+                ));
+            };
+            selector_path(label).ok_or_else(|| format!("field label not supported: {label}"))?;
+            Ok((label.to_string(), value.to_string(), eq))
+        })
+        .collect()
+}
+
+/// Whether a frame line's object passes the selector.
+fn selected(selector: &Selector, line: &str) -> bool {
+    if selector.is_empty() {
+        return true;
+    }
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let object = if v.get("object").is_some() {
+        &v["object"]
+    } else {
+        &v
+    };
+    selector.iter().all(|(label, wanted, eq)| {
+        let mut at = object;
+        for k in selector_path(label).unwrap() {
+            at = &at[*k];
+        }
+        (at.as_str().unwrap_or("") == wanted) == *eq
+    })
+}
+
 fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
@@ -532,6 +596,15 @@ fn route(
         inner.faults.pop_front();
         return error_response(code, retry_after);
     }
+    let selector = match parse_selector(query.get("fieldSelector").map_or("", String::as_str)) {
+        Ok(s) => s,
+        Err(message) => {
+            return full(
+                StatusCode::BAD_REQUEST,
+                status_body(400, "BadRequest", &message),
+            );
+        }
+    };
     if watching {
         let rv = query.get("resourceVersion").cloned().unwrap_or_default();
         let timeout = query
@@ -547,15 +620,16 @@ fn route(
             _ => None,
         };
         drop(inner);
-        watch_response(shared.clone(), namespace, rv, timeout, fault)
+        watch_response(shared.clone(), namespace, selector, rv, timeout, fault)
     } else {
-        list_response(&mut inner, namespace, query)
+        list_response(&mut inner, namespace, &selector, query)
     }
 }
 
 fn list_response(
     inner: &mut Inner,
     namespace: Option<String>,
+    selector: &Selector,
     query: &HashMap<String, String>,
 ) -> Response<Body> {
     let limit: usize = query
@@ -598,7 +672,10 @@ fn list_response(
             let items = inner
                 .objects
                 .values()
-                .filter(|o| namespace.as_deref().is_none_or(|ns| ns == o.namespace))
+                .filter(|o| {
+                    namespace.as_deref().is_none_or(|ns| ns == o.namespace)
+                        && selected(selector, &o.object)
+                })
                 .map(|o| (o.namespace.clone(), o.object.clone()))
                 .collect();
             inner.next_snapshot += 1;
@@ -635,6 +712,7 @@ fn list_response(
 fn watch_response(
     shared: Arc<Shared>,
     namespace: Option<String>,
+    selector: Selector,
     rv: String,
     timeout: Duration,
     fault: Option<Fault>,
@@ -694,18 +772,19 @@ fn watch_response(
             let pending: Vec<Change> = {
                 let inner = shared.inner.lock().unwrap();
                 let start = inner.history.partition_point(|c| c.rv <= cursor);
+                if let Some(last) = inner.history.last() {
+                    cursor = cursor.max(last.rv);
+                }
                 inner.history[start..]
                     .iter()
                     .filter(|c| {
                         c.kind == "BOOKMARK"
-                            || namespace.as_deref().is_none_or(|ns| ns == c.namespace)
+                            || (namespace.as_deref().is_none_or(|ns| ns == c.namespace)
+                                && selected(&selector, &c.line))
                     })
                     .cloned()
                     .collect()
             };
-            if let Some(last) = pending.last() {
-                cursor = last.rv;
-            }
             // All pending frames in one buffer, then cut into chunks at arbitrary points.
             let mut buf = Vec::new();
             for change in &pending {
