@@ -34,6 +34,53 @@ pub enum LogFormat {
 pub enum Command {
     /// Watch core/v1 Events and append every ADDED, MODIFIED and DELETED frame to the output.
     Run(RunArgs),
+    /// Print the output file's frames (a table by default), optionally following it.
+    Tail(TailArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The raw frame lines.
+    Json,
+    /// One row per occurrence: time, namespace, type, reason, object, count, message.
+    Table,
+    /// The table plus frame type, source, first seen and the Event's name.
+    Wide,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The output file to read.
+    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT)]
+    pub path: PathBuf,
+
+    /// Keep printing new frames as they are written, across rotations.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// Read the rotated files (plain and .gz) first, oldest first.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Only events whose time is at or after this (RFC 3339, or relative: 10m, 2h, 1d ago).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events whose time is at or before this (RFC 3339, or relative).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Only frames matching this expression (see README: filter language).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Leave out the table header.
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use crate::cli::RunArgs;
+use crate::cli::{OutputFormat, RunArgs, TailArgs};
 use crate::filter::{Filter, FilterError, check_field_selector};
 use crate::output::Limits;
 use crate::position::Scope;
+use crate::tail::{Format, TailConfig};
 
 /// Where frames go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,10 @@ pub enum ConfigError {
     Filter(FilterError),
     #[error("--field-selector: {0}")]
     FieldSelector(FilterError),
+    #[error(
+        "--{flag} {value:?} is not a time; use RFC 3339 (2026-11-22T10:00:00Z) or a relative time such as 10m, 2h, 1d"
+    )]
+    Time { flag: &'static str, value: String },
     #[error(
         "--namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)"
     )]
@@ -93,6 +98,42 @@ impl RunConfig {
     }
 }
 
+/// Builds the `tail` configuration.
+pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigError> {
+    let now = jiff::Timestamp::now();
+    let time =
+        |flag: &'static str, v: &Option<String>| -> Result<Option<jiff::Timestamp>, ConfigError> {
+            v.as_deref()
+                .map(|s| {
+                    crate::filter::parse_time(s, now).ok_or_else(|| ConfigError::Time {
+                        flag,
+                        value: s.to_string(),
+                    })
+                })
+                .transpose()
+        };
+    Ok(TailConfig {
+        since: time("since", &args.since)?,
+        until: time("until", &args.until)?,
+        filter: args
+            .filter
+            .as_deref()
+            .map(Filter::parse)
+            .transpose()
+            .map_err(ConfigError::Filter)?,
+        path: args.path,
+        follow: args.follow,
+        all: args.all,
+        format: match args.format {
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Table => Format::Table,
+            OutputFormat::Wide => Format::Wide,
+        },
+        headers: !args.no_headers,
+        color,
+    })
+}
+
 /// An RFC 1123 label, as namespace names are.
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
@@ -111,7 +152,9 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<RunConfig, ConfigError> {
         let cli = Cli::try_parse_from([&["kube-event-logger", "run"], args].concat()).unwrap();
-        let Command::Run(run) = cli.command;
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
         RunConfig::from_args(run)
     }
 
@@ -197,6 +240,54 @@ mod tests {
         assert!(matches!(
             parse(&["--field-selector", "message=x"]),
             Err(ConfigError::FieldSelector(_))
+        ));
+    }
+
+    #[test]
+    fn tail_flags() {
+        let tail = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["kube-event-logger", "tail"], args].concat()).unwrap();
+            let Command::Tail(t) = cli.command else {
+                panic!("not tail")
+            };
+            tail_config(t, false)
+        };
+        let t = tail(&[]).unwrap();
+        assert_eq!(
+            t.path,
+            PathBuf::from("/var/log/kube-event-logger/events.json")
+        );
+        assert_eq!(
+            (t.format, t.headers, t.follow, t.all),
+            (Format::Table, true, false, false)
+        );
+        let t = tail(&[
+            "x.json",
+            "-f",
+            "--all",
+            "-o",
+            "wide",
+            "--no-headers",
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "--until",
+            "1h",
+        ])
+        .unwrap();
+        assert_eq!(
+            (t.format, t.headers, t.follow, t.all),
+            (Format::Wide, false, true, true)
+        );
+        assert_eq!(t.since.unwrap().to_string(), "2026-01-01T00:00:00Z");
+        assert!(t.until.is_some());
+        assert!(matches!(
+            tail(&["--since", "soon"]),
+            Err(ConfigError::Time { flag: "since", .. })
+        ));
+        assert!(tail(&["--filter", "type="]).is_ok());
+        assert!(matches!(
+            tail(&["--filter", "type"]),
+            Err(ConfigError::Filter(_))
         ));
     }
 

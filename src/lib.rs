@@ -15,12 +15,14 @@
 //! output/    the writer thread, the rotating output file, rotated-file naming and retention, gzip
 //! health     shared state behind /healthz and /readyz
 //! http       the HTTP endpoints
+//! tail/      the viewer: reads plain and .gz files, follows across rotation, table/json rendering
 //! telemetry  tracing to stderr
 //! shutdown   SIGTERM/SIGINT
 //! daemon     `run`: wires the above together, maps failures to exit codes
 //! ```
 //!
-//! `watch`, `output` and `position` meet only in `frame` types and are joined in `daemon`.
+//! `watch`, `output`, `position`, `filter` and `tail` meet only in `frame`/`event` types and
+//! are joined in `daemon` (for `run`) and `main` (for `tail`).
 
 pub mod backoff;
 pub mod cli;
@@ -35,5 +37,6 @@ pub mod http;
 pub mod output;
 pub mod position;
 pub mod shutdown;
+pub mod tail;
 pub mod telemetry;
 pub mod watch;

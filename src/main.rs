@@ -2,14 +2,21 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kube_event_logger::cli::{Cli, Command};
-use kube_event_logger::config::RunConfig;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use kube_event_logger::config::{self, RunConfig};
 use kube_event_logger::daemon::{self, exit_code};
+use kube_event_logger::tail::TailConfig;
 use kube_event_logger::{shutdown, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let Command::Run(args) = cli.command;
+    let args = match cli.command {
+        Command::Run(args) => args,
+        Command::Tail(args) => return tail(args),
+    };
     let config = match RunConfig::from_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -32,6 +39,24 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(exit_code = e.exit_code(), "{}", error_chain(&e));
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn tail(args: kube_event_logger::cli::TailArgs) -> ExitCode {
+    let config = match config::tail_config(args, TailConfig::color_default()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(exit_code::USAGE);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    match kube_event_logger::tail::run(&config, stop) {
+        Ok(_) => ExitCode::from(exit_code::OK),
+        Err(e) => {
+            tracing::error!("{}", error_chain(&e));
+            ExitCode::from(exit_code::FAILURE)
         }
     }
 }

@@ -1,0 +1,164 @@
+//! Rendering frames for people: one row per occurrence, like `kubectl get events` but never
+//! folded. Pure: a frame in, a line out.
+
+use std::fmt::Write;
+
+use crate::event::EventFrame;
+
+/// How `tail` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The raw lines.
+    Json,
+    /// time, namespace, type, reason, object, count, message.
+    Table,
+    /// The table plus frame type, source, first seen and the Event's name.
+    Wide,
+}
+
+const YELLOW: &str = "\x1b[33m";
+const RESET: &str = "\x1b[0m";
+
+/// (header, width) of each column; the last column takes the rest of the line.
+const TABLE: &[(&str, usize)] = &[
+    ("TIME", 28),
+    ("NAMESPACE", 20),
+    ("TYPE", 8),
+    ("REASON", 22),
+    ("OBJECT", 44),
+    ("COUNT", 6),
+    ("MESSAGE", 0),
+];
+const WIDE: &[(&str, usize)] = &[
+    ("TIME", 28),
+    ("NAMESPACE", 20),
+    ("TYPE", 8),
+    ("REASON", 22),
+    ("OBJECT", 44),
+    ("COUNT", 6),
+    ("FRAME", 9),
+    ("SOURCE", 28),
+    ("FIRST SEEN", 21),
+    ("NAME", 48),
+    ("MESSAGE", 0),
+];
+
+fn columns(format: Format) -> &'static [(&'static str, usize)] {
+    if format == Format::Wide { WIDE } else { TABLE }
+}
+
+fn row(out: &mut String, cells: &[(&str, usize)]) {
+    for (i, (text, width)) in cells.iter().enumerate() {
+        out.push_str(text);
+        if i + 1 < cells.len() {
+            let used = text.chars().count();
+            let pad = width.saturating_sub(used).max(1);
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+}
+
+/// The header line for a table format.
+pub fn header(format: Format) -> String {
+    let mut out = String::new();
+    let cells: Vec<(&str, usize)> = columns(format).to_vec();
+    row(&mut out, &cells);
+    out
+}
+
+/// One table row for a frame. `color` highlights Warning events.
+pub fn render(frame: &EventFrame<'_>, format: Format, color: bool) -> String {
+    let e = &frame.object;
+    let dash = |s: Option<&str>| s.filter(|s| !s.is_empty()).unwrap_or("-").to_string();
+    let object = match (
+        e.involved_object.kind.as_deref(),
+        e.involved_object.name.as_deref(),
+    ) {
+        (Some(k), Some(n)) => format!("{}/{n}", k.to_ascii_lowercase()),
+        (None, Some(n)) => n.to_string(),
+        (Some(k), None) => k.to_ascii_lowercase(),
+        (None, None) => "-".into(),
+    };
+    let count = e.occurrences().map_or("-".to_string(), |c| c.to_string());
+    let message: String = e
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let message = message.trim().to_string();
+    let event_type = dash(e.event_type.as_deref());
+    let mut cells: Vec<String> = vec![
+        dash(e.time()),
+        dash(e.metadata.namespace.as_deref()),
+        event_type.clone(),
+        dash(e.reason.as_deref()),
+        object,
+        count,
+    ];
+    if format == Format::Wide {
+        let source = match (e.source.component.as_deref(), e.source.host.as_deref()) {
+            (Some(c), Some(h)) if !h.is_empty() => format!("{c}, {h}"),
+            (Some(c), _) if !c.is_empty() => c.to_string(),
+            _ => dash(e.reporting_component.as_deref()),
+        };
+        cells.push(frame.frame_type.to_string());
+        cells.push(source);
+        cells.push(dash(
+            e.first_timestamp.as_deref().or(e.event_time.as_deref()),
+        ));
+        cells.push(dash(e.metadata.name.as_deref()));
+    }
+    cells.push(message);
+    let widths = columns(format);
+    let pairs: Vec<(&str, usize)> = cells
+        .iter()
+        .map(String::as_str)
+        .zip(widths.iter().map(|(_, w)| *w))
+        .collect();
+    let mut out = String::new();
+    let warn = color && event_type == "Warning";
+    if warn {
+        out.push_str(YELLOW);
+    }
+    row(&mut out, &pairs);
+    if warn {
+        let _ = write!(out, "{RESET}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_yellow_only_with_color() {
+        let line = include_str!("../../tests/fixtures/frames.jsonl")
+            .lines()
+            .next()
+            .unwrap();
+        let f = EventFrame::parse(line.as_bytes()).unwrap();
+        let plain = render(&f, Format::Table, false);
+        let colored = render(&f, Format::Table, true);
+        assert!(!plain.contains('\x1b'));
+        assert_eq!(colored, format!("{YELLOW}{plain}{RESET}"));
+        assert!(
+            plain.starts_with("2022-05-19T19:35:11Z        probes              Warning Unhealthy"),
+            "{plain}"
+        );
+        assert!(plain.contains("pod/app-target-6664868868-b84vm"));
+    }
+
+    #[test]
+    fn missing_fields_are_dashes_and_long_cells_keep_a_space() {
+        let f = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"namespace":"a-namespace-name-longer-than-its-column"},"message":"two\nlines"}}"#).unwrap();
+        let r = render(&f, Format::Table, true);
+        assert_eq!(
+            r,
+            "-                           a-namespace-name-longer-than-its-column -       -                     -                                           -     two lines"
+        );
+        assert!(header(Format::Wide).contains("FIRST SEEN"));
+    }
+}
