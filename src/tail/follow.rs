@@ -3,17 +3,23 @@
 //! and a new one created at the path).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A complete line and where it came from.
-pub struct Located<'a> {
-    pub path: &'a Path,
-    pub number: u64,
-    pub line: &'a [u8],
+/// Whole lines read from one file, and where they start.
+pub struct Block {
+    pub path: Arc<Path>,
+    /// Line number (from 1) of the block's first line.
+    pub first_line: u64,
+    /// One or more complete lines, each ending in `\n`.
+    pub bytes: Vec<u8>,
 }
+
+/// Bytes read at a time; a block is this much less any unfinished last line.
+const BLOCK: usize = 1 << 20;
 
 /// How often a followed file is polled for more.
 const POLL: Duration = Duration::from_millis(100);
@@ -25,7 +31,7 @@ pub fn read(
     active: &Path,
     follow: bool,
     stop: &dyn Fn() -> bool,
-    on_line: &mut dyn FnMut(Located<'_>) -> bool,
+    on_block: &mut dyn FnMut(Block) -> bool,
 ) -> io::Result<()> {
     for path in older {
         let file = File::open(path)?;
@@ -34,8 +40,8 @@ pub fn read(
         } else {
             Box::new(file)
         };
-        let mut reader = BufReader::with_capacity(256 * 1024, reader);
-        if !whole_lines(&mut reader, path, &mut 0, &mut Vec::new(), on_line)? {
+        let path: Arc<Path> = path.as_path().into();
+        if !blocks(reader, &path, &mut 0, &mut Vec::new(), on_block)? {
             return Ok(());
         }
     }
@@ -53,9 +59,9 @@ pub fn read(
     };
     let mut number = 0;
     let mut partial = Vec::new();
+    let active: Arc<Path> = active.into();
     loop {
-        let mut reader = BufReader::with_capacity(256 * 1024, &file);
-        if !whole_lines(&mut reader, active, &mut number, &mut partial, on_line)? {
+        if !blocks(&file, &active, &mut number, &mut partial, on_block)? {
             return Ok(());
         }
         if !follow || stop() {
@@ -63,12 +69,11 @@ pub fn read(
         }
         // At the end of the file. A rotation shows as another file at the path: read what is
         // left of ours, then move on to the new one.
-        if replaced(&file, active) {
-            let mut reader = BufReader::new(&file);
-            if !whole_lines(&mut reader, active, &mut number, &mut partial, on_line)? {
+        if replaced(&file, &active) {
+            if !blocks(&file, &active, &mut number, &mut partial, on_block)? {
                 return Ok(());
             }
-            if let Ok(next) = File::open(active) {
+            if let Ok(next) = File::open(&active) {
                 file = next;
                 number = 0;
                 partial.clear();
@@ -86,28 +91,48 @@ fn replaced(file: &File, path: &Path) -> bool {
     }
 }
 
-/// Hands out every complete line; an incomplete last one stays in `partial` for later.
-fn whole_lines(
-    reader: &mut dyn BufRead,
-    path: &Path,
+/// Hands out the complete lines read until the end of `reader`, in blocks; an incomplete last
+/// line stays in `partial` for later.
+fn blocks(
+    mut reader: impl Read,
+    path: &Arc<Path>,
     number: &mut u64,
     partial: &mut Vec<u8>,
-    on_line: &mut dyn FnMut(Located<'_>) -> bool,
+    on_block: &mut dyn FnMut(Block) -> bool,
 ) -> io::Result<bool> {
     loop {
-        let n = reader.read_until(b'\n', partial)?;
-        if n == 0 || partial.last() != Some(&b'\n') {
+        let start = partial.len();
+        partial.resize(start + BLOCK, 0);
+        let n = loop {
+            match reader.read(&mut partial[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                partial.truncate(start);
+                return Err(e);
+            }
+        };
+        partial.truncate(start + n);
+        if n == 0 {
             return Ok(true);
         }
-        *number += 1;
-        partial.pop();
-        let go_on = on_line(Located {
-            path,
-            number: *number,
-            line: partial,
-        });
-        partial.clear();
-        if !go_on {
+        let Some(end) = memchr::memrchr(b'\n', partial) else {
+            continue;
+        };
+        let rest = partial.split_off(end + 1);
+        let bytes = std::mem::replace(partial, rest);
+        let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        let block = Block {
+            path: path.clone(),
+            first_line: *number + 1,
+            bytes,
+        };
+        *number += lines;
+        if !on_block(block) {
             return Ok(false);
         }
     }

@@ -53,7 +53,52 @@ pub struct TailStats {
     pub invalid: u64,
 }
 
-/// Runs until the files are read (or, following, until `stop` is set).
+/// What one block of lines became.
+#[derive(Default)]
+struct Rendered {
+    out: Vec<u8>,
+    /// Lines that are not frames: "path:line: why".
+    invalid: Vec<String>,
+    printed: u64,
+}
+
+/// Parses, filters and renders one block (pure: run on worker threads).
+fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
+    let mut r = Rendered::default();
+    let mut number = block.first_line;
+    for line in block.bytes.split(|&b| b == b'\n') {
+        let at = number;
+        number += 1;
+        if line.is_empty() {
+            continue;
+        }
+        let frame = match EventFrame::parse(line) {
+            Ok(f) => f,
+            Err(e) => {
+                r.invalid.push(format!(
+                    "{}:{at}: not a watch frame ({e}); skipped",
+                    block.path.display()
+                ));
+                continue;
+            }
+        };
+        if !selected(config, &frame) {
+            continue;
+        }
+        match config.format {
+            Format::Json => r.out.extend_from_slice(line),
+            f => r
+                .out
+                .extend_from_slice(render(&frame, f, config.color).as_bytes()),
+        }
+        r.out.push(b'\n');
+        r.printed += 1;
+    }
+    r
+}
+
+/// Runs until the files are read (or, following, until `stop` is set). Blocks of lines are
+/// parsed and filtered on all cores and printed in file order.
 pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<TailStats, TailError> {
     let older: Vec<PathBuf> = if config.all {
         let mut rotated: Vec<PathBuf> = crate::output::rotated_files(&config.path)
@@ -65,47 +110,78 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<TailStats, Tail
     } else {
         Vec::new()
     };
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    let mut stats = TailStats::default();
-    let mut write_error: Option<io::Error> = None;
+    let mut out = io::stdout().lock();
     if config.headers && config.format != Format::Json {
         writeln!(out, "{}", header(config.format)).map_err(TailError::Write)?;
     }
-    let follow = config.follow;
-    let mut on_line = |l: follow::Located<'_>| -> bool {
-        if l.line.is_empty() {
-            return true;
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let mut stats = TailStats::default();
+    let mut write_error: Option<io::Error> = None;
+    let read = std::thread::scope(|scope| {
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, follow::Block)>(workers);
+        let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(u64, Rendered)>(workers);
+        for _ in 0..workers {
+            let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
+            scope.spawn(move || {
+                loop {
+                    let job = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((seq, block)) = job else { break };
+                    if done_tx.send((seq, process(&block, config))).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-        let frame = match EventFrame::parse(l.line) {
-            Ok(f) => f,
-            Err(e) => {
-                stats.invalid += 1;
-                tracing::warn!(
-                    "{}:{}: not a watch frame ({e}); skipped",
-                    l.path.display(),
-                    l.number
-                );
-                return true;
+        drop(done_tx);
+        let stop_reader = stop.clone();
+        let reader = scope.spawn(move || {
+            let mut seq = 0;
+            let stopped = || stop_reader.load(Ordering::Relaxed);
+            follow::read(
+                &older,
+                &config.path,
+                config.follow,
+                &stopped,
+                &mut |block| {
+                    let sent = work_tx.send((seq, block)).is_ok();
+                    seq += 1;
+                    sent && !stopped()
+                },
+            )
+        });
+        // Print in file order.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0;
+        for (seq, rendered) in done_rx {
+            waiting.insert(seq, rendered);
+            while let Some(r) = waiting.remove(&next) {
+                next += 1;
+                for why in &r.invalid {
+                    tracing::warn!("{why}");
+                }
+                stats.invalid += r.invalid.len() as u64;
+                if write_error.is_some() {
+                    continue;
+                }
+                let written = out
+                    .write_all(&r.out)
+                    .and_then(|()| if config.follow { out.flush() } else { Ok(()) });
+                match written {
+                    Ok(()) => stats.printed += r.printed,
+                    Err(e) => {
+                        write_error = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
             }
-        };
-        if !selected(config, &frame) {
-            return true;
         }
-        let written = match config.format {
-            Format::Json => out.write_all(l.line).and_then(|()| out.write_all(b"\n")),
-            f => writeln!(out, "{}", render(&frame, f, config.color)),
-        };
-        let written = written.and_then(|()| if follow { out.flush() } else { Ok(()) });
-        if let Err(e) = written {
-            write_error = Some(e);
-            return false;
-        }
-        stats.printed += 1;
-        true
-    };
-    let stop_now = || stop.load(Ordering::Relaxed);
-    let read = follow::read(&older, &config.path, config.follow, &stop_now, &mut on_line);
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the reader thread panicked")))
+    });
     let flushed = out.flush();
     match (write_error, read, flushed) {
         // A closed pipe (`| head`) is the reader's choice, not a failure.

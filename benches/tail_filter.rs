@@ -1,0 +1,144 @@
+//! `kube-event-logger tail --filter` against `jq select(...)` on the same ≥ 1 GB file, in the
+//! same run. Also the peak RSS of `tail` on a quarter of the file and on all of it (flat =
+//! memory does not grow with the file).
+//!
+//! `cargo bench --bench tail_filter` (BENCH_MB=1100 by default; needs `jq` on PATH).
+
+#[path = "../tests/support/events.rs"]
+mod events;
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const REASONS: &[&str] = &[
+    "BackOff",
+    "Unhealthy",
+    "Pulled",
+    "Created",
+    "Started",
+    "FailedScheduling",
+    "Killing",
+    "ScalingReplicaSet",
+];
+
+/// Writes realistic frames until the file holds `bytes`; returns the frame count.
+fn generate(path: &Path, bytes: u64) -> u64 {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let (mut written, mut n) = (0u64, 0u64);
+    while written < bytes {
+        let reason = REASONS[(n % REASONS.len() as u64) as usize];
+        let mut object = events::event_object(
+            &format!("team-{}", n % 40),
+            &format!("app-{}.17a{n:013x}", n % 997),
+            1000 + n,
+            1 + n % 13,
+        );
+        if reason != "BackOff" {
+            object = object.replace(r#""reason":"BackOff""#, &format!(r#""reason":"{reason}""#));
+        }
+        if n % 3 != 0 {
+            object = object.replace(r#""type":"Warning""#, r#""type":"Normal""#);
+        }
+        let line = events::frame(if n % 4 == 0 { "ADDED" } else { "MODIFIED" }, &object);
+        out.write_all(line.as_bytes()).unwrap();
+        out.write_all(b"\n").unwrap();
+        written += line.len() as u64 + 1;
+        n += 1;
+    }
+    out.flush().unwrap();
+    n
+}
+
+struct Measured {
+    secs: f64,
+    matched: usize,
+    peak_rss_kib: u64,
+}
+
+/// Runs a command with stdout counted (lines), returns wall time, lines and peak RSS.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its resource use
+fn measure(cmd: &mut Command) -> Measured {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut lines = 0;
+        loop {
+            match std::io::Read::read(&mut stdout, &mut buf) {
+                Ok(0) | Err(_) => break lines,
+                Ok(k) => lines += buf[..k].iter().filter(|b| **b == b'\n').count(),
+            }
+        }
+    });
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as i32;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(status, 0, "{cmd:?} failed");
+    Measured {
+        secs,
+        matched: counter.join().unwrap(),
+        peak_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let mb: u64 = std::env::var("BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1100);
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("events.json");
+    let quarter = dir.path().join("quarter.json");
+    let frames = generate(&big, mb << 20);
+    generate(&quarter, (mb << 20) / 4);
+    let size = std::fs::metadata(&big).unwrap().len();
+    println!("file: {frames} frames, {:.0} MB", size as f64 / 1e6);
+    let expr = "type=Warning and reason=BackOff and count >= 5";
+    let jq_expr = r#"select(.object.type == "Warning" and .object.reason == "BackOff" and .object.count >= 5)"#;
+    let tail = |path: &Path| {
+        measure(
+            Command::new(env!("CARGO_BIN_EXE_kube-event-logger"))
+                .args(["tail", "-o", "json", "--filter", expr])
+                .arg(path),
+        )
+    };
+    let t = tail(&big);
+    let j = measure(Command::new("jq").args(["-c", jq_expr]).arg(&big));
+    assert_eq!(t.matched, j.matched, "tail and jq select the same frames");
+    let q = tail(&quarter);
+    let mbps = |m: &Measured| size as f64 / 1e6 / m.secs;
+    println!("filter: {expr}  ({} of {frames} frames match)", t.matched);
+    println!(
+        "jq 1.x:   {:>7.2} s  {:>7.1} MB/s  peak RSS {:>7.1} MiB",
+        j.secs,
+        mbps(&j),
+        j.peak_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "tail:     {:>7.2} s  {:>7.1} MB/s  peak RSS {:>7.1} MiB",
+        t.secs,
+        mbps(&t),
+        t.peak_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "throughput ratio tail/jq: {:.1} (target >= 10)",
+        j.secs / t.secs
+    );
+    println!(
+        "tail peak RSS on 1/4 of the file: {:.1} MiB, on all of it: {:.1} MiB (flat)",
+        q.peak_rss_kib as f64 / 1024.0,
+        t.peak_rss_kib as f64 / 1024.0
+    );
+}
