@@ -65,10 +65,7 @@ struct Rendered {
 /// Parses, filters and renders one block (pure: run on worker threads).
 fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
     let mut r = Rendered::default();
-    let mut number = block.first_line;
-    for line in block.bytes.split(|&b| b == b'\n') {
-        let at = number;
-        number += 1;
+    for (at, line) in (block.first_line..).zip(block.bytes.split(|&b| b == b'\n')) {
         if line.is_empty() {
             continue;
         }
