@@ -1,0 +1,686 @@
+//! The Elastic pipeline (filebeat/, logstash/, es-templates/, kibana/) checked against itself and
+//! against the daemon: every file parses, and the parts cannot drift apart unnoticed.
+
+mod logstash;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn json(path: &str) -> Value {
+    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn yaml(path: &str) -> Value {
+    serde_saphyr::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn files_under(dir: &str, ext: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![repo(dir)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(
+                    p.strip_prefix(repo(""))
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_json_yaml_ndjson_and_logstash_file_parses() {
+    let mut checked = 0;
+    for dir in ["filebeat", "logstash", "es-templates", "kibana", "deploy"] {
+        if !repo(dir).exists() {
+            continue;
+        }
+        for f in files_under(dir, "json") {
+            json(&f);
+            checked += 1;
+        }
+        for f in files_under(dir, "yml")
+            .into_iter()
+            .chain(files_under(dir, "yaml"))
+        {
+            yaml(&f);
+            checked += 1;
+        }
+        for f in files_under(dir, "ndjson") {
+            for (n, line) in read(&f).lines().enumerate() {
+                serde_json::from_str::<Value>(line)
+                    .unwrap_or_else(|e| panic!("{f}:{}: {e}", n + 1));
+            }
+            checked += 1;
+        }
+        for f in files_under(dir, "conf") {
+            logstash::parse(&read(&f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} files");
+}
+
+// --- Mappings against realistic documents.
+
+/// How a path resolves in a mapping.
+#[derive(Debug, PartialEq)]
+enum Mapped<'a> {
+    Leaf(&'a str),
+    /// Under a `flattened`/`flat_object` field or an object with `enabled: false`: kept in
+    /// _source, deliberately not indexed field by field.
+    Unindexed,
+    Object,
+    Missing,
+}
+
+fn resolve<'a>(mappings: &'a Value, path: &[&str]) -> Mapped<'a> {
+    let mut node = mappings;
+    for (i, seg) in path.iter().enumerate() {
+        let Some(next) = node.get("properties").and_then(|p| p.get(*seg)) else {
+            return Mapped::Missing;
+        };
+        node = next;
+        let ty = node.get("type").and_then(Value::as_str);
+        if matches!(ty, Some("flattened" | "flat_object"))
+            || node.get("enabled") == Some(&Value::Bool(false))
+        {
+            return Mapped::Unindexed;
+        }
+        if let Some(t) = ty.filter(|t| *t != "object") {
+            return if i + 1 == path.len() {
+                Mapped::Leaf(t)
+            } else {
+                Mapped::Missing
+            };
+        }
+    }
+    Mapped::Object
+}
+
+fn fits(ty: &str, v: &Value) -> bool {
+    match (ty, v) {
+        (_, Value::Null) => true,
+        ("keyword" | "constant_keyword", Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+            true
+        }
+        ("match_only_text" | "text", Value::String(_)) => true,
+        ("long", Value::Number(n)) => n.is_i64(),
+        ("date", Value::String(s)) => s.parse::<jiff::Timestamp>().is_ok(),
+        _ => false,
+    }
+}
+
+/// Every leaf of `doc` must be mapped with a type its value fits, or deliberately unindexed.
+fn check_document(
+    mappings: &Value,
+    doc: &Value,
+    path: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) {
+    match doc {
+        Value::Object(map) => {
+            for (k, v) in map {
+                path.push(k.clone());
+                let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+                match resolve(mappings, &segs) {
+                    Mapped::Unindexed => {}
+                    Mapped::Missing => problems.push(format!("{} is not mapped", path.join("."))),
+                    Mapped::Leaf(ty) => {
+                        let values: Vec<&Value> = match v {
+                            Value::Array(a) => a.iter().collect(),
+                            one => vec![one],
+                        };
+                        for value in values {
+                            if !fits(ty, value) {
+                                problems.push(format!(
+                                    "{} = {value} does not fit {ty}",
+                                    path.join(".")
+                                ));
+                            }
+                        }
+                    }
+                    Mapped::Object => check_document(mappings, v, path, problems),
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| check_document(mappings, v, path, problems)),
+        _ => {}
+    }
+}
+
+/// Realistic frames: the wire fixtures (events.k8s.io-style eventTime-only events with series,
+/// labels, annotations, managedFields, DELETED) plus the test server's events.
+fn realistic_frames() -> Vec<Value> {
+    let mut frames: Vec<Value> = include_str!("../fixtures/frames.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, ns) in ["default", "kube-system"].iter().enumerate() {
+        let object =
+            crate::support::events::event_object(ns, &format!("web-{i}"), 100 + i as u64, 3);
+        frames.push(
+            serde_json::from_str(&crate::support::events::frame("MODIFIED", &object)).unwrap(),
+        );
+    }
+    let labelled = r#"{"type":"ADDED","object":{"kind":"Event","apiVersion":"v1","metadata":{"name":"x.1","generateName":"x.","namespace":"a","uid":"u","resourceVersion":"7","creationTimestamp":"2026-11-22T10:00:00Z","labels":{"app.kubernetes.io/name":"web","tier":"1"},"annotations":{"note":"{\"json\":true}"}},"involvedObject":{"kind":"Pod","name":"p"},"related":{"kind":"Node","name":"n1","apiVersion":"v1"},"reason":"R","message":"m","action":"Binding","source":{},"firstTimestamp":null,"lastTimestamp":null,"eventTime":"2026-11-22T10:00:00.123456Z","series":{"count":9,"lastObservedTime":"2026-11-22T10:05:00.000001Z"},"type":"Normal","reportingComponent":"default-scheduler","reportingInstance":"default-scheduler-node1"}}"#;
+    frames.push(serde_json::from_str(labelled).unwrap());
+    frames
+}
+
+/// The document Logstash makes of a frame (see logstash/pipeline/10-filter.conf).
+fn document(frame: &Value) -> Value {
+    serde_json::json!({
+        "@timestamp": "2026-11-22T10:00:00Z",
+        "watch": { "type": frame["type"] },
+        "k8s": { "event": frame["object"] },
+        "cluster": { "name": "prod-1" },
+        "tags": ["kube-event-logger"],
+        "log": { "file": { "path": "/var/log/kube-event-logger/events.json" }, "offset": 1234 },
+        "host": { "name": "node-1" },
+    })
+}
+
+fn failure_document() -> Value {
+    serde_json::json!({
+        "@timestamp": "2026-11-22T10:00:00Z",
+        "event": { "original": "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\"}}" },
+        "error": { "message": "ERROR frame: too old" },
+        "tags": ["kube-event-logger", "_jsonparsefailure"],
+    })
+}
+
+fn es_mappings() -> Value {
+    json("es-templates/component-template-mappings.json")["template"]["mappings"].clone()
+}
+
+#[test]
+fn every_field_of_realistic_frames_is_mapped_with_a_fitting_type() {
+    for (name, mappings) in [
+        ("es-templates", es_mappings()),
+        ("es-templates/opensearch", json("es-templates/opensearch/component-template-mappings.json")["template"]["mappings"].clone()),
+    ] {
+        let mut problems = Vec::new();
+        for frame in realistic_frames() {
+            check_document(&mappings, &document(&frame), &mut Vec::new(), &mut problems);
+        }
+        check_document(&mappings, &failure_document(), &mut Vec::new(), &mut problems);
+        problems.sort();
+        problems.dedup();
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+        assert_eq!(mappings["properties"]["k8s"]["properties"]["event"]["dynamic"], Value::Bool(false), "{name}");
+        assert_eq!(resolve(&mappings, &["k8s", "event", "metadata", "managedFields", "manager"]), Mapped::Unindexed);
+        assert_eq!(resolve(&mappings, &["k8s", "event", "metadata", "labels", "app"]), Mapped::Unindexed);
+        assert_eq!(resolve(&mappings, &["k8s", "event", "count"]), Mapped::Leaf("long"));
+        assert!(matches!(resolve(&mappings, &["k8s", "event", "message"]), Mapped::Leaf("match_only_text" | "text")));
+    }
+}
+
+#[test]
+fn the_mapping_check_catches_drift() {
+    let mappings = es_mappings();
+    let mut problems = Vec::new();
+    let bad = serde_json::json!({"k8s": {"event": {"count": "many", "eventTime": "yesterday", "brandNew": 1}}});
+    check_document(&mappings, &bad, &mut Vec::new(), &mut problems);
+    assert_eq!(problems.len(), 3, "{problems:?}");
+}
+
+#[test]
+fn the_index_template_composes_both_parts_above_the_builtin_priority() {
+    for dir in ["es-templates", "es-templates/opensearch"] {
+        let t = json(&format!("{dir}/index-template.json"));
+        assert!(
+            t["priority"].as_i64().unwrap() > 100,
+            "{dir}: above logs-*-* (100)"
+        );
+        assert!(t["data_stream"].is_object());
+        let parts: Vec<&str> = t["composed_of"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            parts,
+            ["kube-event-logger-settings", "kube-event-logger-mappings"]
+        );
+        let patterns: Vec<&str> = t["index_patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        // The data streams the Logstash outputs write to.
+        for stream in [
+            "logs-kube_event_logger-default",
+            "logs-kube_event_logger.failed-default",
+        ] {
+            assert!(
+                patterns.iter().any(|p| glob_match(p, stream)),
+                "{dir}: {stream} not covered by {patterns:?}"
+            );
+        }
+    }
+    let settings = json("es-templates/component-template-settings.json");
+    let policy = settings["template"]["settings"]["index.lifecycle.name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(policy, "kube-event-logger");
+    let ilm = json("es-templates/ilm-policy.json");
+    assert!(ilm["policy"]["phases"]["hot"]["actions"]["rollover"].is_object());
+    assert!(ilm["policy"]["phases"]["delete"]["actions"]["delete"].is_object());
+    let ism = json("es-templates/opensearch/ism-policy.json");
+    let ism_patterns = ism["policy"]["ism_template"][0]["index_patterns"]
+        .as_array()
+        .unwrap();
+    assert!(ism_patterns.iter().any(|p| glob_match(
+        p.as_str().unwrap(),
+        ".ds-logs-kube_event_logger-default-000001"
+    )));
+}
+
+// --- Logstash against the template.
+
+fn logstash_sections(file: &str) -> Vec<logstash::Section> {
+    logstash::parse(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn every_field_the_logstash_pipeline_reads_or_writes_is_in_the_template() {
+    let mappings = es_mappings();
+    let mut refs = Vec::new();
+    for f in files_under("logstash", "conf") {
+        refs.extend(logstash::field_refs(&logstash_sections(&f)));
+    }
+    refs.sort();
+    refs.dedup();
+    let mut missing = Vec::new();
+    for r in &refs {
+        let segs: Vec<&str> = r
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+            .collect();
+        if segs[0] == "@metadata" {
+            continue;
+        }
+        if resolve(&mappings, &segs) == Mapped::Missing {
+            missing.push(r.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "fields used by logstash/ but not mapped: {missing:?}"
+    );
+    for expected in [
+        "[watch][type]",
+        "[k8s][event][metadata][uid]",
+        "[k8s][event][metadata][resourceVersion]",
+        "[k8s][event][series][lastObservedTime]",
+        "[k8s][event][eventTime]",
+        "[event][original]",
+        "[@timestamp]",
+    ] {
+        assert!(
+            refs.contains(&expected.to_string()),
+            "{expected} not used: {refs:?}"
+        );
+    }
+}
+
+#[test]
+fn the_logstash_filter_keeps_the_type_ids_versions_and_routes_failures() {
+    let text = read("logstash/pipeline/10-filter.conf");
+    // The time fields in the documented order of preference.
+    let order: Vec<usize> = [
+        "[series][lastObservedTime]",
+        "[k8s][event][lastTimestamp]\" =>",
+        "[k8s][event][eventTime]\" =>",
+        "[metadata][creationTimestamp]\" =>",
+    ]
+    .iter()
+    .map(|f| text.find(f).unwrap_or_else(|| panic!("{f}")))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert!(
+        text.contains("concatenate_sources => true")
+            && text.contains("target => \"[@metadata][doc_id]\"")
+    );
+    assert!(text.contains("drop {}"), "bookmarks are dropped");
+    for out in [
+        "logstash/pipeline/30-output-elasticsearch.conf",
+        "logstash/pipeline/30-output-opensearch.conf",
+    ] {
+        let t = read(out);
+        assert!(
+            t.contains("document_id => \"%{[@metadata][doc_id]}\""),
+            "{out}"
+        );
+        assert!(
+            t.contains("kube_event_logger.failed"),
+            "{out}: a failure stream"
+        );
+    }
+    let ls = yaml("logstash/logstash.yml");
+    assert_eq!(ls["queue.type"], "persisted");
+    assert_eq!(ls["dead_letter_queue.enable"], true);
+    let pipelines = yaml("logstash/pipelines.yml");
+    let path = pipelines[0]["path.config"].as_str().unwrap();
+    for part in ["00-input", "10-filter", "30-output-elasticsearch"] {
+        assert!(path.contains(part), "{path}");
+        assert!(repo(&format!("logstash/pipeline/{part}.conf")).exists());
+    }
+}
+
+// --- Filebeat against the daemon's file naming.
+
+/// Go's filepath.Match for the patterns we use (`*` within one path element, literals).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b'/')
+                .any(|i| go(rest, &n[i..])),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+#[test]
+fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
+    use kube_event_logger::output::rotation::{Form, Naming, Rotated};
+    let active = Path::new(kube_event_logger::cli::DEFAULT_OUTPUT);
+    let dir = active.parent().unwrap();
+    let naming = Naming::new(active.file_name().unwrap().to_str().unwrap());
+    let name = |form| {
+        dir.join(naming.file_name(Rotated { seq: 12, form }))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let node_input = yaml("filebeat/kube-event-logger.input.yml");
+    let sidecar = yaml("filebeat/filebeat.yml");
+    for (file, input) in [
+        ("filebeat/kube-event-logger.input.yml", &node_input[0]),
+        ("filebeat/filebeat.yml", &sidecar["filebeat.inputs"][0]),
+    ] {
+        assert_eq!(input["type"], "filestream", "{file}");
+        assert_eq!(input["id"], "kube-event-logger", "{file}: a stable id");
+        let paths: Vec<&str> = input["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let excludes: Vec<regex::Regex> = input["prospector.scanner.exclude_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| regex::Regex::new(r.as_str().unwrap()).unwrap())
+            .collect();
+        let harvested = |path: &str| {
+            paths.iter().any(|p| glob_match(p, path)) && !excludes.iter().any(|r| r.is_match(path))
+        };
+        assert!(
+            harvested(active.to_str().unwrap()),
+            "{file}: the active file"
+        );
+        assert!(
+            harvested(&name(Form::Plain)),
+            "{file}: the newest rotated file"
+        );
+        assert!(
+            !harvested(&name(Form::Gz)),
+            "{file}: .gz files are excluded"
+        );
+        assert!(
+            !harvested(&name(Form::Temp)),
+            "{file}: compression temp files never match"
+        );
+        assert!(
+            !harvested(&dir.join("other.json").to_string_lossy()),
+            "{file}"
+        );
+        // Settings that could lose data are off; identity is by content.
+        assert_eq!(input["close.on_state_change.removed"], false, "{file}");
+        assert_eq!(input["close.on_state_change.renamed"], false, "{file}");
+        assert_eq!(input["close.reader.on_eof"], false, "{file}");
+        assert!(input.get("clean_inactive").is_none(), "{file}");
+        assert!(input.get("file_identity.fingerprint").is_some(), "{file}");
+        assert_eq!(input["tags"][0], "kube-event-logger");
+        assert!(input["fields"]["cluster"]["name"].is_string());
+    }
+    assert!(sidecar["output.logstash"]["hosts"].is_array());
+}
+
+// --- Kibana objects against the template.
+
+#[test]
+fn kibana_objects_reference_only_mapped_fields_and_each_other() {
+    let mappings = es_mappings();
+    let objects: Vec<Value> = read("kibana/kube-event-logger.ndjson")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<(&str, &str)> = objects
+        .iter()
+        .map(|o| (o["type"].as_str().unwrap(), o["id"].as_str().unwrap()))
+        .collect();
+    let mut fields: Vec<(String, bool)> = Vec::new(); // (field, must be aggregatable)
+    for o in &objects {
+        for r in o["references"].as_array().unwrap() {
+            let target = (r["type"].as_str().unwrap(), r["id"].as_str().unwrap());
+            assert!(
+                ids.contains(&target),
+                "{} refers to missing {target:?}",
+                o["id"]
+            );
+        }
+        let a = &o["attributes"];
+        match o["type"].as_str().unwrap() {
+            "index-pattern" => {
+                assert_eq!(a["timeFieldName"], "@timestamp");
+                assert!(glob_match(
+                    a["title"].as_str().unwrap(),
+                    "logs-kube_event_logger-default"
+                ));
+            }
+            "search" => {
+                for c in a["columns"].as_array().unwrap() {
+                    fields.push((c.as_str().unwrap().to_string(), false));
+                }
+                fields.push((a["sort"][0][0].as_str().unwrap().to_string(), true));
+            }
+            "visualization" => {
+                let vis: Value = serde_json::from_str(a["visState"].as_str().unwrap()).unwrap();
+                for agg in vis["aggs"].as_array().unwrap() {
+                    if let Some(f) = agg["params"]["field"].as_str() {
+                        fields.push((f.to_string(), true));
+                    }
+                }
+            }
+            "dashboard" => {
+                let panels: Vec<Value> =
+                    serde_json::from_str(a["panelsJSON"].as_str().unwrap()).unwrap();
+                assert!(
+                    panels.len() >= 6,
+                    "over time, warning count, by namespace, reasons, objects, latest"
+                );
+            }
+            other => panic!("unexpected object type {other}"),
+        }
+        if let Some(src) = a["kibanaSavedObjectMeta"]["searchSourceJSON"].as_str() {
+            let src: Value = serde_json::from_str(src).unwrap();
+            let query = src["query"]["query"].as_str().unwrap_or("");
+            for clause in query.split(" and ").filter(|c| c.contains(':')) {
+                fields.push((clause.split(':').next().unwrap().trim().to_string(), false));
+            }
+        }
+    }
+    assert!(fields.len() > 10);
+    for (field, aggregatable) in fields {
+        let segs: Vec<&str> = field.split('.').collect();
+        match resolve(&mappings, &segs) {
+            Mapped::Leaf(ty) => assert!(
+                !aggregatable || matches!(ty, "keyword" | "date" | "long"),
+                "{field} ({ty}) cannot be aggregated"
+            ),
+            other => panic!("Kibana uses {field}, which is {other:?} in the template"),
+        }
+    }
+}
+
+// --- The install script against a local server.
+
+/// A request the stand-in for Elasticsearch saw: method, path, Authorization, JSON body.
+type Request = (String, String, Option<String>, Value);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_sh_puts_the_policy_and_templates_in_order() {
+    use std::sync::{Arc, Mutex};
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("curl is needed (.ci/run installs it)");
+    }
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = seen.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let s = s.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            use http_body_util::BodyExt;
+                            let method = req.method().to_string();
+                            let path = req.uri().path().to_string();
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .map(|v| v.to_str().unwrap().to_string());
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                            // OpenSearch: the policy does not exist yet.
+                            let status = if method == "GET" { 404 } else { 200 };
+                            s.lock().unwrap().push((method, path, auth, body));
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                                        b"{\"acknowledged\":true}",
+                                    )))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let run = move |extra: &[&str]| {
+        std::process::Command::new("bash")
+            .arg(repo("es-templates/install.sh"))
+            .arg(format!("http://{addr}"))
+            .args(extra)
+            .env("ES_USER", "elastic")
+            .env("ES_PASSWORD", "s3cret")
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::spawn_blocking(move || run(&[])).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    let paths: Vec<&str> = got.iter().map(|(_, p, _, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/_ilm/policy/kube-event-logger",
+            "/_component_template/kube-event-logger-settings",
+            "/_component_template/kube-event-logger-mappings",
+            "/_index_template/kube-event-logger"
+        ]
+    );
+    assert!(
+        got.iter()
+            .all(|(m, _, auth, _)| m == "PUT"
+                && auth.as_deref() == Some("Basic ZWxhc3RpYzpzM2NyZXQ="))
+    );
+    assert_eq!(got[3].3, json("es-templates/index-template.json"));
+    assert_eq!(
+        got[2].3,
+        json("es-templates/component-template-mappings.json")
+    );
+
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(repo("es-templates/install.sh"))
+            .arg(format!("http://{addr}"))
+            .arg("--opensearch")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    let puts: Vec<&str> = got
+        .iter()
+        .filter(|(m, ..)| m == "PUT")
+        .map(|(_, p, _, _)| p.as_str())
+        .collect();
+    assert_eq!(puts[0], "/_plugins/_ism/policies/kube-event-logger");
+    assert_eq!(
+        got.iter()
+            .find(|(_, p, ..)| p.ends_with("mappings"))
+            .unwrap()
+            .3,
+        json("es-templates/opensearch/component-template-mappings.json")
+    );
+    let bad = std::process::Command::new("bash")
+        .arg(repo("es-templates/install.sh"))
+        .arg("http://127.0.0.1:9")
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    server.abort();
+}
