@@ -123,6 +123,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SEL")]
     pub field_selector: Option<String>,
 
+    /// Not ready, and listing again, when the watch has delivered nothing for this long while
+    /// the API server has newer events (e.g. 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_stall_timeout)]
+    pub stall_timeout: std::time::Duration,
+
     /// Events per LIST page.
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub list_page_size: u32,
@@ -137,4 +142,12 @@ fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("{s} is too small; use at least 4KiB"));
     }
     Ok(size.as_u64())
+}
+
+fn parse_stall_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match crate::filter::parse_duration(s) {
+        Some(d) if d.as_secs() >= 1 => Ok(d),
+        Some(_) => Err("use at least 1s".into()),
+        None => Err(format!("{s:?} is not a duration; use e.g. 30s, 5m or 1h")),
+    }
 }

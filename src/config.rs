@@ -32,6 +32,8 @@ pub struct RunConfig {
     pub filter: Option<Arc<Filter>>,
     /// Sent with every LIST and WATCH: `--field-selector` plus the pushed-down part of `--filter`.
     pub field_selector: Option<String>,
+    /// See `--stall-timeout`.
+    pub stall_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -82,6 +84,7 @@ impl RunConfig {
         }
         let field_selector = Some(selectors.join(",")).filter(|s| !s.is_empty());
         Ok(Self {
+            stall_timeout: args.stall_timeout,
             filter,
             field_selector,
             kubeconfig: args.kubeconfig,
@@ -168,6 +171,7 @@ mod tests {
         );
         assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(c.list_page_size, 500);
+        assert_eq!(c.stall_timeout, std::time::Duration::from_secs(300));
         assert_eq!(
             c.limits,
             Limits {
@@ -303,10 +307,19 @@ mod tests {
 
     #[test]
     fn bad_values_are_rejected_by_the_parser() {
+        assert_eq!(
+            parse(&["--stall-timeout", "1h30s"])
+                .unwrap()
+                .stall_timeout
+                .as_secs(),
+            3630
+        );
         for bad in [
             &["--http-addr", "nope"][..],
             &["--list-page-size", "0"],
             &["--log-format", "xml"],
+            &["--stall-timeout", "0s"],
+            &["--stall-timeout", "soon"],
         ] {
             assert!(
                 Cli::try_parse_from([&["kube-event-logger", "run"], bad].concat()).is_err(),

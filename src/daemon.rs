@@ -15,9 +15,10 @@ use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::output::{self, Batch, OutputError, OutputFile, WriterStats};
 use crate::position::{self, PositionError, Recovery};
-use crate::watch::{Api, Keep, ScopeWatch, WatchError};
+use crate::watch::{Api, Keep, ScopeWatch, Shared, WatchError};
 
 /// Why `run` failed; each kind has its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -80,18 +81,19 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         OutputTarget::Stdout => Recovery::default(),
     };
     let health = Arc::new(Health::new(&config.scopes));
+    let metrics = Arc::new(Metrics::new());
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
-    let (http_addr, serve) = crate::http::bind(config.http_addr, health.clone())
+    let (http_addr, serve) = crate::http::bind(config.http_addr, health.clone(), metrics.clone())
         .await
         .map_err(|source| RunError::Http {
             addr: config.http_addr,
             source,
         })?;
-    tracing::info!(%http_addr, "serving /healthz and /readyz");
+    tracing::info!(%http_addr, "serving /healthz, /readyz and /metrics");
     let http = tokio::spawn(serve);
 
     let cancel = CancellationToken::new();
-    let (tx, writer) = start_writer(&config, health.clone(), cancel.clone())?;
+    let (tx, writer) = start_writer(&config, health.clone(), metrics.clone(), cancel.clone())?;
     let mut writer = tokio::task::spawn_blocking(move || writer.join());
     let api = Arc::new(Api::new(
         client,
@@ -106,20 +108,21 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             Arc::new(move |line: &[u8]| EventFrame::parse(line).is_ok_and(|f| filter.matches(&f)));
         keep
     });
+    let shared = Shared {
+        api,
+        tx,
+        health,
+        metrics,
+        cancel: cancel.clone(),
+        keep,
+        stall_timeout: config.stall_timeout,
+    };
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
         let written = recovery.positions.get(scope).cloned();
-        let watch = ScopeWatch::new(
-            scope.clone(),
-            api.clone(),
-            tx.clone(),
-            health.clone(),
-            cancel.clone(),
-            written,
-        );
-        watches.spawn(watch.with_filter(keep.clone()).run());
+        watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), written).run());
     }
-    drop(tx);
+    drop(shared);
 
     let mut failure: Option<RunError> = None;
     let mut watches_done = false;
@@ -169,17 +172,18 @@ type WriterHandle = std::thread::JoinHandle<Result<WriterStats, OutputError>>;
 fn start_writer(
     config: &RunConfig,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     cancel: CancellationToken,
 ) -> Result<(tokio::sync::mpsc::Sender<Batch>, WriterHandle), RunError> {
     let retry = Backoff::default();
     Ok(match &config.output {
-        OutputTarget::File(path) => output::spawn_writer(
-            OutputFile::open(path, config.limits)?,
-            health,
-            cancel,
-            retry,
-        ),
-        OutputTarget::Stdout => output::spawn_writer(output::Stdout, health, cancel, retry),
+        OutputTarget::File(path) => {
+            let file = OutputFile::open(path, config.limits)?.with_metrics(metrics.clone());
+            output::spawn_writer(file, health, metrics, cancel, retry)
+        }
+        OutputTarget::Stdout => {
+            output::spawn_writer(output::Stdout, health, metrics, cancel, retry)
+        }
     })
 }
 

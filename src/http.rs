@@ -1,28 +1,38 @@
-//! HTTP endpoints over the shared read-only [`Health`]: `/healthz` (the process is alive) and
-//! `/readyz` (every watch established and the output writable).
+//! HTTP endpoints over shared read-only state: `/healthz` (the process is alive), `/readyz`
+//! (every watch established and the output writable) and `/metrics` (Prometheus text).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::health::Health;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct Shared {
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+}
 
 /// Binds the address now (so a bad address fails start-up), serves until the future is dropped.
 pub async fn bind(
     addr: SocketAddr,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(health);
+        .route("/metrics", get(metrics_text))
+        .with_state(Shared { health, metrics });
     let serve = async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the HTTP endpoint failed");
@@ -31,12 +41,22 @@ pub async fn bind(
     Ok((local, serve))
 }
 
-async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
-    match health.ready() {
+async fn readyz(State(s): State<Shared>) -> (StatusCode, String) {
+    match s.health.ready() {
         Ok(()) => (StatusCode::OK, "ok\n".into()),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {why}\n"),
         ),
     }
+}
+
+async fn metrics_text(State(s): State<Shared>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
 }

@@ -14,7 +14,8 @@
 //! position   where the output ends (torn-line repair, per-scope resume points); RV comparison
 //! output/    the writer thread, the rotating output file, rotated-file naming and retention, gzip
 //! health     shared state behind /healthz and /readyz
-//! http       the HTTP endpoints
+//! metrics    Prometheus metrics: names and labels in one place
+//! http       /healthz, /readyz and /metrics
 //! tail/      the viewer: reads plain and .gz files, follows across rotation, table/json rendering
 //! telemetry  tracing to stderr
 //! shutdown   SIGTERM/SIGINT
@@ -34,6 +35,7 @@ pub mod filter;
 pub mod frame;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod output;
 pub mod position;
 pub mod shutdown;

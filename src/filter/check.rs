@@ -461,9 +461,15 @@ pub fn parse_time(s: &str, now: Timestamp) -> Option<Timestamp> {
         b'-' => (-1, &s[1..]),
         _ => (-1, s),
     };
-    let mut secs: i64 = 0;
+    let secs = i64::try_from(parse_duration(rest)?.as_secs()).ok()?;
+    now.checked_add(SignedDuration::from_secs(sign * secs)).ok()
+}
+
+/// A duration such as `30s`, `5m`, `2h30m` or `1d`.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let mut secs: u64 = 0;
     let mut digits = String::new();
-    for c in rest.chars() {
+    for c in s.chars() {
         if c.is_ascii_digit() {
             digits.push(c);
             continue;
@@ -475,14 +481,14 @@ pub fn parse_time(s: &str, now: Timestamp) -> Option<Timestamp> {
             'd' => 86400,
             _ => return None,
         };
-        let n: i64 = digits.parse().ok()?;
+        let n: u64 = digits.parse().ok()?;
         secs = secs.checked_add(n.checked_mul(unit)?)?;
         digits.clear();
     }
-    if !digits.is_empty() || rest.is_empty() {
+    if !digits.is_empty() || s.is_empty() || secs > i64::MAX as u64 {
         return None;
     }
-    now.checked_add(SignedDuration::from_secs(sign * secs)).ok()
+    Some(std::time::Duration::from_secs(secs))
 }
 
 fn eval(node: &Node, f: &EventFrame<'_>) -> bool {

@@ -9,7 +9,7 @@ mod parse;
 
 use std::fmt;
 
-pub use check::{FIELDS, Filter, check_field_selector, parse_time};
+pub use check::{FIELDS, Filter, check_field_selector, parse_duration, parse_time};
 
 /// A filter expression that does not parse or check, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

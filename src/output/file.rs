@@ -7,9 +7,12 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use super::OutputError;
 use super::compress::Tidier;
 use super::rotation::{self, Form, Naming, Rotated};
+use crate::metrics::Metrics;
 
 /// Rotation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +87,7 @@ pub struct OutputFile {
     next_seq: u64,
     tidier: Tidier,
     rotations: u64,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl OutputFile {
@@ -117,7 +121,14 @@ impl OutputFile {
             limits,
             tidier,
             rotations: 0,
+            metrics: None,
         })
+    }
+
+    /// Counts rotations in these metrics.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn write_err(&self, source: io::Error) -> OutputError {
@@ -179,6 +190,9 @@ impl OutputFile {
         self.next_seq += 1;
         self.active = open_active(&self.path)?;
         self.rotations += 1;
+        if let Some(m) = &self.metrics {
+            m.rotated();
+        }
         tracing::info!(rotated = %to.display(), "rotated the output file");
         self.tidier.nudge();
         Ok(())

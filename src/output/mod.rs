@@ -24,6 +24,7 @@ pub use file::{Limits, OutputFile, rotated_files};
 
 use crate::backoff::Backoff;
 use crate::health::Health;
+use crate::metrics::Metrics;
 
 /// Lines pending in memory before the writer flushes regardless.
 const FLUSH_BYTES: usize = 64 * 1024;
@@ -91,6 +92,7 @@ pub struct WriterStats {
 pub fn spawn_writer(
     sink: impl Sink,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     cancel: CancellationToken,
     retry: Backoff,
 ) -> (
@@ -104,6 +106,7 @@ pub fn spawn_writer(
             let mut writer = Writer {
                 sink,
                 health,
+                metrics,
                 cancel,
                 retry,
                 stats: WriterStats::default(),
@@ -117,6 +120,7 @@ pub fn spawn_writer(
 struct Writer<S> {
     sink: S,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     cancel: CancellationToken,
     retry: Backoff,
     stats: WriterStats,
@@ -166,6 +170,7 @@ impl<S: Sink> Writer<S> {
                 Ok(()) => break,
                 Err(e) => {
                     self.stats.failures += 1;
+                    self.metrics.write_error();
                     self.health.set_output_ok(false);
                     if self.cancel.is_cancelled() {
                         tracing::error!(error = %e, bytes = pending.len(), "giving up at shutdown; these frames were read but not written and will be read again from the API at the next start");
@@ -182,6 +187,7 @@ impl<S: Sink> Writer<S> {
             self.health.set_output_ok(true);
         }
         self.retry.reset();
+        self.metrics.bytes_written(pending.len() as u64);
         self.stats.bytes += pending.len() as u64;
         self.stats.writes += 1;
         pending.clear();
@@ -226,6 +232,7 @@ mod tests {
         let (tx, handle) = spawn_writer(
             OutputFile::open(&path, BIG).unwrap(),
             health.clone(),
+            Arc::default(),
             CancellationToken::new(),
             fast_retry(),
         );
@@ -250,6 +257,7 @@ mod tests {
         let (tx, handle) = spawn_writer(
             OutputFile::open(&path, BIG).unwrap(),
             health,
+            Arc::default(),
             CancellationToken::new(),
             fast_retry(),
         );
@@ -295,6 +303,7 @@ mod tests {
         let (tx, handle) = spawn_writer(
             sink.clone(),
             health.clone(),
+            Arc::default(),
             CancellationToken::new(),
             fast_retry(),
         );
@@ -339,6 +348,7 @@ mod tests {
         let (tx, handle) = spawn_writer(
             sink,
             Arc::new(Health::default()),
+            Arc::default(),
             cancel.clone(),
             Backoff::default(),
         );

@@ -19,8 +19,10 @@ use crate::backoff::Backoff;
 pub use api::{Api, ApiError};
 use lines::{Line, LineSplitter};
 
+use crate::event::EventFrame;
 use crate::frame::{Frame, FrameType, ListPage, ListedObject, Status};
 use crate::health::Health;
+use crate::metrics::{Metrics, Relist, WatchStart};
 use crate::output::Batch;
 use crate::position::{ResourceVersion, Scope};
 
@@ -78,6 +80,8 @@ pub enum Outcome {
     Broken(String),
     /// ERROR frame or HTTP 410: the position is gone.
     Expired,
+    /// No frame for the stall timeout while the API server has newer events.
+    Stalled,
     /// An ERROR frame with another Status.
     ErrorFrame(Status),
     /// The request failed before streaming.
@@ -148,6 +152,10 @@ pub fn decide(outcome: &Outcome, p: &mut Progress) -> Step {
                 }
             }
         }
+        Outcome::Stalled => Step::Go {
+            next: Next::List,
+            wait: Wait::Backoff,
+        },
         Outcome::Expired => Step::Go {
             next: Next::List,
             wait: if p.progressed {
@@ -171,49 +179,42 @@ pub fn decide(outcome: &Outcome, p: &mut Progress) -> Step {
     }
 }
 
+/// What the watches of every scope share.
+#[derive(Clone)]
+pub struct Shared {
+    pub api: Arc<Api>,
+    pub tx: mpsc::Sender<Batch>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub cancel: CancellationToken,
+    /// Writes only the data frames this accepts (the local part of `--filter`).
+    pub keep: Option<Keep>,
+    /// No frame for this long while the API server has newer events: the watch is stalled.
+    pub stall_timeout: Duration,
+}
+
 /// Watches one scope until shutdown or a fatal refusal.
 pub struct ScopeWatch {
     scope: Scope,
-    api: Arc<Api>,
-    tx: mpsc::Sender<Batch>,
-    health: Arc<Health>,
-    cancel: CancellationToken,
+    ctx: Shared,
     /// The newest version handed to the writer for this scope.
     written: Option<ResourceVersion>,
     /// Whether any request for this scope has succeeded (refusals before that are fatal).
     started: bool,
-    keep: Option<Keep>,
 }
 
 impl ScopeWatch {
-    pub fn new(
-        scope: Scope,
-        api: Arc<Api>,
-        tx: mpsc::Sender<Batch>,
-        health: Arc<Health>,
-        cancel: CancellationToken,
-        written: Option<ResourceVersion>,
-    ) -> Self {
+    pub fn new(scope: Scope, ctx: Shared, written: Option<ResourceVersion>) -> Self {
         Self {
             scope,
-            api,
-            tx,
-            health,
-            cancel,
+            ctx,
             written,
             started: false,
-            keep: None,
         }
     }
 
-    /// Writes only the data frames `keep` accepts.
-    pub fn with_filter(mut self, keep: Option<Keep>) -> Self {
-        self.keep = keep;
-        self
-    }
-
     fn kept(&self, line: &[u8]) -> bool {
-        self.keep.as_ref().is_none_or(|keep| keep(line))
+        self.ctx.keep.as_ref().is_none_or(|keep| keep(line))
     }
 
     pub async fn run(mut self) -> Result<(), WatchError> {
@@ -232,8 +233,13 @@ impl ScopeWatch {
             }
         };
         let mut backoff = Backoff::default();
+        let mut last: Option<Outcome> = None;
         loop {
             progress.progressed = false;
+            match &next {
+                Next::List => self.ctx.metrics.relisted(relist_reason(last.as_ref())),
+                Next::Watch(_) => self.ctx.metrics.watch_started(start_reason(last.as_ref())),
+            }
             let outcome = match &next {
                 Next::List => self.list(&mut progress).await?,
                 Next::Watch(rv) => self.watch(rv.clone(), &mut progress).await?,
@@ -250,6 +256,7 @@ impl ScopeWatch {
                 tracing::warn!(scope = %self.scope, "the watch makes no progress; treating the position as lost and listing again");
             }
             next = n;
+            last = Some(outcome);
             let delay = match wait {
                 Wait::None => continue,
                 Wait::Backoff => backoff.next_delay(),
@@ -257,7 +264,7 @@ impl ScopeWatch {
             };
             tracing::debug!(scope = %self.scope, delay_ms = delay.as_millis() as u64, "waiting before the next request");
             tokio::select! {
-                _ = self.cancel.cancelled() => return Ok(()),
+                _ = self.ctx.cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(delay) => {}
             }
         }
@@ -275,7 +282,7 @@ impl ScopeWatch {
                     _ => WatchError::Refused { scope, source: e },
                 });
             }
-            self.health.set_watching(scope, false);
+            self.ctx.health.set_watching(scope, false);
             match e.code() {
                 Some(401 | 403) => {
                     tracing::error!(%scope, error = %e, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
@@ -291,14 +298,19 @@ impl ScopeWatch {
             Outcome::Listed(_) | Outcome::Cancelled | Outcome::Failed(_) => {}
             Outcome::Closed => tracing::debug!(%scope, "the server ended the watch; resuming"),
             Outcome::Broken(why) => {
-                self.health.set_watching(scope, false);
+                self.ctx.health.set_watching(scope, false);
                 tracing::warn!(%scope, reason = %why, "the watch stream broke; reconnecting from the last whole frame");
+            }
+            Outcome::Stalled => {
+                self.ctx.health.set_watching(scope, false);
+                self.ctx.metrics.stalled();
+                tracing::warn!(%scope, stall_timeout_s = self.ctx.stall_timeout.as_secs(), "the watch delivered nothing while the API server has newer events; not ready, listing again");
             }
             Outcome::Expired => {
                 tracing::warn!(%scope, "the watch position expired (410); listing again, writing only versions not yet written");
             }
             Outcome::ErrorFrame(status) => {
-                self.health.set_watching(scope, false);
+                self.ctx.health.set_watching(scope, false);
                 tracing::warn!(%scope, code = status.code, reason = %status.reason, message = %status.message, "ERROR frame in the watch stream; reconnecting");
             }
         }
@@ -312,8 +324,8 @@ impl ScopeWatch {
         let mut pages = 0u32;
         let list_rv = loop {
             let body = tokio::select! {
-                _ = self.cancel.cancelled() => return Ok(Outcome::Cancelled),
-                r = self.api.list_page(&self.scope, token.as_deref()) => r,
+                _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+                r = self.ctx.api.list_page(&self.scope, token.as_deref()) => r,
             };
             let body = match body {
                 Ok(b) => b,
@@ -360,6 +372,7 @@ impl ScopeWatch {
             batch.extend_from_slice(&obj.line);
             batch.push(b'\n');
             written += 1;
+            self.ctx.metrics.frames_written(FrameType::Added, 1);
             self.written = Some(obj.resource_version);
             if batch.len() >= LIST_BATCH_BYTES {
                 self.send(std::mem::take(&mut batch)).await?;
@@ -380,8 +393,8 @@ impl ScopeWatch {
         let timeout = WATCH_TIMEOUT_MIN + WATCH_TIMEOUT_MIN.mul_f64(fastrand::f64());
         let opened = Instant::now();
         let body = tokio::select! {
-            _ = self.cancel.cancelled() => return Ok(Outcome::Cancelled),
-            r = self.api.watch(&self.scope, &from, timeout) => r,
+            _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+            r = self.ctx.api.watch(&self.scope, &from, timeout) => r,
         };
         let mut body = match body {
             Ok(b) => b,
@@ -389,15 +402,24 @@ impl ScopeWatch {
             Err(e) => return Ok(Outcome::Failed(e)),
         };
         self.started = true;
-        self.health.set_watching(&self.scope, true);
+        self.ctx.health.set_watching(&self.scope, true);
         tracing::debug!(scope = %self.scope, resource_version = %from, "watching");
         let mut splitter = LineSplitter::new(MAX_LINE);
+        let mut quiet_since = Instant::now();
         loop {
             let chunk = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Ok(Outcome::Cancelled),
+                _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
                 f = body.frame() => f,
+                _ = tokio::time::sleep_until(quiet_since + self.ctx.stall_timeout) => {
+                    if self.server_is_ahead(progress).await {
+                        return Ok(Outcome::Stalled);
+                    }
+                    quiet_since = Instant::now();
+                    continue;
+                }
             };
+            quiet_since = Instant::now();
             let data = match chunk {
                 None if splitter.pending() > 0 => {
                     return Ok(Outcome::Broken(format!(
@@ -419,6 +441,7 @@ impl ScopeWatch {
             };
             let mut batch = Batch::new();
             let ended = splitter.push(&data, |line| self.take_line(line, &mut batch, progress));
+            self.note_event_time(&batch);
             self.send(batch).await?;
             if let Err(outcome) = ended {
                 return Ok(outcome);
@@ -477,19 +500,96 @@ impl ScopeWatch {
                 batch.extend_from_slice(bytes);
                 batch.push(b'\n');
                 self.written = Some(rv);
+                self.ctx.metrics.frames_written(frame.kind, 1);
                 Ok(())
             }
         }
+    }
+
+    /// Records the event time of the batch's last frame (one parse per batch, not per frame).
+    fn note_event_time(&self, batch: &[u8]) {
+        let Some(last) = batch
+            .strip_suffix(b"\n")
+            .and_then(|b| b.rsplit(|c| *c == b'\n').next())
+        else {
+            return;
+        };
+        let time = EventFrame::parse(last).ok().and_then(|f| {
+            f.object
+                .time()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        });
+        if let Some(t) = time {
+            self.ctx.metrics.last_event_time(t.as_millisecond());
+        }
+    }
+
+    /// Whether the API server holds an Event newer than anything this watch has seen: a LIST
+    /// (paginated, not written) compared with the position.
+    async fn server_is_ahead(&self, progress: &Progress) -> bool {
+        let mut newest: Option<ResourceVersion> = None;
+        let mut token: Option<String> = None;
+        loop {
+            let body = tokio::select! {
+                _ = self.ctx.cancel.cancelled() => return false,
+                r = self.ctx.api.list_page(&self.scope, token.as_deref()) => r,
+            };
+            let Ok(body) = body else { return false };
+            let Ok(page) = ListPage::parse(&body) else {
+                return false;
+            };
+            for item in page.items {
+                if let Ok(obj) = ListedObject::from_item(item) {
+                    newest = Some(match newest {
+                        Some(n) => n.newest(obj.resource_version),
+                        None => obj.resource_version,
+                    });
+                }
+            }
+            token = page
+                .metadata
+                .continue_token
+                .filter(|t| !t.is_empty())
+                .map(Into::into);
+            if token.is_none() {
+                break;
+            }
+        }
+        newest.is_some_and(|n| n.is_unwritten(progress.position.as_ref()))
     }
 
     async fn send(&self, batch: Batch) -> Result<(), WatchError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.tx
+        self.ctx
+            .tx
             .send(batch)
             .await
             .map_err(|_| WatchError::OutputClosed)
+    }
+}
+
+fn start_reason(last: Option<&Outcome>) -> WatchStart {
+    match last {
+        None => WatchStart::Start,
+        Some(Outcome::Listed(_)) => WatchStart::AfterList,
+        Some(Outcome::Closed) => WatchStart::ServerClosed,
+        Some(Outcome::ErrorFrame(_)) => WatchStart::ErrorFrame,
+        Some(Outcome::Failed(_)) => WatchStart::RequestFailed,
+        Some(_) => WatchStart::Broken,
+    }
+}
+
+fn relist_reason(last: Option<&Outcome>) -> Relist {
+    match last {
+        None => Relist::Initial,
+        Some(Outcome::Stalled) => Relist::Stalled,
+        Some(Outcome::Closed) => Relist::NoProgress,
+        Some(Outcome::Expired) | Some(Outcome::Failed(ApiError::Status { code: 410, .. })) => {
+            Relist::Expired
+        }
+        Some(_) => Relist::Retry,
     }
 }
 

@@ -37,6 +37,8 @@ pub enum Fault {
     Garbage { after: usize },
     /// The next WATCH answers 200 and ends at once with no frame (a stuck position).
     EmptyWatch,
+    /// The next WATCH answers 200 and then sends nothing, whatever happens, until it times out.
+    FrozenWatch,
     /// The next LIST request that carries a continue token gets 410 Expired.
     ExpireContinue,
 }
@@ -614,9 +616,12 @@ fn route(
             .unwrap_or(Duration::from_secs(1800));
         let timeout = inner.watch_timeout.map_or(timeout, |t| t.min(timeout));
         let fault = match inner.faults.front() {
-            Some(Fault::DropMidFrame { .. } | Fault::Garbage { .. } | Fault::EmptyWatch) => {
-                inner.faults.pop_front()
-            }
+            Some(
+                Fault::DropMidFrame { .. }
+                | Fault::Garbage { .. }
+                | Fault::EmptyWatch
+                | Fault::FrozenWatch,
+            ) => inner.faults.pop_front(),
             _ => None,
         };
         drop(inner);
@@ -748,6 +753,14 @@ fn watch_response(
             (cursor, inner.compacted)
         };
         if matches!(fault, Some(Fault::EmptyWatch)) {
+            return;
+        }
+        if matches!(fault, Some(Fault::FrozenWatch)) {
+            tokio::select! {
+                _ = kill.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+            drop(tx);
             return;
         }
         if cursor < compacted {

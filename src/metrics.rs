@@ -1,0 +1,295 @@
+//! Prometheus metrics: every name and label in one place, served at `/metrics` in the text
+//! exposition format by the `prometheus-client` crate.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::frame::FrameType;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+/// Why a watch was (re)started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchStart {
+    /// The first watch of a scope (from the output's last frame or after the first list).
+    Start,
+    /// After a LIST.
+    AfterList,
+    /// The server ended the previous watch cleanly.
+    ServerClosed,
+    /// The previous stream broke (dropped mid-frame, malformed line, reset).
+    Broken,
+    /// An ERROR frame other than 410.
+    ErrorFrame,
+    /// The previous request failed (5xx, 429, refused, network).
+    RequestFailed,
+}
+
+/// Why a LIST was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relist {
+    /// No earlier output for the scope.
+    Initial,
+    /// 410: the watch position or the continue token expired.
+    Expired,
+    /// Watches kept ending at once with nothing.
+    NoProgress,
+    /// No frame for --stall-timeout while the API server had newer events.
+    Stalled,
+    /// A LIST request failed and is tried again.
+    Retry,
+}
+
+impl WatchStart {
+    fn label(self) -> &'static str {
+        match self {
+            WatchStart::Start => "start",
+            WatchStart::AfterList => "after_list",
+            WatchStart::ServerClosed => "server_closed",
+            WatchStart::Broken => "broken",
+            WatchStart::ErrorFrame => "error_frame",
+            WatchStart::RequestFailed => "request_failed",
+        }
+    }
+}
+
+impl Relist {
+    fn label(self) -> &'static str {
+        match self {
+            Relist::Initial => "initial",
+            Relist::Expired => "expired",
+            Relist::NoProgress => "no_progress",
+            Relist::Stalled => "stalled",
+            Relist::Retry => "retry",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    frames: [Counter; 3],
+    bytes_written: Counter,
+    watch_starts: Family<ReasonLabel, Counter>,
+    relists: Family<ReasonLabel, Counter>,
+    write_errors: Counter,
+    rotations: Counter,
+    stalls: Counter,
+    seconds_since_last_frame: Gauge<f64, AtomicU64>,
+    event_time_lag: Gauge<f64, AtomicU64>,
+    /// Unix milliseconds of the last frame handed to the writer (0: none yet).
+    last_frame_ms: AtomicI64,
+    /// Unix milliseconds of that frame's event time (0: unknown).
+    last_event_ms: AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let frames_family = Family::<TypeLabel, Counter>::default();
+        let frames = ["ADDED", "MODIFIED", "DELETED"].map(|t| {
+            frames_family
+                .get_or_create(&TypeLabel { r#type: t.into() })
+                .clone()
+        });
+        let (bytes_written, write_errors, rotations, stalls) = Default::default();
+        let (watch_starts, relists) = (Family::default(), Family::default());
+        let (seconds_since_last_frame, event_time_lag) = (Gauge::default(), Gauge::default());
+        let mut registry = Registry::with_prefix("kube_event_logger");
+        registry.register(
+            "frames_written",
+            "Watch frames written to the output, by watch type",
+            frames_family,
+        );
+        registry.register(
+            "bytes_written",
+            "Bytes written to the output",
+            Counter::clone(&bytes_written),
+        );
+        registry.register(
+            "watch_starts",
+            "WATCH requests, by why the watch (re)started",
+            Family::clone(&watch_starts),
+        );
+        registry.register(
+            "relists",
+            "LISTs of the Events, by why",
+            Family::clone(&relists),
+        );
+        registry.register(
+            "write_errors",
+            "Failed writes to the output (retried)",
+            Counter::clone(&write_errors),
+        );
+        registry.register(
+            "rotations",
+            "Rotations of the output file",
+            Counter::clone(&rotations),
+        );
+        registry.register(
+            "watch_stalls",
+            "Watches found stalled while the API server had newer events",
+            Counter::clone(&stalls),
+        );
+        registry.register(
+            "seconds_since_last_frame",
+            "Seconds since the last frame was written (-1: none yet)",
+            Gauge::clone(&seconds_since_last_frame),
+        );
+        registry.register(
+            "event_time_lag_seconds",
+            "Now minus the event time of the last frame written (-1: unknown)",
+            Gauge::clone(&event_time_lag),
+        );
+        Metrics {
+            registry,
+            frames,
+            bytes_written,
+            watch_starts,
+            relists,
+            write_errors,
+            rotations,
+            stalls,
+            seconds_since_last_frame,
+            event_time_lag,
+            last_frame_ms: AtomicI64::new(0),
+            last_event_ms: AtomicI64::new(0),
+        }
+    }
+
+    pub fn frames_written(&self, kind: FrameType, n: u64) {
+        let i = match kind {
+            FrameType::Added => 0,
+            FrameType::Modified => 1,
+            FrameType::Deleted => 2,
+            FrameType::Bookmark | FrameType::Error => return,
+        };
+        self.frames[i].inc_by(n);
+        self.last_frame_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// The event time (Unix ms) of the newest frame written.
+    pub fn last_event_time(&self, unix_ms: i64) {
+        self.last_event_ms.store(unix_ms, Ordering::Relaxed);
+    }
+
+    pub fn bytes_written(&self, n: u64) {
+        self.bytes_written.inc_by(n);
+    }
+
+    pub fn watch_started(&self, why: WatchStart) {
+        self.watch_starts
+            .get_or_create(&ReasonLabel {
+                reason: why.label().into(),
+            })
+            .inc();
+    }
+
+    pub fn relisted(&self, why: Relist) {
+        self.relists
+            .get_or_create(&ReasonLabel {
+                reason: why.label().into(),
+            })
+            .inc();
+    }
+
+    pub fn write_error(&self) {
+        self.write_errors.inc();
+    }
+
+    pub fn rotated(&self) {
+        self.rotations.inc();
+    }
+
+    pub fn stalled(&self) {
+        self.stalls.inc();
+    }
+
+    /// The text exposition, with the time-based gauges brought up to date.
+    pub fn encode(&self) -> String {
+        let now = now_ms();
+        let since = |t: i64| {
+            if t == 0 {
+                -1.0
+            } else {
+                (now - t).max(0) as f64 / 1000.0
+            }
+        };
+        self.seconds_since_last_frame
+            .set(since(self.last_frame_ms.load(Ordering::Relaxed)));
+        self.event_time_lag
+            .set(since(self.last_event_ms.load(Ordering::Relaxed)));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_gauges_show_in_the_exposition() {
+        let m = Metrics::new();
+        let text = m.encode();
+        assert!(
+            text.contains("kube_event_logger_seconds_since_last_frame -1"),
+            "{text}"
+        );
+        m.frames_written(FrameType::Added, 3);
+        m.frames_written(FrameType::Deleted, 1);
+        m.frames_written(FrameType::Bookmark, 5);
+        m.bytes_written(1234);
+        m.watch_started(WatchStart::ServerClosed);
+        m.relisted(Relist::Expired);
+        m.rotated();
+        m.write_error();
+        m.last_event_time(now_ms() - 5000);
+        let text = m.encode();
+        for line in [
+            r#"kube_event_logger_frames_written_total{type="ADDED"} 3"#,
+            r#"kube_event_logger_frames_written_total{type="MODIFIED"} 0"#,
+            r#"kube_event_logger_frames_written_total{type="DELETED"} 1"#,
+            "kube_event_logger_bytes_written_total 1234",
+            r#"kube_event_logger_watch_starts_total{reason="server_closed"} 1"#,
+            r#"kube_event_logger_relists_total{reason="expired"} 1"#,
+            "kube_event_logger_rotations_total 1",
+            "kube_event_logger_write_errors_total 1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        let lag: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("kube_event_logger_event_time_lag_seconds "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((4.0..60.0).contains(&lag), "{lag}");
+    }
+}
