@@ -1072,7 +1072,7 @@ async fn metrics_count_what_is_written_and_how_the_watch_went() {
 async fn a_stalled_watch_turns_readiness_false_and_is_replaced() {
     let server = tls_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut d = start(&server, &dir, &["--stall-timeout", "1s"]);
+    let d = start(&server, &dir, &["--stall-timeout", "1s"]);
     let addr = d.http_addr().await;
     wait_watching(&server, &server.current_rv().to_string()).await;
     wait_ready(addr).await;
@@ -1118,7 +1118,7 @@ async fn a_stalled_watch_turns_readiness_false_and_is_replaced() {
     }
     assert_eq!(
         d.lines(),
-        [e.clone()],
+        [e],
         "the relist wrote the event the frozen watch never sent"
     );
     wait_ready(addr).await;
