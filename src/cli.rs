@@ -36,6 +36,20 @@ pub enum Command {
     Run(RunArgs),
     /// Print the output file's frames (a table by default), optionally following it.
     Tail(TailArgs),
+    /// Create the output directory and hand it to the daemon's user (the Deployment's init
+    /// container runs this as root, so that `run` itself never needs to).
+    PrepareDir(PrepareDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareDirArgs {
+    /// The directory (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Owner as UID:GID; the directory gets mode 2750 (new files inherit the group).
+    #[arg(long, value_name = "UID:GID", value_parser = parse_owner)]
+    pub owner: (u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,4 +164,15 @@ fn parse_stall_timeout(s: &str) -> Result<std::time::Duration, String> {
         Some(_) => Err("use at least 1s".into()),
         None => Err(format!("{s:?} is not a duration; use e.g. 30s, 5m or 1h")),
     }
+}
+
+fn parse_owner(s: &str) -> Result<(u32, u32), String> {
+    let (uid, gid) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: use UID:GID, e.g. 10001:10001"))?;
+    let num = |v: &str| {
+        v.parse::<u32>()
+            .map_err(|_| format!("{v:?} is not a numeric id; use UID:GID, e.g. 10001:10001"))
+    };
+    Ok((num(uid)?, num(gid)?))
 }

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Run(args) => args,
         Command::Tail(args) => return tail(args),
+        Command::PrepareDir(args) => return prepare_dir(args),
     };
     let config = match RunConfig::from_args(args) {
         Ok(c) => c,
@@ -39,6 +40,20 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(exit_code = e.exit_code(), "{}", error_chain(&e));
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn prepare_dir(args: kube_event_logger::cli::PrepareDirArgs) -> ExitCode {
+    let (uid, gid) = args.owner;
+    match kube_event_logger::output::prepare_dir(&args.dir, uid, gid) {
+        Ok(()) => {
+            tracing::info!(dir = %args.dir.display(), uid, gid, "output directory ready");
+            ExitCode::from(exit_code::OK)
+        }
+        Err(e) => {
+            tracing::error!(dir = %args.dir.display(), "cannot prepare the output directory: {e}");
+            ExitCode::from(exit_code::FAILURE)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `kube-event-logger run` against the fake API server, over real sockets (TLS unless a test says
 //! plain), one behaviour per test.
 
+mod deploy;
 mod pipeline;
 mod support;
 

@@ -79,6 +79,15 @@ impl Sink for Stdout {
     }
 }
 
+/// Creates the output directory and gives it to `uid:gid` with mode 2750: the daemon writes,
+/// the group (a non-root Filebeat, say) reads, new files inherit the group, others see nothing.
+pub fn prepare_dir(dir: &std::path::Path, uid: u32, gid: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2750))
+}
+
 /// What the writer did, reported when it ends.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriterStats {
@@ -222,6 +231,20 @@ mod tests {
 
     fn fast_retry() -> Backoff {
         Backoff::new(Duration::from_millis(2), Duration::from_millis(20))
+    }
+
+    #[test]
+    fn prepare_dir_creates_and_hands_over_the_directory() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/kube-event-logger");
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        prepare_dir(&target, uid, gid).unwrap();
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o2750);
+        prepare_dir(&target, uid, gid).unwrap();
+        assert!(prepare_dir(&dir.path().join("f\0"), uid, gid).is_err());
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! deploy/ rendered with `kubectl kustomize` and checked object by object against the daemon:
+//! least-privilege RBAC, the restricted security context, probes, and paths that match the
+//! daemon's default output and Filebeat's glob. (`.ci/run` also scans the rendered manifests with
+//! checkov.) The Dockerfile is checked for its shape.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Renders a kustomization, or `None` (with a note) when kubectl is missing outside CI.
+fn render(dir: &str) -> Option<Vec<Value>> {
+    let out = match std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: kubectl is not on PATH ({e}); .ci/run installs it");
+            return None;
+        }
+        Err(e) => panic!("kubectl is needed in CI: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(serde_saphyr::from_str_multiple::<Value, _>(&text).unwrap())
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| {
+            o["kind"] == kind
+                && o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(name))
+        })
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The restricted-profile settings every long-running container must have.
+fn assert_restricted(c: &Value, pod: &Value) {
+    let name = c["name"].as_str().unwrap();
+    let sc = &c["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+    assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+    assert_eq!(strings(&sc["capabilities"]["drop"]), ["ALL"], "{name}");
+    assert!(
+        sc["capabilities"]["add"].is_null(),
+        "{name} adds capabilities"
+    );
+    assert_eq!(sc["runAsNonRoot"], true, "{name}");
+    assert!(
+        sc["runAsUser"].as_u64().unwrap() >= 10000,
+        "{name}: a high UID"
+    );
+    let seccomp = if sc["seccompProfile"].is_null() {
+        &pod["securityContext"]["seccompProfile"]
+    } else {
+        &sc["seccompProfile"]
+    };
+    assert_eq!(seccomp["type"], "RuntimeDefault", "{name}");
+    assert!(
+        c["resources"]["requests"]["memory"].is_string()
+            && c["resources"]["limits"]["memory"].is_string(),
+        "{name}: resources"
+    );
+    assert!(
+        c["resources"]["requests"]["cpu"].is_string()
+            && c["resources"]["limits"]["cpu"].is_string(),
+        "{name}: resources"
+    );
+}
+
+fn daemon_container(deploy: &Value) -> &Value {
+    deploy["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "kube-event-logger")
+        .unwrap()
+}
+
+#[test]
+fn the_base_is_least_privilege_hardened_and_matches_the_daemon() {
+    let Some(objects) = render("deploy/base") else {
+        return;
+    };
+    let default_output = Path::new(kube_event_logger::cli::DEFAULT_OUTPUT);
+    let output_dir = default_output.parent().unwrap().to_str().unwrap();
+
+    let role = find(&objects, "ClusterRole", "kube-event-logger");
+    let rules = role["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "one rule: {rules:?}");
+    assert_eq!(strings(&rules[0]["apiGroups"]), [""]);
+    assert_eq!(strings(&rules[0]["resources"]), ["events"]);
+    assert_eq!(strings(&rules[0]["verbs"]), ["get", "list", "watch"]);
+    let binding = find(&objects, "ClusterRoleBinding", "kube-event-logger");
+    assert_eq!(binding["roleRef"]["name"], "kube-event-logger");
+    assert_eq!(binding["subjects"][0]["name"], "kube-event-logger");
+    assert_eq!(binding["subjects"][0]["namespace"], "kube-system");
+    find(&objects, "ServiceAccount", "kube-event-logger");
+    find(&objects, "NetworkPolicy", "kube-event-logger");
+
+    let deploy = find(&objects, "Deployment", "kube-event-logger");
+    assert_eq!(deploy["metadata"]["namespace"], "kube-system");
+    assert_eq!(deploy["spec"]["replicas"], 1);
+    assert_eq!(
+        deploy["spec"]["strategy"]["type"], "Recreate",
+        "never two writers on one file"
+    );
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "kube-event-logger");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = daemon_container(deploy);
+    assert_restricted(c, pod);
+    let args = strings(&c["args"]);
+    assert_eq!(args[0], "run");
+    assert!(
+        args.contains(&format!("--output={}", default_output.display()).as_str()),
+        "{args:?}"
+    );
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
+    assert!(args.contains(&"--http-addr=0.0.0.0:8080"));
+    assert_eq!(c["volumeMounts"][0]["mountPath"], output_dir);
+    let volume = &pod["volumes"][0];
+    assert_eq!(volume["name"], c["volumeMounts"][0]["name"]);
+    assert_eq!(
+        volume["hostPath"]["path"], output_dir,
+        "where the node's Filebeat harvests"
+    );
+    assert_eq!(volume["hostPath"]["type"], "DirectoryOrCreate");
+
+    // The init container: root, but only CHOWN/FOWNER, to hand the hostPath to the daemon.
+    let init = &pod["initContainers"][0];
+    let isc = &init["securityContext"];
+    assert_eq!(isc["allowPrivilegeEscalation"], false);
+    assert_eq!(isc["readOnlyRootFilesystem"], true);
+    assert_eq!(strings(&isc["capabilities"]["drop"]), ["ALL"]);
+    assert_eq!(strings(&isc["capabilities"]["add"]), ["CHOWN", "FOWNER"]);
+    let owner = format!(
+        "{}:{}",
+        c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]
+    );
+    assert_eq!(
+        strings(&init["args"]),
+        ["prepare-dir", output_dir, "--owner", owner.as_str()]
+    );
+    assert_eq!(init["volumeMounts"][0]["mountPath"], output_dir);
+}
+
+#[test]
+fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat_dir() {
+    let Some(objects) = render("deploy/overlays/sidecar") else {
+        return;
+    };
+    let deploy = find(&objects, "Deployment", "kube-event-logger");
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert!(
+        pod["initContainers"].is_null(),
+        "no root init container without a hostPath"
+    );
+    let volumes = pod["volumes"].as_array().unwrap();
+    assert!(volumes.iter().all(|v| v["hostPath"].is_null()));
+    let output = volumes.iter().find(|v| v["name"] == "output").unwrap();
+    assert!(output["emptyDir"].is_object());
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 2);
+    for c in containers {
+        assert_restricted(c, pod);
+        assert!(
+            c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "output" && m["mountPath"] == "/var/log/kube-event-logger")
+        );
+    }
+    // The Filebeat config is filebeat/filebeat.yml itself, through the generated ConfigMap.
+    let config_volume = volumes
+        .iter()
+        .find(|v| v["name"] == "filebeat-config")
+        .unwrap();
+    let cm_name = config_volume["configMap"]["name"].as_str().unwrap();
+    let cm = find(&objects, "ConfigMap", cm_name);
+    assert_eq!(
+        cm["metadata"]["name"], cm_name,
+        "the generated name (with its hash) is referenced"
+    );
+    let original = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("filebeat/filebeat.yml"),
+    )
+    .unwrap();
+    assert_eq!(cm["data"]["filebeat.yml"].as_str().unwrap(), original);
+    let filebeat = containers.iter().find(|c| c["name"] == "filebeat").unwrap();
+    assert!(strings(&filebeat["args"]).contains(&"/etc/filebeat/filebeat.yml"));
+    let egress: Vec<u64> = find(&objects, "NetworkPolicy", "kube-event-logger")["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            e["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["port"].as_u64().unwrap())
+        })
+        .collect();
+    assert!(
+        egress.contains(&5044),
+        "Filebeat may reach Logstash: {egress:?}"
+    );
+}
+
+#[test]
+fn the_dockerfile_builds_a_static_binary_into_a_minimal_non_root_image() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let stages: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
+    assert!(stages.len() >= 2, "multi-stage: {stages:?}");
+    assert!(stages[0].contains(" AS build"));
+    assert!(
+        dockerfile.contains("--target x86_64-unknown-linux-musl")
+            && dockerfile.contains("--locked"),
+        "a static, reproducible build"
+    );
+    let last = &dockerfile[dockerfile.rfind("\nFROM ").unwrap()..];
+    assert!(
+        last.starts_with("\nFROM scratch") || last.contains("distroless/static"),
+        "minimal runtime image"
+    );
+    let user = last
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER in the final stage");
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("a numeric UID");
+    assert!(uid >= 10000);
+    let deploy = std::fs::read_to_string(root.join("deploy/base/deployment.yaml")).unwrap();
+    assert!(
+        deploy.contains(&format!("runAsUser: {uid}")),
+        "the manifest runs the image's user"
+    );
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "target/"));
+    for needed in ["Cargo.toml", "Cargo.lock", "src", "benches"] {
+        assert!(
+            dockerfile.contains(&format!("COPY {needed}"))
+                || dockerfile.contains(&format!(" {needed} ")),
+            "{needed}"
+        );
+        assert!(
+            !ignore
+                .lines()
+                .any(|l| l.trim().trim_end_matches('/') == needed),
+            "{needed} is ignored"
+        );
+    }
+}
