@@ -189,12 +189,15 @@ impl Metrics {
             FrameType::Bookmark | FrameType::Error => return,
         };
         self.frames[i].inc_by(n);
-        self.last_frame_ms.store(now_ms(), Ordering::Relaxed);
     }
 
-    /// The event time (Unix ms) of the newest frame written.
-    pub fn last_event_time(&self, unix_ms: i64) {
-        self.last_event_ms.store(unix_ms, Ordering::Relaxed);
+    /// A batch of frames was handed to the writer now; `event_ms` is the event time (Unix ms)
+    /// of its newest frame, when known.
+    pub fn batch_written(&self, event_ms: Option<i64>) {
+        self.last_frame_ms.store(now_ms(), Ordering::Relaxed);
+        if let Some(t) = event_ms {
+            self.last_event_ms.store(t, Ordering::Relaxed);
+        }
     }
 
     pub fn bytes_written(&self, n: u64) {
@@ -270,7 +273,7 @@ mod tests {
         m.relisted(Relist::Expired);
         m.rotated();
         m.write_error();
-        m.last_event_time(now_ms() - 5000);
+        m.batch_written(Some(now_ms() - 5000));
         let text = m.encode();
         for line in [
             r#"kube_event_logger_frames_written_total{type="ADDED"} 3"#,

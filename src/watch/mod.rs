@@ -441,7 +441,6 @@ impl ScopeWatch {
             };
             let mut batch = Batch::new();
             let ended = splitter.push(&data, |line| self.take_line(line, &mut batch, progress));
-            self.note_event_time(&batch);
             self.send(batch).await?;
             if let Err(outcome) = ended {
                 return Ok(outcome);
@@ -506,8 +505,9 @@ impl ScopeWatch {
         }
     }
 
-    /// Records the event time of the batch's last frame (one parse per batch, not per frame).
-    fn note_event_time(&self, batch: &[u8]) {
+    /// Records that a batch was written, with the event time of its last frame (one parse per
+    /// batch, not per frame).
+    fn note_batch(&self, batch: &[u8]) {
         let Some(last) = batch
             .strip_suffix(b"\n")
             .and_then(|b| b.rsplit(|c| *c == b'\n').next())
@@ -519,9 +519,9 @@ impl ScopeWatch {
                 .time()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
         });
-        if let Some(t) = time {
-            self.ctx.metrics.last_event_time(t.as_millisecond());
-        }
+        self.ctx
+            .metrics
+            .batch_written(time.map(|t| t.as_millisecond()));
     }
 
     /// Whether the API server holds an Event newer than anything this watch has seen: a LIST
@@ -562,6 +562,7 @@ impl ScopeWatch {
         if batch.is_empty() {
             return Ok(());
         }
+        self.note_batch(&batch);
         self.ctx
             .tx
             .send(batch)
