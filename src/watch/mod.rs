@@ -201,6 +201,8 @@ pub struct ScopeWatch {
     written: Option<ResourceVersion>,
     /// Whether any request for this scope has succeeded (refusals before that are fatal).
     started: bool,
+    /// When the event-time lag was last measured (it costs a parse, so at most once a second).
+    lag_measured: Option<Instant>,
 }
 
 impl ScopeWatch {
@@ -210,6 +212,7 @@ impl ScopeWatch {
             ctx,
             written,
             started: false,
+            lag_measured: None,
         }
     }
 
@@ -505,16 +508,21 @@ impl ScopeWatch {
         }
     }
 
-    /// Records that a batch was written, with the event time of its last frame (one parse per
-    /// batch, not per frame).
-    fn note_batch(&self, batch: &[u8]) {
-        let Some(last) = batch
-            .strip_suffix(b"\n")
-            .and_then(|b| b.rsplit(|c| *c == b'\n').next())
-        else {
+    /// Records that a batch was written and, at most once a second, the event time of its last
+    /// frame (a parse the hot path should not pay for every batch).
+    fn note_batch(&mut self, batch: &[u8]) {
+        if self
+            .lag_measured
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            self.ctx.metrics.batch_written(None);
             return;
-        };
-        let time = EventFrame::parse(last).ok().and_then(|f| {
+        }
+        self.lag_measured = Some(Instant::now());
+        let last = batch
+            .strip_suffix(b"\n")
+            .and_then(|b| b.rsplit(|c| *c == b'\n').next());
+        let time = last.and_then(|l| EventFrame::parse(l).ok()).and_then(|f| {
             f.object
                 .time()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
@@ -558,7 +566,7 @@ impl ScopeWatch {
         newest.is_some_and(|n| n.is_unwritten(progress.position.as_ref()))
     }
 
-    async fn send(&self, batch: Batch) -> Result<(), WatchError> {
+    async fn send(&mut self, batch: Batch) -> Result<(), WatchError> {
         if batch.is_empty() {
             return Ok(());
         }
