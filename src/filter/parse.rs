@@ -328,40 +328,34 @@ fn or_sep(i: &str) -> R<'_, &str> {
     ws(i).map(|(i, _)| (i, s))
 }
 
-fn and_expr(i: &str) -> R<'_, Expr<'_>> {
-    let (mut i, first) = unary(i)?;
+/// `operand (sep operand)*`; a lone operand stays itself, several are joined.
+fn chain<'a>(
+    i: &'a str,
+    operand: fn(&'a str) -> R<'a, Expr<'a>>,
+    sep: fn(&'a str) -> R<'a, &'a str>,
+    join: fn(Vec<Expr<'a>>) -> Expr<'a>,
+) -> R<'a, Expr<'a>> {
+    let (mut i, first) = operand(i)?;
     let mut all = vec![first];
-    while let Ok((rest, _)) = and_sep(i) {
-        let (rest, e) = nom::combinator::cut(unary).parse(rest)?;
+    while let Ok((rest, _)) = sep(i) {
+        let (rest, e) = nom::combinator::cut(operand).parse(rest)?;
         all.push(e);
         i = rest;
     }
-    Ok((
-        i,
-        if all.len() == 1 {
-            all.pop().unwrap()
-        } else {
-            Expr::And(all)
-        },
-    ))
+    let e = if all.len() == 1 {
+        all.pop().unwrap()
+    } else {
+        join(all)
+    };
+    Ok((i, e))
+}
+
+fn and_expr(i: &str) -> R<'_, Expr<'_>> {
+    chain(i, unary, and_sep, Expr::And)
 }
 
 fn or_expr(i: &str) -> R<'_, Expr<'_>> {
-    let (mut i, first) = and_expr(i)?;
-    let mut all = vec![first];
-    while let Ok((rest, _)) = or_sep(i) {
-        let (rest, e) = nom::combinator::cut(and_expr).parse(rest)?;
-        all.push(e);
-        i = rest;
-    }
-    Ok((
-        i,
-        if all.len() == 1 {
-            all.pop().unwrap()
-        } else {
-            Expr::Or(all)
-        },
-    ))
+    chain(i, and_expr, or_sep, Expr::Or)
 }
 
 /// Parses a whole expression.

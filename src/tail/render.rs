@@ -19,32 +19,36 @@ pub enum Format {
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
-/// (header, width) of each column; the last column takes the rest of the line.
-const TABLE: &[(&str, usize)] = &[
+/// (header, width) of the columns both tables start with; MESSAGE, last, takes the rest.
+const COMMON: &[(&str, usize)] = &[
     ("TIME", 28),
     ("NAMESPACE", 20),
     ("TYPE", 8),
     ("REASON", 22),
     ("OBJECT", 44),
     ("COUNT", 6),
-    ("MESSAGE", 0),
 ];
-const WIDE: &[(&str, usize)] = &[
-    ("TIME", 28),
-    ("NAMESPACE", 20),
-    ("TYPE", 8),
-    ("REASON", 22),
-    ("OBJECT", 44),
-    ("COUNT", 6),
+/// What `wide` adds before the message.
+const WIDE_EXTRA: &[(&str, usize)] = &[
     ("FRAME", 9),
     ("SOURCE", 28),
     ("FIRST SEEN", 21),
     ("NAME", 48),
-    ("MESSAGE", 0),
 ];
+const MESSAGE: (&str, usize) = ("MESSAGE", 0);
 
-fn columns(format: Format) -> &'static [(&'static str, usize)] {
-    if format == Format::Wide { WIDE } else { TABLE }
+fn columns(format: Format) -> Vec<(&'static str, usize)> {
+    let extra = if format == Format::Wide {
+        WIDE_EXTRA
+    } else {
+        &[]
+    };
+    COMMON
+        .iter()
+        .chain(extra)
+        .chain([&MESSAGE])
+        .copied()
+        .collect()
 }
 
 fn row(out: &mut String, cells: &[(&str, usize)]) {
@@ -61,8 +65,7 @@ fn row(out: &mut String, cells: &[(&str, usize)]) {
 /// The header line for a table format.
 pub fn header(format: Format) -> String {
     let mut out = String::new();
-    let cells: Vec<(&str, usize)> = columns(format).to_vec();
-    row(&mut out, &cells);
+    row(&mut out, &columns(format));
     out
 }
 

@@ -139,17 +139,15 @@ pub fn decide(outcome: &Outcome, p: &mut Progress) -> Step {
         },
         Outcome::Closed => {
             p.stalls += 1;
-            if p.stalls >= STALL_LIMIT {
+            let next = if p.stalls >= STALL_LIMIT {
                 p.stalls = 0;
-                Step::Go {
-                    next: Next::List,
-                    wait: Wait::Backoff,
-                }
+                Next::List
             } else {
-                Step::Go {
-                    next: resume(p),
-                    wait: Wait::Backoff,
-                }
+                resume(p)
+            };
+            Step::Go {
+                next,
+                wait: Wait::Backoff,
             }
         }
         Outcome::Stalled => Step::Go {
