@@ -133,21 +133,27 @@ async fn a_watch_ended_by_the_server_resumes_after_the_last_frame() {
     assert_eq!(lists, 1, "a clean end is resumed, not relisted");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_dropped_mid_frame_loses_and_repeats_nothing() {
+/// Runs a daemon whose next watch suffers `fault` while five events stream; returns the
+/// server, the daemon and the events, once all five are in the output exactly as sent.
+async fn stream_through(fault: Fault) -> (FakeApiServer, Daemon, Vec<String>, tempfile::TempDir) {
     let server = tls_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut d = start(&server, &dir, &[]);
     wait_watching(&server, &server.current_rv().to_string()).await;
-    server.fault(Fault::DropMidFrame { after: 2 });
+    server.fault(fault);
     server.close_watches();
     eventually("the faulty watch", || {
         server.requests().iter().filter(|r| r.is_watch()).count() >= 2
     })
     .await;
     let expected: Vec<String> = (0..5).map(|i| server.add("a", &format!("e{i}"))).collect();
-    let got = d.wait_lines(5).await;
-    assert_eq!(got, expected);
+    assert_eq!(d.wait_lines(5).await, expected);
+    (server, d, expected, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_frame_loses_and_repeats_nothing() {
+    let (server, d, expected, _dir) = stream_through(Fault::DropMidFrame { after: 2 }).await;
     d.wait_log("the watch stream broke").await;
     // Resumed from a whole frame (what reached the client before the drop), not relisted.
     let watches: Vec<_> = server
@@ -168,18 +174,7 @@ async fn a_connection_dropped_mid_frame_loses_and_repeats_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_line_is_never_written_and_the_watch_resumes() {
-    let server = tls_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = start(&server, &dir, &[]);
-    wait_watching(&server, &server.current_rv().to_string()).await;
-    server.fault(Fault::Garbage { after: 2 });
-    server.close_watches();
-    eventually("the faulty watch", || {
-        server.requests().iter().filter(|r| r.is_watch()).count() >= 2
-    })
-    .await;
-    let expected: Vec<String> = (0..5).map(|i| server.add("a", &format!("e{i}"))).collect();
-    assert_eq!(d.wait_lines(5).await, expected);
+    let (_server, d, _, _dir) = stream_through(Fault::Garbage { after: 2 }).await;
     d.wait_log("malformed line").await;
     assert_no_duplicates(&d.lines());
 }
