@@ -318,26 +318,18 @@ impl ScopeWatch {
         Ok(outcome)
     }
 
-    /// LISTs every page, then writes the versions not yet written, oldest first.
-    async fn list(&mut self, progress: &mut Progress) -> Result<Outcome, WatchError> {
+    /// Every page of a LIST: the objects and the list's resourceVersion.
+    async fn list_all(&self) -> Result<(Vec<ListedObject>, ResourceVersion), Outcome> {
         let mut items: Vec<ListedObject> = Vec::new();
         let mut token: Option<String> = None;
-        let mut pages = 0u32;
-        let list_rv = loop {
+        loop {
             let body = tokio::select! {
-                _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+                _ = self.ctx.cancel.cancelled() => return Err(Outcome::Cancelled),
                 r = self.ctx.api.list_page(&self.scope, token.as_deref()) => r,
             };
-            let body = match body {
-                Ok(b) => b,
-                Err(e) => return Ok(Outcome::Failed(e)),
-            };
-            self.started = true;
-            pages += 1;
-            let page = match ListPage::parse(&body) {
-                Ok(p) => p,
-                Err(e) => return Ok(Outcome::Failed(ApiError::Decode(e.to_string()))),
-            };
+            let body = body.map_err(Outcome::Failed)?;
+            let page = ListPage::parse(&body)
+                .map_err(|e| Outcome::Failed(ApiError::Decode(e.to_string())))?;
             for item in page.items {
                 match ListedObject::from_item(item) {
                     Ok(obj) => items.push(obj),
@@ -352,16 +344,23 @@ impl ScopeWatch {
                 .filter(|t| !t.is_empty())
                 .map(Into::into);
             if token.is_none() {
-                match page.metadata.resource_version.filter(|rv| !rv.is_empty()) {
-                    Some(rv) => break ResourceVersion::new(rv.into_owned()),
-                    None => {
-                        return Ok(Outcome::Failed(ApiError::Decode(
-                            "no metadata.resourceVersion".into(),
-                        )));
-                    }
-                }
+                return match page.metadata.resource_version.filter(|rv| !rv.is_empty()) {
+                    Some(rv) => Ok((items, ResourceVersion::new(rv.into_owned()))),
+                    None => Err(Outcome::Failed(ApiError::Decode(
+                        "no metadata.resourceVersion".into(),
+                    ))),
+                };
             }
+        }
+    }
+
+    /// LISTs every page, then writes the versions not yet written, oldest first.
+    async fn list(&mut self, progress: &mut Progress) -> Result<Outcome, WatchError> {
+        let (mut items, list_rv) = match self.list_all().await {
+            Ok(listed) => listed,
+            Err(outcome) => return Ok(outcome),
         };
+        self.started = true;
         sort_by_version(&mut items);
         let total = items.len();
         let mut written = 0usize;
@@ -381,7 +380,7 @@ impl ScopeWatch {
         }
         self.send(batch).await?;
         progress.progressed = true;
-        tracing::info!(scope = %self.scope, pages, listed = total, written, resource_version = %list_rv, "listed events");
+        tracing::info!(scope = %self.scope, listed = total, written, resource_version = %list_rv, "listed events");
         Ok(Outcome::Listed(list_rv))
     }
 
@@ -531,36 +530,15 @@ impl ScopeWatch {
     }
 
     /// Whether the API server holds an Event newer than anything this watch has seen: a LIST
-    /// (paginated, not written) compared with the position.
+    /// (not written) compared with the position.
     async fn server_is_ahead(&self, progress: &Progress) -> bool {
-        let mut newest: Option<ResourceVersion> = None;
-        let mut token: Option<String> = None;
-        loop {
-            let body = tokio::select! {
-                _ = self.ctx.cancel.cancelled() => return false,
-                r = self.ctx.api.list_page(&self.scope, token.as_deref()) => r,
-            };
-            let Ok(body) = body else { return false };
-            let Ok(page) = ListPage::parse(&body) else {
-                return false;
-            };
-            for item in page.items {
-                if let Ok(obj) = ListedObject::from_item(item) {
-                    newest = Some(match newest {
-                        Some(n) => n.newest(obj.resource_version),
-                        None => obj.resource_version,
-                    });
-                }
-            }
-            token = page
-                .metadata
-                .continue_token
-                .filter(|t| !t.is_empty())
-                .map(Into::into);
-            if token.is_none() {
-                break;
-            }
-        }
+        let Ok((items, _)) = self.list_all().await else {
+            return false;
+        };
+        let newest = items
+            .into_iter()
+            .map(|o| o.resource_version)
+            .reduce(ResourceVersion::newest);
         newest.is_some_and(|n| n.is_unwritten(progress.position.as_ref()))
     }
 
