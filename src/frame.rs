@@ -1,7 +1,7 @@
 //! Watch frames: one line of the API server's watch stream, and the same shape synthesised from a
 //! LIST item.
 //!
-//! A frame is parsed once, borrowing from the line: the watch type, the object's uid, namespace
+//! A frame is parsed once, borrowing from the line: the watch type, the object's namespace
 //! and resourceVersion, and for ERROR frames the Status code. The object's bytes are never
 //! re-serialised: what is written is what the server sent.
 
@@ -66,7 +66,6 @@ pub enum FrameError {
 #[derive(Debug)]
 pub struct Frame<'a> {
     pub kind: FrameType,
-    pub uid: Option<Cow<'a, str>>,
     pub namespace: Option<Cow<'a, str>>,
     /// The object's resourceVersion; always present on data and BOOKMARK frames.
     pub resource_version: Option<ResourceVersion>,
@@ -119,8 +118,6 @@ struct ObjectHead<'a> {
 #[derive(Deserialize, Default)]
 struct MetaHead<'a> {
     #[serde(borrow, default)]
-    uid: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     namespace: Option<Cow<'a, str>>,
     #[serde(rename = "resourceVersion", borrow, default)]
     resource_version: Option<Cow<'a, str>>,
@@ -149,7 +146,6 @@ impl<'a> Frame<'a> {
         });
         Ok(Frame {
             kind,
-            uid: meta.uid,
             namespace: meta.namespace,
             resource_version,
             status,
@@ -184,7 +180,6 @@ impl<'a> ListPage<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {
     pub resource_version: ResourceVersion,
-    pub namespace: Option<String>,
     /// The complete frame line, without `\n`.
     pub line: Vec<u8>,
 }
@@ -224,7 +219,6 @@ impl ListedObject {
         line.push(b'}');
         Ok(ListedObject {
             resource_version,
-            namespace: meta.namespace.map(Cow::into_owned),
             line,
         })
     }
@@ -241,16 +235,15 @@ mod tests {
         for (i, line) in FIXTURES.lines().enumerate() {
             let f = Frame::parse(line.as_bytes()).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
             assert!(f.kind.is_data(), "line {}", i + 1);
-            assert!(f.uid.is_some() && f.resource_version.is_some());
+            assert!(f.resource_version.is_some());
         }
     }
 
     #[test]
-    fn reads_type_uid_namespace_and_resource_version() {
+    fn reads_type_namespace_and_resource_version() {
         let line = br#"{"type":"MODIFIED","object":{"kind":"Event","apiVersion":"v1","metadata":{"name":"a","namespace":"ns1","uid":"u-1","resourceVersion":"42"},"message":"x \u003c y"}}"#;
         let f = Frame::parse(line).unwrap();
         assert_eq!(f.kind, FrameType::Modified);
-        assert_eq!(f.uid.as_deref(), Some("u-1"));
         assert_eq!(f.namespace.as_deref(), Some("ns1"));
         assert_eq!(f.resource_version, Some(ResourceVersion::new("42".into())));
         assert!(f.status.is_none());
@@ -327,7 +320,6 @@ mod tests {
             listed.line,
             br#"{"type":"ADDED","object":{"kind":"Event","apiVersion":"v1","metadata":{"resourceVersion":"5","namespace":"n"}}}"#
         );
-        assert_eq!(listed.namespace.as_deref(), Some("n"));
         let raw: Box<RawValue> = serde_json::from_str(r#"{"metadata":{}}"#).unwrap();
         assert!(ListedObject::from_item(&raw).is_err());
     }

@@ -68,7 +68,7 @@ impl ApiError {
         matches!(self.code(), Some(c) if (400..500).contains(&c) && !matches!(c, 408 | 409 | 410 | 429))
     }
 
-    /// Error body read failures from the server are `Status`es with a message.
+    /// The server's own words (a Status message) or, failing that, this error's.
     pub fn message(&self) -> String {
         match self {
             ApiError::Status { status, .. } => status.message.clone(),

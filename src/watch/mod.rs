@@ -710,7 +710,6 @@ mod tests {
     fn list_items_sort_oldest_first() {
         let obj = |v: &str| ListedObject {
             resource_version: rv(v),
-            namespace: None,
             line: v.as_bytes().to_vec(),
         };
         let mut items = vec![obj("30"), obj("x"), obj("4"), obj("100")];
