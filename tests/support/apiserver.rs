@@ -74,7 +74,6 @@ struct Change {
 
 struct Stored {
     namespace: String,
-    rv: u64,
     /// The object as a watch frame carries it (kind/apiVersion first).
     object: Arc<str>,
     count: u64,
@@ -223,75 +222,49 @@ impl FakeApiServer {
 
     /// Creates an Event; returns the ADDED frame line the client should write.
     pub fn add(&self, namespace: &str, name: &str) -> String {
-        self.with(|inner| {
-            inner.rv += 1;
-            let rv = inner.rv;
-            let object: Arc<str> = events::event_object(namespace, name, rv, 1).into();
-            let line = events::frame("ADDED", &object);
-            inner.objects.insert(
-                key(namespace, name),
-                Stored {
-                    namespace: namespace.into(),
-                    rv,
-                    object,
-                    count: 1,
-                },
-            );
-            self.record_change(
-                inner,
-                Change {
-                    rv,
-                    kind: "ADDED",
-                    namespace: namespace.into(),
-                    line: line.clone().into(),
-                },
-            );
-            line
-        })
+        self.change("ADDED", namespace, name)
     }
 
     /// Records another occurrence of an Event (count + 1); returns the MODIFIED frame line.
     pub fn occur(&self, namespace: &str, name: &str) -> String {
-        self.with(|inner| {
-            inner.rv += 1;
-            let rv = inner.rv;
-            let stored = inner
-                .objects
-                .get_mut(&key(namespace, name))
-                .expect("no such event");
-            stored.count += 1;
-            stored.rv = rv;
-            stored.object = events::event_object(namespace, name, rv, stored.count).into();
-            let line = events::frame("MODIFIED", &stored.object);
-            self.record_change(
-                inner,
-                Change {
-                    rv,
-                    kind: "MODIFIED",
-                    namespace: namespace.into(),
-                    line: line.clone().into(),
-                },
-            );
-            line
-        })
+        self.change("MODIFIED", namespace, name)
     }
 
     /// Deletes an Event (TTL expiry); returns the DELETED frame line.
     pub fn delete(&self, namespace: &str, name: &str) -> String {
+        self.change("DELETED", namespace, name)
+    }
+
+    /// One change to an Event at the next revision; returns its frame line.
+    fn change(&self, kind: &'static str, namespace: &str, name: &str) -> String {
         self.with(|inner| {
             inner.rv += 1;
             let rv = inner.rv;
-            let stored = inner
-                .objects
-                .remove(&key(namespace, name))
-                .expect("no such event");
-            let object = events::event_object(namespace, name, rv, stored.count);
-            let line = events::frame("DELETED", &object);
+            let key = key(namespace, name);
+            let count = match kind {
+                "ADDED" => 1,
+                _ => {
+                    inner.objects.get(&key).expect("no such event").count
+                        + u64::from(kind == "MODIFIED")
+                }
+            };
+            let object: Arc<str> = events::event_object(namespace, name, rv, count).into();
+            if kind == "DELETED" {
+                inner.objects.remove(&key);
+            } else {
+                let stored = Stored {
+                    namespace: namespace.into(),
+                    object: object.clone(),
+                    count,
+                };
+                inner.objects.insert(key, stored);
+            }
+            let line = events::frame(kind, &object);
             self.record_change(
                 inner,
                 Change {
                     rv,
-                    kind: "DELETED",
+                    kind,
                     namespace: namespace.into(),
                     line: line.clone().into(),
                 },
