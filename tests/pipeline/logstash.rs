@@ -5,7 +5,7 @@
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_till, take_while, take_while1};
 use nom::character::complete::{char, satisfy};
-use nom::combinator::{opt, recognize, value};
+use nom::combinator::{cut, opt, recognize, value};
 use nom::multi::{many0, separated_list0};
 use nom::sequence::{delimited, pair, preceded};
 use nom::{IResult, Parser};
@@ -159,8 +159,9 @@ fn attribute(i: &str) -> R<'_, (String, Value)> {
 fn plugin(i: &str) -> R<'_, Plugin> {
     let (i, name) = name(i)?;
     let (i, _) = ws(char('{')).parse(i)?;
-    let (i, attributes) = many0(ws(attribute)).parse(i)?;
-    let (i, _) = char('}')(i)?;
+    // Inside the braces there is no going back: a mistake is reported where it is.
+    let (i, attributes) = cut(many0(ws(attribute))).parse(i)?;
+    let (i, _) = cut(char('}')).parse(i)?;
     Ok((i, Plugin { name, attributes }))
 }
 
@@ -242,11 +243,11 @@ fn condition(i: &str) -> R<'_, Condition> {
 }
 
 fn block(i: &str) -> R<'_, Vec<Item>> {
-    delimited(ws(char('{')), many0(ws(item)), char('}')).parse(i)
+    delimited(ws(char('{')), cut(many0(ws(item))), cut(char('}'))).parse(i)
 }
 
 fn branch(i: &str) -> R<'_, Item> {
-    let (i, first) = preceded(pair(tag("if"), sp), pair(condition, block)).parse(i)?;
+    let (i, first) = preceded(pair(tag("if"), sp), cut(pair(condition, block))).parse(i)?;
     let mut arms = vec![(Some(first.0), first.1)];
     let (i, more) = many0(preceded(
         (sp, tag("else"), sp, tag("if"), sp),
@@ -267,7 +268,7 @@ fn item(i: &str) -> R<'_, Item> {
 
 fn section(i: &str) -> R<'_, Section> {
     let (i, kind) = alt((tag("input"), tag("filter"), tag("output"))).parse(i)?;
-    let (i, items) = block(i)?;
+    let (i, items) = cut(block).parse(i)?;
     Ok((
         i,
         Section {
@@ -287,7 +288,7 @@ pub fn parse(text: &str) -> Result<Vec<Section>, String> {
             | nom::Err::Failure(nom::error::Error { input: rest, .. }),
         ) => {
             let at = text.len() - rest.len();
-            let line = text[..at].lines().count().max(1);
+            let line = text[..at].matches('\n').count() + 1;
             Err(format!(
                 "syntax error at line {line}: {:?}",
                 rest.chars().take(60).collect::<String>()
@@ -434,6 +435,8 @@ fn parses_the_language_and_rejects_broken_configs() {
     ] {
         assert!(refs.contains(&r.to_string()), "{r} in {refs:?}");
     }
+    let err = parse("filter {\n  mutate {\n    rename => }\n}\n").unwrap_err();
+    assert!(err.contains("line 3"), "{err}");
     for broken in [
         "filter { mutate { add_field => { \"a\" => \"b\" } }",
         "filter { if [a] == { drop {} } }",
