@@ -150,8 +150,12 @@ pub static FIELDS: &[FieldInfo] = &[
     field!(["time"], Time, None, |f| f.object.time().map(Got::Text)),
 ];
 
-fn lookup(name: &str) -> Option<&'static FieldInfo> {
-    FIELDS.iter().find(|f| f.names.contains(&name))
+/// A field by any of its names, with its index in [`FIELDS`].
+fn lookup(name: &str) -> Option<(usize, &'static FieldInfo)> {
+    FIELDS
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.names.contains(&name))
 }
 
 /// The known name closest to a misspelt one: a small edit distance, or one containing the other.
@@ -419,10 +423,7 @@ fn kind_name(k: Kind) -> &'static str {
 
 fn resolve(expr: &str, name: &str) -> Result<(usize, &'static FieldInfo), FilterError> {
     match lookup(name) {
-        Some(info) => Ok((
-            FIELDS.iter().position(|f| std::ptr::eq(f, info)).unwrap(),
-            info,
-        )),
+        Some(found) => Ok(found),
         None => {
             let err = FilterError::at(expr, name, format!("unknown field `{name}`"));
             Err(match suggest(name) {
