@@ -1129,3 +1129,47 @@ async fn a_stalled_watch_turns_readiness_false_and_is_replaced() {
     );
     d.wait_log("not ready, listing again").await;
 }
+
+#[test]
+fn tail_highlights_warnings_only_on_a_terminal() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frames.jsonl");
+    // `script` gives the command a pseudo-terminal as stdout.
+    let on_tty = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} tail --no-headers {fixtures}", support::BIN),
+            "/dev/null",
+        ])
+        .env_remove("NO_COLOR")
+        .output();
+    let Ok(on_tty) = on_tty else {
+        eprintln!("skipped: no `script` (util-linux) to make a terminal");
+        return;
+    };
+    let text = String::from_utf8_lossy(&on_tty.stdout);
+    let yellow = text.lines().filter(|l| l.starts_with("\x1b[33m")).count();
+    assert_eq!(yellow, 5, "the five Warning events: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Normal") && !l.contains('\x1b'))
+    );
+    let piped = tail(&["--no-headers", fixtures]);
+    assert!(
+        !String::from_utf8_lossy(&piped.stdout).contains('\x1b'),
+        "no colour into a pipe"
+    );
+}
+
+#[test]
+fn text_logs_are_the_default() {
+    let out = std::process::Command::new(support::BIN)
+        .args(["run", "--namespace", "Not_Valid"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let line = err.lines().next().unwrap();
+    assert!(line.contains(" ERROR ") && !line.starts_with('{'), "{err}");
+    assert!(out.stdout.is_empty());
+}
