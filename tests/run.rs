@@ -1173,3 +1173,37 @@ fn text_logs_are_the_default() {
     assert!(line.contains(" ERROR ") && !line.starts_with('{'), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_the_history_expired_relists_without_duplicates() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = vec![server.add("a", "kept"), server.add("a", "changed")];
+    let mut d = start(&server, &dir, &[]);
+    d.wait_lines(2).await;
+    d.kill9().await;
+    // A long outage: changes, then etcd compaction past the output's last frame.
+    let changed = server.occur("a", "changed");
+    let new = server.add("a", "new");
+    server.compact();
+    let before = server.requests().len();
+    let mut d = start(&server, &dir, &[]);
+    expected.push(changed.replacen(r#"{"type":"MODIFIED""#, r#"{"type":"ADDED""#, 1));
+    expected.push(new);
+    assert_eq!(
+        d.wait_lines(4).await,
+        expected,
+        "only the versions the output did not hold"
+    );
+    let after: Vec<(bool, u16)> = server.requests()[before..]
+        .iter()
+        .map(|r| (r.is_watch(), r.status))
+        .take(2)
+        .collect();
+    assert_eq!(
+        after,
+        [(true, 200), (false, 200)],
+        "resume, find the position expired, list"
+    );
+    d.wait_log("the watch position expired").await;
+}
