@@ -5,6 +5,7 @@
 //! is cut off, then the file is read backwards until each scope's newest frame is found. Frames
 //! of one scope are written in resourceVersion order, so that frame is where its watch resumes.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -122,13 +123,7 @@ pub fn recover(
     match OpenOptions::new().read(true).write(true).open(active) {
         Ok(mut file) => {
             recovery.torn_bytes = repair_torn_tail(&mut file).map_err(err(active))?;
-            let mut lines = ReverseLines::new(&mut file).map_err(err(active))?;
-            while recovery.positions.len() < scopes.len() {
-                let Some(line) = lines.next_line().map_err(err(active))? else {
-                    break;
-                };
-                recovery.take(&line, scopes);
-            }
+            recovery.scan_back(&mut file, scopes).map_err(err(active))?;
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(err(active)(e)),
@@ -137,64 +132,78 @@ pub fn recover(
         if recovery.positions.len() == scopes.len() {
             break;
         }
-        if path.extension().is_some_and(|e| e == "gz") {
-            recovery.scan_gz(path, scopes).map_err(err(path))?;
+        let scanned = if path.extension().is_some_and(|e| e == "gz") {
+            recovery.scan_gz(path, scopes)
         } else {
-            let mut file = File::open(path).map_err(err(path))?;
-            let mut lines = ReverseLines::new(&mut file).map_err(err(path))?;
-            while recovery.positions.len() < scopes.len() {
-                let Some(line) = lines.next_line().map_err(err(path))? else {
-                    break;
-                };
-                recovery.take(&line, scopes);
-            }
-        }
+            File::open(path).and_then(|mut file| recovery.scan_back(&mut file, scopes))
+        };
+        scanned.map_err(err(path))?;
     }
     Ok(recovery)
 }
 
 impl Recovery {
-    /// Reads one line met going backwards: the first frame seen for a scope is its newest.
-    fn take(&mut self, line: &[u8], scopes: &[Scope]) {
-        let frame = match Frame::parse(line) {
-            Ok(f) if f.kind.is_data() => f,
-            _ => {
-                self.invalid_lines += 1;
-                return;
-            }
-        };
-        let Some(rv) = frame.resource_version else {
-            return;
-        };
-        for scope in scopes {
-            if scope.contains(frame.namespace.as_deref()) && !self.positions.contains_key(scope) {
-                self.positions.insert(scope.clone(), rv.clone());
+    /// Reads a file from its end: the first frame met for a scope is that scope's newest.
+    fn scan_back(&mut self, file: &mut File, scopes: &[Scope]) -> io::Result<()> {
+        let mut lines = ReverseLines::new(file)?;
+        while self.positions.len() < scopes.len() {
+            let Some(line) = lines.next_line()? else {
+                break;
+            };
+            let Some((namespace, rv)) = self.data_frame(&line) else {
+                continue;
+            };
+            for scope in scopes.iter().filter(|s| s.contains(namespace.as_deref())) {
+                self.positions
+                    .entry(scope.clone())
+                    .or_insert_with(|| rv.clone());
             }
         }
+        Ok(())
     }
 
-    /// A gzipped file is read forwards; the last frame per scope wins.
+    /// A gzipped file is read forwards: the last frame met for a scope still missing wins.
     fn scan_gz(&mut self, path: &Path, scopes: &[Scope]) -> io::Result<()> {
         let missing: Vec<Scope> = scopes
             .iter()
             .filter(|s| !self.positions.contains_key(s))
             .cloned()
             .collect();
-        let mut found = Recovery::default();
+        let mut found = BTreeMap::new();
         let reader = BufReader::new(flate2::read::GzDecoder::new(File::open(path)?));
         for line in reader.split(b'\n') {
             let line = line?;
             if line.is_empty() {
                 continue;
             }
-            let mut one = Recovery::default();
-            one.take(&line, &missing);
-            found.invalid_lines += one.invalid_lines;
-            found.positions.extend(one.positions);
+            let Some((namespace, rv)) = self.data_frame(&line) else {
+                continue;
+            };
+            for scope in missing.iter().filter(|s| s.contains(namespace.as_deref())) {
+                found.insert(scope.clone(), rv.clone());
+            }
         }
-        self.invalid_lines += found.invalid_lines;
-        self.positions.extend(found.positions);
+        self.positions.extend(found);
         Ok(())
+    }
+
+    /// A data frame's namespace and resourceVersion; a line that is not one is counted.
+    fn data_frame<'l>(
+        &mut self,
+        line: &'l [u8],
+    ) -> Option<(Option<Cow<'l, str>>, ResourceVersion)> {
+        match Frame::parse(line) {
+            Ok(Frame {
+                kind,
+                namespace,
+                resource_version: Some(rv),
+                ..
+            }) if kind.is_data() => Some((namespace, rv)),
+            _ => {
+                self.invalid_lines += 1;
+                None
+            }
+        }
     }
 }
 
