@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
+use super::file::rotated_in;
 use super::rotation::{self, Action, Form, Naming, Rotated};
 
 pub struct Tidier {
@@ -38,11 +39,9 @@ impl Tidier {
 
 /// One full pass of the plan over what is on disk now.
 pub fn tidy(dir: &Path, naming: &Naming, max_files: usize) {
-    let existing: Vec<Rotated> = std::fs::read_dir(dir)
+    let existing: Vec<Rotated> = rotated_in(dir, naming)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| naming.parse(e.file_name().to_str()?))
+        .map(|(r, _)| r)
         .collect();
     for action in rotation::plan(&existing, max_files) {
         let result = match action {

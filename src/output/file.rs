@@ -54,18 +54,19 @@ fn open_active(path: &Path) -> Result<Active, OutputError> {
 
 /// The rotated files beside `path`, newest first.
 pub fn rotated_files(path: &Path) -> Vec<(Rotated, PathBuf)> {
-    let (Some(dir), Some(name)) = (parent(path), path.file_name().and_then(|n| n.to_str())) else {
-        return Vec::new();
-    };
-    let naming = Naming::new(name);
+    match (parent(path), path.file_name().and_then(|n| n.to_str())) {
+        (Some(dir), Some(name)) => rotated_in(dir, &Naming::new(name)),
+        _ => Vec::new(),
+    }
+}
+
+/// The rotated files named by `naming` in `dir`, newest first.
+pub(super) fn rotated_in(dir: &Path, naming: &Naming) -> Vec<(Rotated, PathBuf)> {
     let mut found: Vec<(Rotated, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            let r = naming.parse(e.file_name().to_str()?)?;
-            Some((r, e.path()))
-        })
+        .filter_map(|e| Some((naming.parse(e.file_name().to_str()?)?, e.path())))
         .collect();
     found.sort_by_key(|r| std::cmp::Reverse(r.0));
     found
@@ -110,7 +111,10 @@ impl OutputFile {
                 source: io::Error::other("the output file name must be UTF-8"),
             })?;
         let naming = Naming::new(name);
-        let existing: Vec<Rotated> = rotated_files(path).into_iter().map(|(r, _)| r).collect();
+        let existing: Vec<Rotated> = rotated_in(dir, &naming)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
         let tidier = Tidier::spawn(dir.to_path_buf(), naming.clone(), limits.max_files);
         tidier.nudge();
         Ok(Self {
