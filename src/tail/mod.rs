@@ -46,20 +46,12 @@ pub enum TailError {
     Write(io::Error),
 }
 
-/// What `tail` saw.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TailStats {
-    pub printed: u64,
-    pub invalid: u64,
-}
-
 /// What one block of lines became.
 #[derive(Default)]
 struct Rendered {
     out: Vec<u8>,
     /// Lines that are not frames: "path:line: why".
     invalid: Vec<String>,
-    printed: u64,
 }
 
 /// Parses, filters and renders one block (pure: run on worker threads).
@@ -89,14 +81,13 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
                 .extend_from_slice(render(&frame, f, config.color).as_bytes()),
         }
         r.out.push(b'\n');
-        r.printed += 1;
     }
     r
 }
 
 /// Runs until the files are read (or, following, until `stop` is set). Blocks of lines are
 /// parsed and filtered on all cores and printed in file order.
-pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<TailStats, TailError> {
+pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> {
     let older: Vec<PathBuf> = if config.all {
         let mut rotated: Vec<PathBuf> = crate::output::rotated_files(&config.path)
             .into_iter()
@@ -114,7 +105,6 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<TailStats, Tail
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
-    let mut stats = TailStats::default();
     let mut write_error: Option<io::Error> = None;
     let read = std::thread::scope(|scope| {
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, follow::Block)>(workers);
@@ -159,19 +149,15 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<TailStats, Tail
                 for why in &r.invalid {
                     tracing::warn!("{why}");
                 }
-                stats.invalid += r.invalid.len() as u64;
                 if write_error.is_some() {
                     continue;
                 }
                 let written = out
                     .write_all(&r.out)
                     .and_then(|()| if config.follow { out.flush() } else { Ok(()) });
-                match written {
-                    Ok(()) => stats.printed += r.printed,
-                    Err(e) => {
-                        write_error = Some(e);
-                        stop.store(true, Ordering::Relaxed);
-                    }
+                if let Err(e) = written {
+                    write_error = Some(e);
+                    stop.store(true, Ordering::Relaxed);
                 }
             }
         }
@@ -182,13 +168,13 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<TailStats, Tail
     let flushed = out.flush();
     match (write_error, read, flushed) {
         // A closed pipe (`| head`) is the reader's choice, not a failure.
-        (Some(e), _, _) | (None, _, Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(stats),
+        (Some(e), _, _) | (None, _, Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         (Some(e), _, _) | (None, Ok(()), Err(e)) => Err(TailError::Write(e)),
         (None, Err(e), _) => Err(TailError::Read {
             path: config.path.clone(),
             source: e,
         }),
-        (None, Ok(()), Ok(())) => Ok(stats),
+        (None, Ok(()), Ok(())) => Ok(()),
     }
 }
 
