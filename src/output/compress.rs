@@ -13,14 +13,17 @@ use flate2::write::GzEncoder;
 use super::file::rotated_in;
 use super::rotation::{self, Action, Form, Naming, Rotated};
 
+/// The tidier thread. Dropping it waits for the pass under way, so that a clean shutdown never
+/// leaves a half-written temp file behind.
 pub struct Tidier {
-    tx: mpsc::SyncSender<()>,
+    tx: Option<mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Tidier {
     pub fn spawn(dir: PathBuf, naming: Naming, max_files: usize) -> Self {
         let (tx, rx) = mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("output-tidier".into())
             .spawn(move || {
                 while rx.recv().is_ok() {
@@ -28,12 +31,26 @@ impl Tidier {
                 }
             })
             .expect("spawning the tidier thread");
-        Self { tx }
+        Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     /// Asks for a tidy-up; a request already pending covers this one.
     pub fn nudge(&self) {
-        let _ = self.tx.try_send(());
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+impl Drop for Tidier {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
