@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::cli::{OutputFormat, RunArgs, TailArgs};
 use crate::filter::{Filter, FilterError, check_field_selector};
+use crate::frame::Scope;
 use crate::output::Limits;
-use crate::position::Scope;
 use crate::tail::{Format, TailConfig};
 
 /// Where frames go.

@@ -18,7 +18,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::output::{self, Batch, OutputError, OutputFile, WriterStats};
 use crate::position::{self, PositionError, Recovery};
-use crate::watch::{Api, Keep, ScopeWatch, Shared, WatchError};
+use crate::watch::{Keep, KubeApi, ScopeWatch, Shared, WatchError};
 
 /// Why `run` failed; each kind has its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let cancel = CancellationToken::new();
     let (tx, writer) = start_writer(&config, health.clone(), metrics.clone(), cancel.clone())?;
     let mut writer = tokio::task::spawn_blocking(move || writer.join());
-    let api = Arc::new(Api::new(
+    let api = Arc::new(KubeApi::new(
         client,
         config.list_page_size,
         config.field_selector.clone(),
@@ -104,8 +104,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         tracing::info!(field_selector = %sel, "the API server filters by this field selector");
     }
     let keep: Option<Keep> = config.filter.clone().map(|filter| {
-        let keep: Keep =
-            Arc::new(move |line: &[u8]| EventFrame::parse(line).is_ok_and(|f| filter.matches(&f)));
+        let keep: Keep = Arc::new(move |event: &EventFrame<'_>| filter.matches(event));
         keep
     });
     let shared = Shared {

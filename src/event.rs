@@ -5,6 +5,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::frame::{Frame, FrameError};
+
 type Str<'a> = Option<Cow<'a, str>>;
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +105,23 @@ impl<'a> EventFrame<'a> {
     pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(line)
     }
+
+    /// The frame and its Event view from one parse of `line`, for a watch that filters what it
+    /// writes. ERROR frames carry a Status, not an Event: they are read again as such (rare, and
+    /// the end of that watch).
+    pub fn parse_frame(line: &'a [u8]) -> Result<(Frame<'a>, Option<Self>), FrameError> {
+        let view = Self::parse(line).map_err(|e| FrameError::Json(e.to_string()))?;
+        if view.frame_type == "ERROR" {
+            return Ok((Frame::parse(line)?, None));
+        }
+        let meta = &view.object.metadata;
+        let frame = Frame::from_parts(
+            &view.frame_type,
+            meta.namespace.clone(),
+            meta.resource_version.as_deref().map(Cow::Borrowed),
+        )?;
+        Ok((frame, Some(view)))
+    }
 }
 
 impl Event<'_> {
@@ -127,6 +146,30 @@ impl Event<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_parse_gives_the_same_frame_as_the_head_parse() {
+        let error = br#"{"type":"ERROR","object":{"kind":"Status","reason":"Expired","code":410}}"#;
+        let bookmark =
+            br#"{"type":"BOOKMARK","object":{"kind":"Event","metadata":{"resourceVersion":"9"}}}"#;
+        let lines = include_str!("../tests/fixtures/frames.jsonl")
+            .lines()
+            .map(str::as_bytes)
+            .chain([&error[..], bookmark]);
+        for line in lines {
+            let (frame, view) = EventFrame::parse_frame(line).unwrap();
+            assert_eq!(frame, Frame::parse(line).unwrap());
+            assert_eq!(view.is_some(), !matches!(frame, Frame::Error(_)));
+        }
+        for bad in [
+            &b"{}"[..],
+            b"{\"type\":\"ADDED\",\"object\":{}}",
+            b"{\"type\":\"NOPE\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}",
+        ] {
+            assert!(EventFrame::parse_frame(bad).is_err());
+            assert!(Frame::parse(bad).is_err());
+        }
+    }
 
     #[test]
     fn reads_every_fixture_and_picks_the_best_time() {

@@ -1,53 +1,113 @@
-//! Watch frames: one line of the API server's watch stream, and the same shape synthesised from a
-//! LIST item.
+//! The project's vocabulary: a watch frame and what it carries, the resourceVersion that orders
+//! frames, and the watch scope. Everything else speaks these types; this module imports nothing
+//! of ours.
 //!
-//! A frame is parsed once, borrowing from the line: the watch type, the object's namespace
-//! and resourceVersion, and for ERROR frames the Status code. The object's bytes are never
-//! re-serialised: what is written is what the server sent.
+//! A frame is parsed once, borrowing from its line: the watch type, the object's namespace and
+//! resourceVersion, and for ERROR frames the Status. The object's bytes are never re-serialised:
+//! what is written is what the server sent.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::position::ResourceVersion;
+/// An object's `metadata.resourceVersion`. Officially opaque; in practice an etcd revision.
+/// The one place where resourceVersions are compared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceVersion(String);
 
-/// The watch event type of a frame.
+impl ResourceVersion {
+    pub fn new(rv: String) -> Self {
+        Self(rv)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Orders two resourceVersions when both are numbers (etcd revisions); `None` when either
+    /// is not, since the API only promises equality for opaque values.
+    pub fn compare(&self, other: &Self) -> Option<Ordering> {
+        if self.0 == other.0 {
+            return Some(Ordering::Equal);
+        }
+        let a: u64 = self.0.parse().ok()?;
+        let b: u64 = other.0.parse().ok()?;
+        Some(a.cmp(&b))
+    }
+
+    /// Whether an object version must still be written, given the newest version already written
+    /// for its scope. Unknown order (non-numeric versions) writes it: a duplicate is better than
+    /// a loss, and the Elastic pipeline's document id makes it harmless.
+    pub fn is_unwritten(&self, written: Option<&ResourceVersion>) -> bool {
+        match written {
+            None => true,
+            Some(mark) => !matches!(self.compare(mark), Some(Ordering::Less | Ordering::Equal)),
+        }
+    }
+
+    /// The newer of two versions (the second when they cannot be ordered: it came later).
+    pub fn newest(self, other: Self) -> Self {
+        match self.compare(&other) {
+            Some(Ordering::Greater) => self,
+            _ => other,
+        }
+    }
+
+    /// A sort key: numeric versions in numeric order, others after them.
+    pub fn sort_key(&self) -> u64 {
+        self.0.parse().unwrap_or(u64::MAX)
+    }
+}
+
+impl std::fmt::Display for ResourceVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one watch covers: every namespace, or one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+impl Scope {
+    pub fn contains(&self, namespace: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Namespace(ns) => namespace == Some(ns.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::All => f.write_str("all namespaces"),
+            Scope::Namespace(ns) => write!(f, "namespace {ns}"),
+        }
+    }
+}
+
+/// The watch type of a data frame: the frames that carry an Event and belong in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FrameType {
+pub enum DataKind {
     Added,
     Modified,
     Deleted,
-    Bookmark,
-    Error,
 }
 
-impl FrameType {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "ADDED" => Self::Added,
-            "MODIFIED" => Self::Modified,
-            "DELETED" => Self::Deleted,
-            "BOOKMARK" => Self::Bookmark,
-            "ERROR" => Self::Error,
-            _ => return None,
-        })
-    }
-
+impl DataKind {
     /// The name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Added => "ADDED",
             Self::Modified => "MODIFIED",
             Self::Deleted => "DELETED",
-            Self::Bookmark => "BOOKMARK",
-            Self::Error => "ERROR",
         }
-    }
-
-    /// ADDED, MODIFIED and DELETED frames carry an Event and belong in the output.
-    pub fn is_data(self) -> bool {
-        matches!(self, Self::Added | Self::Modified | Self::Deleted)
     }
 }
 
@@ -62,15 +122,19 @@ pub enum FrameError {
     MissingResourceVersion(&'static str),
 }
 
-/// One parsed watch frame, borrowing from its line.
-#[derive(Debug)]
-pub struct Frame<'a> {
-    pub kind: FrameType,
-    pub namespace: Option<Cow<'a, str>>,
-    /// The object's resourceVersion; always present on data and BOOKMARK frames.
-    pub resource_version: Option<ResourceVersion>,
-    /// For ERROR frames: the Status `code` and `reason`.
-    pub status: Option<Status>,
+/// What one line of a watch stream can be.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// ADDED, MODIFIED or DELETED: an Event to write.
+    Data {
+        kind: DataKind,
+        namespace: Option<Cow<'a, str>>,
+        resource_version: ResourceVersion,
+    },
+    /// A position the server vouches for; never data.
+    Bookmark(ResourceVersion),
+    /// The server reports a problem (410 Expired: the position is gone).
+    Error(Status),
 }
 
 /// The parts of a `metav1.Status` we act on.
@@ -123,32 +187,53 @@ struct MetaHead<'a> {
     resource_version: Option<Cow<'a, str>>,
 }
 
+/// A non-empty resourceVersion.
+fn version(rv: Option<Cow<'_, str>>) -> Option<ResourceVersion> {
+    rv.filter(|rv| !rv.is_empty())
+        .map(|rv| ResourceVersion::new(rv.into_owned()))
+}
+
 impl<'a> Frame<'a> {
     /// Parses one line (without its `\n`).
     pub fn parse(line: &'a [u8]) -> Result<Self, FrameError> {
         let wire: WireFrame<'a> =
             serde_json::from_slice(line).map_err(|e| FrameError::Json(e.to_string()))?;
-        let kind = FrameType::parse(&wire.kind)
-            .ok_or_else(|| FrameError::UnknownType(wire.kind.into()))?;
         let object = wire.object;
-        let meta = object.metadata.unwrap_or_default();
-        let resource_version = meta
-            .resource_version
-            .filter(|rv| !rv.is_empty())
-            .map(|rv| ResourceVersion::new(rv.into_owned()));
-        if resource_version.is_none() && kind != FrameType::Error {
-            return Err(FrameError::MissingResourceVersion(kind.as_str()));
+        if wire.kind == "ERROR" {
+            return Ok(Frame::Error(Status {
+                code: object.code.unwrap_or_default(),
+                reason: object.reason.map(Cow::into_owned).unwrap_or_default(),
+                message: object.message.map(Cow::into_owned).unwrap_or_default(),
+            }));
         }
-        let status = (kind == FrameType::Error).then(|| Status {
-            code: object.code.unwrap_or_default(),
-            reason: object.reason.map(Cow::into_owned).unwrap_or_default(),
-            message: object.message.map(Cow::into_owned).unwrap_or_default(),
-        });
-        Ok(Frame {
-            kind,
-            namespace: meta.namespace,
-            resource_version,
-            status,
+        let meta = object.metadata.unwrap_or_default();
+        Frame::from_parts(&wire.kind, meta.namespace, meta.resource_version)
+    }
+
+    /// A data or BOOKMARK frame from its type, namespace and resourceVersion, however they were
+    /// read (see `event::EventFrame::frame`).
+    pub fn from_parts(
+        kind: &str,
+        namespace: Option<Cow<'a, str>>,
+        resource_version: Option<Cow<'_, str>>,
+    ) -> Result<Self, FrameError> {
+        let kind = match kind {
+            "ADDED" => Some(DataKind::Added),
+            "MODIFIED" => Some(DataKind::Modified),
+            "DELETED" => Some(DataKind::Deleted),
+            "BOOKMARK" => None,
+            other => return Err(FrameError::UnknownType(other.into())),
+        };
+        let missing = kind.map_or("BOOKMARK", DataKind::as_str);
+        let resource_version =
+            version(resource_version).ok_or(FrameError::MissingResourceVersion(missing))?;
+        Ok(match kind {
+            Some(kind) => Frame::Data {
+                kind,
+                namespace,
+                resource_version,
+            },
+            None => Frame::Bookmark(resource_version),
         })
     }
 }
@@ -196,11 +281,7 @@ impl ListedObject {
         let raw = item.get().trim().as_bytes();
         let head: ObjectHead<'_> =
             serde_json::from_slice(raw).map_err(|e| FrameError::Json(e.to_string()))?;
-        let meta = head.metadata.unwrap_or_default();
-        let resource_version = meta
-            .resource_version
-            .filter(|rv| !rv.is_empty())
-            .map(|rv| ResourceVersion::new(rv.into_owned()))
+        let resource_version = version(head.metadata.unwrap_or_default().resource_version)
             .ok_or(FrameError::MissingResourceVersion("list item"))?;
         let body = raw
             .strip_prefix(b"{")
@@ -228,49 +309,77 @@ impl ListedObject {
 mod tests {
     use super::*;
 
+    fn rv(s: &str) -> ResourceVersion {
+        ResourceVersion::new(s.into())
+    }
+
+    #[test]
+    fn compares_numeric_versions_numerically() {
+        assert_eq!(rv("9").compare(&rv("10")), Some(Ordering::Less));
+        assert_eq!(rv("10").compare(&rv("10")), Some(Ordering::Equal));
+        assert_eq!(rv("abc").compare(&rv("10")), None);
+        assert_eq!(rv("abc").compare(&rv("abc")), Some(Ordering::Equal));
+        assert_eq!(rv("18446744073709551616").compare(&rv("1")), None);
+    }
+
+    #[test]
+    fn unwritten_means_newer_than_the_mark_or_unknown() {
+        assert!(rv("5").is_unwritten(None));
+        assert!(rv("11").is_unwritten(Some(&rv("10"))));
+        assert!(!rv("10").is_unwritten(Some(&rv("10"))));
+        assert!(!rv("9").is_unwritten(Some(&rv("10"))));
+        assert!(rv("x").is_unwritten(Some(&rv("10"))));
+        assert_eq!(rv("3").newest(rv("7")), rv("7"));
+        assert_eq!(rv("7").newest(rv("3")), rv("7"));
+    }
+
     const FIXTURES: &str = include_str!("../tests/fixtures/frames.jsonl");
 
     #[test]
     fn parses_every_fixture_frame() {
         for (i, line) in FIXTURES.lines().enumerate() {
             let f = Frame::parse(line.as_bytes()).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
-            assert!(f.kind.is_data(), "line {}", i + 1);
-            assert!(f.resource_version.is_some());
+            assert!(matches!(f, Frame::Data { .. }), "line {}", i + 1);
         }
     }
 
     #[test]
     fn reads_type_namespace_and_resource_version() {
         let line = br#"{"type":"MODIFIED","object":{"kind":"Event","apiVersion":"v1","metadata":{"name":"a","namespace":"ns1","uid":"u-1","resourceVersion":"42"},"message":"x \u003c y"}}"#;
-        let f = Frame::parse(line).unwrap();
-        assert_eq!(f.kind, FrameType::Modified);
-        assert_eq!(f.namespace.as_deref(), Some("ns1"));
-        assert_eq!(f.resource_version, Some(ResourceVersion::new("42".into())));
-        assert!(f.status.is_none());
+        assert_eq!(
+            Frame::parse(line).unwrap(),
+            Frame::Data {
+                kind: DataKind::Modified,
+                namespace: Some("ns1".into()),
+                resource_version: ResourceVersion::new("42".into()),
+            }
+        );
     }
 
     #[test]
     fn bookmark_is_not_data() {
         let line = br#"{"type":"BOOKMARK","object":{"kind":"Event","apiVersion":"v1","metadata":{"resourceVersion":"77","annotations":{"k8s.io/initial-events-end":"true"}},"involvedObject":{},"source":{},"firstTimestamp":null,"lastTimestamp":null,"eventTime":null,"reportingComponent":"","reportingInstance":""}}"#;
-        let f = Frame::parse(line).unwrap();
-        assert_eq!(f.kind, FrameType::Bookmark);
-        assert!(!f.kind.is_data());
-        assert_eq!(f.resource_version.unwrap().as_str(), "77");
+        assert_eq!(
+            Frame::parse(line).unwrap(),
+            Frame::Bookmark(ResourceVersion::new("77".into()))
+        );
     }
 
     #[test]
     fn error_frame_carries_status() {
         let line = br#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"The resourceVersion for the provided watch is too old.","reason":"Expired","code":410}}"#;
-        let f = Frame::parse(line).unwrap();
-        assert_eq!(f.kind, FrameType::Error);
-        let status = f.status.unwrap();
-        assert!(status.is_expired());
-        assert_eq!(status.code, 410);
+        let status = |line| match Frame::parse(line).unwrap() {
+            Frame::Error(status) => status,
+            other => panic!("{other:?}"),
+        };
+        let expired = status(line);
+        assert!(expired.is_expired());
+        assert_eq!(expired.code, 410);
         let gone = br#"{"type":"ERROR","object":{"kind":"Status","reason":"Gone","code":410}}"#;
-        assert!(Frame::parse(gone).unwrap().status.unwrap().is_expired());
+        assert!(status(gone).is_expired());
         let other =
             br#"{"type":"ERROR","object":{"kind":"Status","reason":"InternalError","code":500}}"#;
-        assert!(!Frame::parse(other).unwrap().status.unwrap().is_expired());
+        assert!(!status(other).is_expired());
     }
 
     #[test]

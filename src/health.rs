@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::position::Scope;
+use crate::frame::Scope;
 
 #[derive(Debug, Default)]
 pub struct Health {

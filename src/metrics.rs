@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::frame::FrameType;
+use crate::frame::DataKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabel {
@@ -181,12 +181,11 @@ impl Metrics {
         }
     }
 
-    pub fn frames_written(&self, kind: FrameType, n: u64) {
+    pub fn frames_written(&self, kind: DataKind, n: u64) {
         let i = match kind {
-            FrameType::Added => 0,
-            FrameType::Modified => 1,
-            FrameType::Deleted => 2,
-            FrameType::Bookmark | FrameType::Error => return,
+            DataKind::Added => 0,
+            DataKind::Modified => 1,
+            DataKind::Deleted => 2,
         };
         self.frames[i].inc_by(n);
     }
@@ -265,9 +264,8 @@ mod tests {
             text.contains("kube_event_logger_seconds_since_last_frame -1"),
             "{text}"
         );
-        m.frames_written(FrameType::Added, 3);
-        m.frames_written(FrameType::Deleted, 1);
-        m.frames_written(FrameType::Bookmark, 5);
+        m.frames_written(DataKind::Added, 3);
+        m.frames_written(DataKind::Deleted, 1);
         m.bytes_written(1234);
         m.watch_started(WatchStart::ServerClosed);
         m.relisted(Relist::Expired);

@@ -1,92 +1,17 @@
 //! Where the output ends: the last resourceVersion written for each watch scope, recovered from
-//! the output file itself, and the one place where resourceVersions are compared.
+//! the output file itself.
 //!
 //! The output is the record of what was written. On start a torn last line (a crash mid-write)
 //! is cut off, then the file is read backwards until each scope's newest frame is found. Frames
 //! of one scope are written in resourceVersion order, so that frame is where its watch resumes.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::frame::Frame;
-
-/// An object's `metadata.resourceVersion`. Officially opaque; in practice an etcd revision.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ResourceVersion(String);
-
-impl ResourceVersion {
-    pub fn new(rv: String) -> Self {
-        Self(rv)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Orders two resourceVersions when both are numbers (etcd revisions); `None` when either
-    /// is not, since the API only promises equality for opaque values.
-    pub fn compare(&self, other: &Self) -> Option<Ordering> {
-        if self.0 == other.0 {
-            return Some(Ordering::Equal);
-        }
-        let a: u64 = self.0.parse().ok()?;
-        let b: u64 = other.0.parse().ok()?;
-        Some(a.cmp(&b))
-    }
-
-    /// Whether an object version must still be written, given the newest version already written
-    /// for its scope. Unknown order (non-numeric versions) writes it: a duplicate is better than
-    /// a loss, and the Elastic pipeline's document id makes it harmless.
-    pub fn is_unwritten(&self, written: Option<&ResourceVersion>) -> bool {
-        match written {
-            None => true,
-            Some(mark) => !matches!(self.compare(mark), Some(Ordering::Less | Ordering::Equal)),
-        }
-    }
-
-    /// The newer of two versions (the second when they cannot be ordered: it came later).
-    pub fn newest(self, other: Self) -> Self {
-        match self.compare(&other) {
-            Some(Ordering::Greater) => self,
-            _ => other,
-        }
-    }
-}
-
-impl std::fmt::Display for ResourceVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// What one watch covers: every namespace, or one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    All,
-    Namespace(String),
-}
-
-impl Scope {
-    pub fn contains(&self, namespace: Option<&str>) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Namespace(ns) => namespace == Some(ns.as_str()),
-        }
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Scope::All => f.write_str("all namespaces"),
-            Scope::Namespace(ns) => write!(f, "namespace {ns}"),
-        }
-    }
-}
+use crate::frame::{Frame, ResourceVersion, Scope};
 
 /// What start-up learned from the existing output.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -193,12 +118,11 @@ impl Recovery {
         line: &'l [u8],
     ) -> Option<(Option<Cow<'l, str>>, ResourceVersion)> {
         match Frame::parse(line) {
-            Ok(Frame {
-                kind,
+            Ok(Frame::Data {
                 namespace,
-                resource_version: Some(rv),
+                resource_version,
                 ..
-            }) if kind.is_data() => Some((namespace, rv)),
+            }) => Some((namespace, resource_version)),
             _ => {
                 self.invalid_lines += 1;
                 None
@@ -313,26 +237,6 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(content).unwrap();
         f
-    }
-
-    #[test]
-    fn compares_numeric_versions_numerically() {
-        assert_eq!(rv("9").compare(&rv("10")), Some(Ordering::Less));
-        assert_eq!(rv("10").compare(&rv("10")), Some(Ordering::Equal));
-        assert_eq!(rv("abc").compare(&rv("10")), None);
-        assert_eq!(rv("abc").compare(&rv("abc")), Some(Ordering::Equal));
-        assert_eq!(rv("18446744073709551616").compare(&rv("1")), None);
-    }
-
-    #[test]
-    fn unwritten_means_newer_than_the_mark_or_unknown() {
-        assert!(rv("5").is_unwritten(None));
-        assert!(rv("11").is_unwritten(Some(&rv("10"))));
-        assert!(!rv("10").is_unwritten(Some(&rv("10"))));
-        assert!(!rv("9").is_unwritten(Some(&rv("10"))));
-        assert!(rv("x").is_unwritten(Some(&rv("10"))));
-        assert_eq!(rv("3").newest(rv("7")), rv("7"));
-        assert_eq!(rv("7").newest(rv("3")), rv("7"));
     }
 
     #[test]

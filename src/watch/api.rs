@@ -1,5 +1,6 @@
-//! The two requests we make — a LIST page and a WATCH — over kube's raw HTTP client, and what a
-//! failed response means. kube's own retry layer is off: backoff and `Retry-After` are ours.
+//! The two requests we make — a LIST page and a WATCH — as a trait the watch loop is written
+//! against, its implementation over kube's raw HTTP client, and what a failed response means.
+//! kube's own retry layer is off: backoff and `Retry-After` are ours.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use kube::client::Body;
 use kube::core::params::{ListParams, WatchParams};
 
 use crate::frame::Status;
-use crate::position::{ResourceVersion, Scope};
+use crate::frame::{ResourceVersion, Scope};
 
 /// Largest LIST page body we accept (a page of 500 events with managedFields is ~1 MiB).
 const MAX_LIST_BODY: usize = 256 * 1024 * 1024;
@@ -77,8 +78,30 @@ impl ApiError {
     }
 }
 
+/// The Events API as the watch loop uses it. The real one is [`KubeApi`]; tests drive the loop
+/// with a scripted one under paused time.
+pub trait EventsApi: Send + Sync + 'static {
+    /// A watch response body: chunks of frame lines.
+    type Body: http_body::Body<Data = Bytes, Error: std::fmt::Display> + Send + Unpin;
+
+    /// One LIST page: the whole body.
+    fn list_page(
+        &self,
+        scope: &Scope,
+        continue_token: Option<&str>,
+    ) -> impl Future<Output = Result<Bytes, ApiError>> + Send;
+
+    /// Opens a WATCH from `from`; the body streams frames until the server ends it.
+    fn watch(
+        &self,
+        scope: &Scope,
+        from: &ResourceVersion,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Self::Body, ApiError>> + Send;
+}
+
 /// Talks to the API server for one process.
-pub struct Api {
+pub struct KubeApi {
     client: kube::Client,
     page_size: u32,
     field_selector: Option<String>,
@@ -92,51 +115,13 @@ fn collection(scope: &Scope) -> String {
     }
 }
 
-impl Api {
+impl KubeApi {
     pub fn new(client: kube::Client, page_size: u32, field_selector: Option<String>) -> Self {
         Self {
             client,
             page_size,
             field_selector,
         }
-    }
-
-    /// One LIST page: the whole body.
-    pub async fn list_page(
-        &self,
-        scope: &Scope,
-        continue_token: Option<&str>,
-    ) -> Result<Bytes, ApiError> {
-        let mut params = ListParams::default().limit(self.page_size);
-        params.field_selector = self.field_selector.clone();
-        if let Some(token) = continue_token {
-            params = params.continue_token(token);
-        }
-        let req = kube::core::Request::new(collection(scope))
-            .list(&params)
-            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e)))?;
-        let resp = self.send(req).await?;
-        let body = Limited::new(resp.into_body(), MAX_LIST_BODY)
-            .collect()
-            .await
-            .map_err(|e| ApiError::Body(e.to_string()))?;
-        Ok(body.to_bytes())
-    }
-
-    /// Opens a WATCH from `from`; the body streams frames until the server ends it.
-    pub async fn watch(
-        &self,
-        scope: &Scope,
-        from: &ResourceVersion,
-        timeout: Duration,
-    ) -> Result<Body, ApiError> {
-        let mut params = WatchParams::default().timeout(timeout.as_secs() as u32);
-        params.bookmarks = true;
-        params.field_selector = self.field_selector.clone();
-        let req = kube::core::Request::new(collection(scope))
-            .watch(&params, from.as_str())
-            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e)))?;
-        Ok(self.send(req).await?.into_body())
     }
 
     async fn send(&self, req: http::Request<Vec<u8>>) -> Result<Response<Body>, ApiError> {
@@ -162,6 +147,48 @@ impl Api {
             retry_after,
             status: parse_status(code, &body),
         })
+    }
+}
+
+impl EventsApi for KubeApi {
+    type Body = Body;
+
+    /// One LIST page: the whole body.
+    async fn list_page(
+        &self,
+        scope: &Scope,
+        continue_token: Option<&str>,
+    ) -> Result<Bytes, ApiError> {
+        let mut params = ListParams::default().limit(self.page_size);
+        params.field_selector = self.field_selector.clone();
+        if let Some(token) = continue_token {
+            params = params.continue_token(token);
+        }
+        let req = kube::core::Request::new(collection(scope))
+            .list(&params)
+            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e)))?;
+        let resp = self.send(req).await?;
+        let body = Limited::new(resp.into_body(), MAX_LIST_BODY)
+            .collect()
+            .await
+            .map_err(|e| ApiError::Body(e.to_string()))?;
+        Ok(body.to_bytes())
+    }
+
+    /// Opens a WATCH from `from`; the body streams frames until the server ends it.
+    async fn watch(
+        &self,
+        scope: &Scope,
+        from: &ResourceVersion,
+        timeout: Duration,
+    ) -> Result<Body, ApiError> {
+        let mut params = WatchParams::default().timeout(timeout.as_secs() as u32);
+        params.bookmarks = true;
+        params.field_selector = self.field_selector.clone();
+        let req = kube::core::Request::new(collection(scope))
+            .watch(&params, from.as_str())
+            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e)))?;
+        Ok(self.send(req).await?.into_body())
     }
 }
 

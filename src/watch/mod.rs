@@ -1,11 +1,13 @@
-//! Watching one scope: LIST then WATCH over kube's raw byte stream, reconnecting, backing off and
-//! relisting so that every object version reaches the writer once, in resourceVersion order.
+//! Watching one scope: LIST then WATCH over the API server's raw byte stream, reconnecting,
+//! backing off and relisting so that every object version reaches the writer once, in
+//! resourceVersion order.
 //!
-//! The loop is a small state machine. [`Next`] says what to do; an attempt ends in an
-//! [`Outcome`]; the pure [`decide`] turns the outcome into the next step and a delay.
+//! [`machine`] decides, purely, what each attempt's end means; [`ScopeWatch`] only performs the
+//! requests it asks for, against an [`EventsApi`], and reports each transition in one place.
 
 mod api;
 mod lines;
+mod machine;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,28 +17,26 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
-pub use api::{Api, ApiError};
+pub use api::{ApiError, EventsApi, KubeApi};
 use lines::{Line, LineSplitter};
+use machine::{Machine, Outcome, Reason, Request, Step, Wait};
 
+use crate::backoff::Backoff;
 use crate::event::EventFrame;
-use crate::frame::{Frame, FrameType, ListPage, ListedObject, Status};
+use crate::frame::{DataKind, Frame, ListPage, ListedObject, ResourceVersion, Scope};
 use crate::health::Health;
-use crate::metrics::{Metrics, Relist, WatchStart};
+use crate::metrics::{Metrics, Relist};
 use crate::output::Batch;
-use crate::position::{ResourceVersion, Scope};
 
 /// Longest frame line accepted; longer ones are treated as a broken stream.
 const MAX_LINE: usize = 16 * 1024 * 1024;
-/// Watches that end quickly without a frame, in a row, before the position is taken as lost.
-const STALL_LIMIT: u32 = 3;
 /// Watch duration asked of the server: random in [MIN, 2×MIN), as client-go's reflector does.
 const WATCH_TIMEOUT_MIN: Duration = Duration::from_secs(300);
 /// List items sent to the writer per batch.
 const LIST_BATCH_BYTES: usize = 256 * 1024;
 
-/// Decides whether a data frame line is written (the local part of `--filter`).
-pub type Keep = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+/// Decides whether a data frame is written (the local part of `--filter`).
+pub type Keep = Arc<dyn Fn(&EventFrame<'_>) -> bool + Send + Sync>;
 
 /// Why a scope stopped for good.
 #[derive(Debug, thiserror::Error)]
@@ -62,125 +62,20 @@ pub enum WatchError {
     OutputClosed,
 }
 
-/// What to do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
-    List,
-    Watch(ResourceVersion),
-}
-
-/// How one LIST or WATCH attempt ended.
-#[derive(Debug)]
-pub enum Outcome {
-    /// A LIST completed; watch from its resourceVersion.
-    Listed(ResourceVersion),
-    /// The server ended the watch cleanly.
-    Closed,
-    /// The connection broke (mid-frame, reset, malformed line).
-    Broken(String),
-    /// ERROR frame or HTTP 410: the position is gone.
-    Expired,
-    /// No frame for the stall timeout while the API server has newer events.
-    Stalled,
-    /// An ERROR frame with another Status.
-    ErrorFrame(Status),
-    /// The request failed before streaming.
-    Failed(ApiError),
-    /// Shutdown was requested.
-    Cancelled,
-}
-
-/// What the outcome means for the loop.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Step {
-    Go { next: Next, wait: Wait },
-    Stop,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Wait {
-    None,
-    Backoff,
-    RetryAfter(Duration),
-}
-
-/// Per-scope facts [`decide`] needs.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Where a resumed watch starts: the newest version seen (written, listed or bookmarked).
-    pub position: Option<ResourceVersion>,
-    /// Whether this attempt delivered a frame or ran its course.
-    pub progressed: bool,
-    /// Quick, empty watch ends in a row.
-    pub stalls: u32,
-}
-
-/// The pure heart of the loop: from an outcome to the next step.
-pub fn decide(outcome: &Outcome, p: &mut Progress) -> Step {
-    let resume = |p: &Progress| match &p.position {
-        Some(rv) => Next::Watch(rv.clone()),
-        None => Next::List,
-    };
-    if p.progressed {
-        p.stalls = 0;
-    }
-    match outcome {
-        Outcome::Cancelled => Step::Stop,
-        Outcome::Listed(rv) => {
-            p.position = Some(rv.clone());
-            Step::Go {
-                next: Next::Watch(rv.clone()),
-                wait: Wait::None,
-            }
+impl WatchError {
+    fn refused(scope: Scope, e: ApiError) -> Self {
+        let message = e.message();
+        match e.code() {
+            Some(401) => WatchError::Unauthorized { scope, message },
+            Some(403) => WatchError::Forbidden { scope, message },
+            _ => WatchError::Refused { scope, source: e },
         }
-        Outcome::Closed if p.progressed => Step::Go {
-            next: resume(p),
-            wait: Wait::None,
-        },
-        Outcome::Closed => {
-            p.stalls += 1;
-            let next = if p.stalls >= STALL_LIMIT {
-                p.stalls = 0;
-                Next::List
-            } else {
-                resume(p)
-            };
-            Step::Go {
-                next,
-                wait: Wait::Backoff,
-            }
-        }
-        Outcome::Stalled => Step::Go {
-            next: Next::List,
-            wait: Wait::Backoff,
-        },
-        Outcome::Expired => Step::Go {
-            next: Next::List,
-            wait: if p.progressed {
-                Wait::None
-            } else {
-                Wait::Backoff
-            },
-        },
-        Outcome::Broken(_) | Outcome::ErrorFrame(_) => Step::Go {
-            next: resume(p),
-            wait: Wait::Backoff,
-        },
-        Outcome::Failed(e) if e.is_expired() => Step::Go {
-            next: Next::List,
-            wait: Wait::Backoff,
-        },
-        Outcome::Failed(e) => Step::Go {
-            next: resume(p),
-            wait: e.retry_after().map_or(Wait::Backoff, Wait::RetryAfter),
-        },
     }
 }
 
 /// What the watches of every scope share.
-#[derive(Clone)]
-pub struct Shared {
-    pub api: Arc<Api>,
+pub struct Shared<A> {
+    pub api: Arc<A>,
     pub tx: mpsc::Sender<Batch>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
@@ -191,73 +86,85 @@ pub struct Shared {
     pub stall_timeout: Duration,
 }
 
+impl<A> Clone for Shared<A> {
+    fn clone(&self) -> Self {
+        Self {
+            api: self.api.clone(),
+            tx: self.tx.clone(),
+            health: self.health.clone(),
+            metrics: self.metrics.clone(),
+            cancel: self.cancel.clone(),
+            keep: self.keep.clone(),
+            stall_timeout: self.stall_timeout,
+        }
+    }
+}
+
 /// Watches one scope until shutdown or a fatal refusal.
-pub struct ScopeWatch {
+pub struct ScopeWatch<A> {
     scope: Scope,
-    ctx: Shared,
+    ctx: Shared<A>,
+    machine: Machine,
     /// The newest version handed to the writer for this scope.
     written: Option<ResourceVersion>,
-    /// Whether any request for this scope has succeeded (refusals before that are fatal).
-    started: bool,
     /// When the event-time lag was last measured (it costs a parse, so at most once a second).
     lag_measured: Option<Instant>,
 }
 
-impl ScopeWatch {
-    pub fn new(scope: Scope, ctx: Shared, written: Option<ResourceVersion>) -> Self {
+impl<A: EventsApi> ScopeWatch<A> {
+    pub fn new(scope: Scope, ctx: Shared<A>, written: Option<ResourceVersion>) -> Self {
         Self {
             scope,
             ctx,
+            machine: Machine::new(written.clone()),
             written,
-            started: false,
             lag_measured: None,
         }
     }
 
-    fn kept(&self, line: &[u8]) -> bool {
-        self.ctx.keep.as_ref().is_none_or(|keep| keep(line))
-    }
-
     pub async fn run(mut self) -> Result<(), WatchError> {
-        let mut progress = Progress {
-            position: self.written.clone(),
-            ..Progress::default()
-        };
-        let mut next = match &self.written {
-            Some(rv) => {
-                tracing::info!(scope = %self.scope, resource_version = %rv, "resuming after the last frame in the output");
-                Next::Watch(rv.clone())
+        let (mut request, mut reason) = self.machine.first();
+        match &request {
+            Request::Watch(rv) => {
+                tracing::info!(scope = %self.scope, resource_version = %rv, "resuming after the last frame in the output")
             }
-            None => {
-                tracing::info!(scope = %self.scope, "no earlier output; listing current events");
-                Next::List
+            Request::List => {
+                tracing::info!(scope = %self.scope, "no earlier output; listing current events")
             }
-        };
+        }
         let mut backoff = Backoff::default();
-        let mut last: Option<Outcome> = None;
         loop {
-            progress.progressed = false;
-            match &next {
-                Next::List => self.ctx.metrics.relisted(relist_reason(last.as_ref())),
-                Next::Watch(_) => self.ctx.metrics.watch_started(start_reason(last.as_ref())),
+            match reason {
+                Reason::Watch(why) => self.ctx.metrics.watch_started(why),
+                Reason::List(why) => self.ctx.metrics.relisted(why),
             }
-            let outcome = match &next {
-                Next::List => self.list(&mut progress).await?,
-                Next::Watch(rv) => self.watch(rv.clone(), &mut progress).await?,
+            let outcome = match &request {
+                Request::List => self.list().await?,
+                Request::Watch(rv) => self.watch(rv.clone()).await?,
             };
-            let outcome = self.report(outcome)?;
-            if progress.progressed {
-                backoff.reset();
-            }
-            let step = decide(&outcome, &mut progress);
-            let Step::Go { next: n, wait } = step else {
-                return Ok(());
+            let step = self.machine.step(&outcome);
+            self.report(&outcome, &step);
+            let wait = match step {
+                Step::Stop => return Ok(()),
+                Step::Fatal => {
+                    let Outcome::Failed(e) = outcome else {
+                        unreachable!("only a failed request is fatal")
+                    };
+                    return Err(WatchError::refused(self.scope, e));
+                }
+                Step::Next {
+                    request: next,
+                    wait,
+                    reason: why,
+                    progressed,
+                } => {
+                    if progressed {
+                        backoff.reset();
+                    }
+                    (request, reason) = (next, why);
+                    wait
+                }
             };
-            if n == Next::List && matches!(outcome, Outcome::Closed) {
-                tracing::warn!(scope = %self.scope, "the watch makes no progress; treating the position as lost and listing again");
-            }
-            next = n;
-            last = Some(outcome);
             let delay = match wait {
                 Wait::None => continue,
                 Wait::Backoff => backoff.next_delay(),
@@ -271,20 +178,16 @@ impl ScopeWatch {
         }
     }
 
-    /// Logs an outcome; a refusal before anything succeeded ends the scope.
-    fn report(&mut self, outcome: Outcome) -> Result<Outcome, WatchError> {
+    /// The one place a transition is logged and shown in health and metrics.
+    fn report(&self, outcome: &Outcome, step: &Step) {
         let scope = &self.scope;
-        if let Outcome::Failed(e) = outcome {
-            if !self.started && e.is_refusal() {
-                let (scope, message) = (scope.clone(), e.message());
-                return Err(match e.code() {
-                    Some(401) => WatchError::Unauthorized { scope, message },
-                    Some(403) => WatchError::Forbidden { scope, message },
-                    _ => WatchError::Refused { scope, source: e },
-                });
-            }
+        if outcome.breaks_watch() {
             self.ctx.health.set_watching(scope, false);
-            match e.code() {
+        }
+        match outcome {
+            Outcome::Listed(_) | Outcome::Cancelled => {}
+            Outcome::Failed(_) if *step == Step::Fatal => {}
+            Outcome::Failed(e) => match e.code() {
                 Some(401 | 403) => {
                     tracing::error!(%scope, error = %e, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
                 }
@@ -292,18 +195,24 @@ impl ScopeWatch {
                     tracing::warn!(%scope, "the list continue token expired (410); listing again from the start")
                 }
                 _ => tracing::warn!(%scope, error = %e, "request failed; retrying with backoff"),
+            },
+            Outcome::Closed { .. } => {
+                if matches!(
+                    step,
+                    Step::Next {
+                        reason: Reason::List(Relist::NoProgress),
+                        ..
+                    }
+                ) {
+                    tracing::warn!(%scope, "the watch makes no progress; treating the position as lost and listing again");
+                } else {
+                    tracing::debug!(%scope, "the server ended the watch; resuming");
+                }
             }
-            return Ok(Outcome::Failed(e));
-        }
-        match &outcome {
-            Outcome::Listed(_) | Outcome::Cancelled | Outcome::Failed(_) => {}
-            Outcome::Closed => tracing::debug!(%scope, "the server ended the watch; resuming"),
             Outcome::Broken(why) => {
-                self.ctx.health.set_watching(scope, false);
                 tracing::warn!(%scope, reason = %why, "the watch stream broke; reconnecting from the last whole frame");
             }
             Outcome::Stalled => {
-                self.ctx.health.set_watching(scope, false);
                 self.ctx.metrics.stalled();
                 tracing::warn!(%scope, stall_timeout_s = self.ctx.stall_timeout.as_secs(), "the watch delivered nothing while the API server has newer events; not ready, listing again");
             }
@@ -311,11 +220,9 @@ impl ScopeWatch {
                 tracing::warn!(%scope, "the watch position expired (410); listing again, writing only versions not yet written");
             }
             Outcome::ErrorFrame(status) => {
-                self.ctx.health.set_watching(scope, false);
                 tracing::warn!(%scope, code = status.code, reason = %status.reason, message = %status.message, "ERROR frame in the watch stream; reconnecting");
             }
         }
-        Ok(outcome)
     }
 
     /// Every page of a LIST: the objects and the list's resourceVersion.
@@ -355,12 +262,12 @@ impl ScopeWatch {
     }
 
     /// LISTs every page, then writes the versions not yet written, oldest first.
-    async fn list(&mut self, progress: &mut Progress) -> Result<Outcome, WatchError> {
+    async fn list(&mut self) -> Result<Outcome, WatchError> {
         let (mut items, list_rv) = match self.list_all().await {
             Ok(listed) => listed,
             Err(outcome) => return Ok(outcome),
         };
-        self.started = true;
+        self.machine.started();
         sort_by_version(&mut items);
         let total = items.len();
         let mut written = 0usize;
@@ -372,24 +279,27 @@ impl ScopeWatch {
             batch.extend_from_slice(&obj.line);
             batch.push(b'\n');
             written += 1;
-            self.ctx.metrics.frames_written(FrameType::Added, 1);
+            self.ctx.metrics.frames_written(DataKind::Added, 1);
             self.written = Some(obj.resource_version);
             if batch.len() >= LIST_BATCH_BYTES {
                 self.send(std::mem::take(&mut batch)).await?;
             }
         }
         self.send(batch).await?;
-        progress.progressed = true;
         tracing::info!(scope = %self.scope, listed = total, written, resource_version = %list_rv, "listed events");
         Ok(Outcome::Listed(list_rv))
     }
 
+    /// Whether a LIST item passes the local filter.
+    fn kept(&self, line: &[u8]) -> bool {
+        self.ctx
+            .keep
+            .as_ref()
+            .is_none_or(|keep| EventFrame::parse(line).is_ok_and(|f| keep(&f)))
+    }
+
     /// One WATCH connection, until it ends.
-    async fn watch(
-        &mut self,
-        from: ResourceVersion,
-        progress: &mut Progress,
-    ) -> Result<Outcome, WatchError> {
+    async fn watch(&mut self, from: ResourceVersion) -> Result<Outcome, WatchError> {
         let timeout = WATCH_TIMEOUT_MIN + WATCH_TIMEOUT_MIN.mul_f64(fastrand::f64());
         let opened = Instant::now();
         let body = tokio::select! {
@@ -401,7 +311,7 @@ impl ScopeWatch {
             Err(e) if e.is_expired() => return Ok(Outcome::Expired),
             Err(e) => return Ok(Outcome::Failed(e)),
         };
-        self.started = true;
+        self.machine.started();
         self.ctx.health.set_watching(&self.scope, true);
         tracing::debug!(scope = %self.scope, resource_version = %from, "watching");
         let mut splitter = LineSplitter::new(MAX_LINE);
@@ -412,7 +322,7 @@ impl ScopeWatch {
                 _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
                 f = body.frame() => f,
                 _ = tokio::time::sleep_until(quiet_since + self.ctx.stall_timeout) => {
-                    if self.server_is_ahead(progress).await {
+                    if self.server_is_ahead().await {
                         return Ok(Outcome::Stalled);
                     }
                     quiet_since = Instant::now();
@@ -428,10 +338,9 @@ impl ScopeWatch {
                     )));
                 }
                 None => {
-                    if opened.elapsed() >= timeout / 2 {
-                        progress.progressed = true;
-                    }
-                    return Ok(Outcome::Closed);
+                    return Ok(Outcome::Closed {
+                        ran_its_course: opened.elapsed() >= timeout / 2,
+                    });
                 }
                 Some(Err(e)) => return Ok(Outcome::Broken(e.to_string())),
                 Some(Ok(frame)) => match frame.into_data() {
@@ -440,7 +349,7 @@ impl ScopeWatch {
                 },
             };
             let mut batch = Batch::new();
-            let ended = splitter.push(&data, |line| self.take_line(line, &mut batch, progress));
+            let ended = splitter.push(&data, |line| self.take_line(line, &mut batch));
             self.send(batch).await?;
             if let Err(outcome) = ended {
                 return Ok(outcome);
@@ -449,13 +358,8 @@ impl ScopeWatch {
     }
 
     /// Handles one line of the watch stream: data frames go into the batch, anything that ends
-    /// the watch comes back as its outcome.
-    fn take_line(
-        &mut self,
-        line: Line<'_>,
-        batch: &mut Batch,
-        progress: &mut Progress,
-    ) -> Result<(), Outcome> {
+    /// the watch comes back as its outcome. One parse per line, also with a filter.
+    fn take_line(&mut self, line: Line<'_>, batch: &mut Batch) -> Result<(), Outcome> {
         let bytes = match line {
             Line::Complete([]) => return Ok(()),
             Line::Complete(b) => b,
@@ -465,44 +369,42 @@ impl ScopeWatch {
                 )));
             }
         };
-        let frame = Frame::parse(bytes).map_err(|e| {
+        let parsed = match self.ctx.keep {
+            Some(_) => EventFrame::parse_frame(bytes),
+            None => Frame::parse(bytes).map(|f| (f, None)),
+        };
+        let (frame, view) = parsed.map_err(|e| {
             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
             Outcome::Broken(format!("malformed line ({e}): {shown}"))
         })?;
-        match frame.kind {
-            FrameType::Error => {
-                let status = frame.status.unwrap_or_default();
-                Err(if status.is_expired() {
-                    Outcome::Expired
-                } else {
-                    Outcome::ErrorFrame(status)
-                })
+        let (kind, rv) = match frame {
+            Frame::Error(status) if status.is_expired() => return Err(Outcome::Expired),
+            Frame::Error(status) => return Err(Outcome::ErrorFrame(status)),
+            Frame::Bookmark(rv) => {
+                self.machine.saw(rv);
+                return Ok(());
             }
-            FrameType::Bookmark => {
-                progress.progressed = true;
-                progress.position = frame.resource_version;
-                Ok(())
-            }
-            _ => {
-                progress.progressed = true;
-                let rv = frame
-                    .resource_version
-                    .expect("data frames carry a resourceVersion");
-                progress.position = Some(rv.clone());
-                if !rv.is_unwritten(self.written.as_ref()) {
-                    tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
-                    return Ok(());
-                }
-                if !self.kept(bytes) {
-                    return Ok(());
-                }
-                batch.extend_from_slice(bytes);
-                batch.push(b'\n');
-                self.written = Some(rv);
-                self.ctx.metrics.frames_written(frame.kind, 1);
-                Ok(())
-            }
+            Frame::Data {
+                kind,
+                resource_version,
+                ..
+            } => (kind, resource_version),
+        };
+        self.machine.saw(rv.clone());
+        if !rv.is_unwritten(self.written.as_ref()) {
+            tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
+            return Ok(());
         }
+        if let (Some(keep), Some(view)) = (&self.ctx.keep, &view)
+            && !keep(view)
+        {
+            return Ok(());
+        }
+        batch.extend_from_slice(bytes);
+        batch.push(b'\n');
+        self.written = Some(rv);
+        self.ctx.metrics.frames_written(kind, 1);
+        Ok(())
     }
 
     /// Records that a batch was written and, at most once a second, the event time of its last
@@ -531,7 +433,7 @@ impl ScopeWatch {
 
     /// Whether the API server holds an Event newer than anything this watch has seen: a LIST
     /// (not written) compared with the position.
-    async fn server_is_ahead(&self, progress: &Progress) -> bool {
+    async fn server_is_ahead(&self) -> bool {
         let Ok((items, _)) = self.list_all().await else {
             return false;
         };
@@ -539,7 +441,7 @@ impl ScopeWatch {
             .into_iter()
             .map(|o| o.resource_version)
             .reduce(ResourceVersion::newest);
-        newest.is_some_and(|n| n.is_unwritten(progress.position.as_ref()))
+        newest.is_some_and(|n| n.is_unwritten(self.machine.position()))
     }
 
     async fn send(&mut self, batch: Batch) -> Result<(), WatchError> {
@@ -555,155 +457,186 @@ impl ScopeWatch {
     }
 }
 
-fn start_reason(last: Option<&Outcome>) -> WatchStart {
-    match last {
-        None => WatchStart::Start,
-        Some(Outcome::Listed(_)) => WatchStart::AfterList,
-        Some(Outcome::Closed) => WatchStart::ServerClosed,
-        Some(Outcome::ErrorFrame(_)) => WatchStart::ErrorFrame,
-        Some(Outcome::Failed(_)) => WatchStart::RequestFailed,
-        Some(_) => WatchStart::Broken,
-    }
-}
-
-fn relist_reason(last: Option<&Outcome>) -> Relist {
-    match last {
-        None => Relist::Initial,
-        Some(Outcome::Stalled) => Relist::Stalled,
-        Some(Outcome::Closed) => Relist::NoProgress,
-        Some(Outcome::Expired) | Some(Outcome::Failed(ApiError::Status { code: 410, .. })) => {
-            Relist::Expired
-        }
-        Some(_) => Relist::Retry,
-    }
-}
-
 /// Oldest first, so that the output stays in resourceVersion order and its last line is always a
 /// valid place to resume. Numeric versions sort numerically; others keep their LIST order after.
 fn sort_by_version(items: &mut [ListedObject]) {
-    items.sort_by_cached_key(|o| {
-        o.resource_version
-            .as_str()
-            .parse::<u64>()
-            .unwrap_or(u64::MAX)
-    });
+    items.sort_by_cached_key(|o| o.resource_version.sort_key());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Status;
+    use bytes::Bytes;
+    use http_body_util::channel::{Channel, Sender};
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
 
     fn rv(s: &str) -> ResourceVersion {
         ResourceVersion::new(s.into())
     }
 
-    fn at(pos: &str) -> Progress {
-        Progress {
-            position: Some(rv(pos)),
-            ..Progress::default()
+    /// An [`EventsApi`] that answers from a script and records when each call came.
+    #[derive(Default)]
+    struct Scripted {
+        lists: Mutex<VecDeque<Result<Bytes, ApiError>>>,
+        watches: Mutex<VecDeque<Result<Channel<Bytes, String>, ApiError>>>,
+        /// ("list" | "watch from RV", when), in call order.
+        calls: Mutex<Vec<(String, Instant)>>,
+        /// Senders of open watch bodies, kept so the bodies stay open.
+        open: Mutex<Vec<Sender<Bytes, String>>>,
+    }
+
+    impl Scripted {
+        fn list(&self, list_rv: u64, item_rvs: &[u64]) {
+            let items: Vec<String> = item_rvs
+                .iter()
+                .map(|v| format!(r#"{{"metadata":{{"namespace":"a","resourceVersion":"{v}"}}}}"#))
+                .collect();
+            let body = format!(
+                r#"{{"metadata":{{"resourceVersion":"{list_rv}"}},"items":[{}]}}"#,
+                items.join(",")
+            );
+            self.lists.lock().unwrap().push_back(Ok(body.into()));
+        }
+
+        /// A watch that stays open and sends nothing.
+        fn silent_watch(&self) {
+            let (tx, body) = Channel::new(1);
+            self.open.lock().unwrap().push(tx);
+            self.watches.lock().unwrap().push_back(Ok(body));
+        }
+
+        fn failing_watch(&self, code: u16, retry_after: Option<Duration>) {
+            self.watches
+                .lock()
+                .unwrap()
+                .push_back(Err(ApiError::Status {
+                    code,
+                    retry_after,
+                    status: Status::default(),
+                }));
+        }
+
+        fn calls(&self) -> Vec<(String, Instant)> {
+            self.calls.lock().unwrap().clone()
         }
     }
 
-    fn go(next: Next, wait: Wait) -> Step {
-        Step::Go { next, wait }
+    impl EventsApi for Scripted {
+        type Body = Channel<Bytes, String>;
+
+        async fn list_page(&self, _: &Scope, _: Option<&str>) -> Result<Bytes, ApiError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(("list".into(), Instant::now()));
+            let next = self.lists.lock().unwrap().pop_front();
+            next.unwrap_or_else(|| Err(ApiError::Body("script ended".into())))
+        }
+
+        async fn watch(
+            &self,
+            _: &Scope,
+            from: &ResourceVersion,
+            _: Duration,
+        ) -> Result<Self::Body, ApiError> {
+            let call = format!("watch from {from}");
+            self.calls.lock().unwrap().push((call, Instant::now()));
+            let next = self.watches.lock().unwrap().pop_front();
+            match next {
+                Some(w) => w,
+                // The script ended: hang until cancelled.
+                None => std::future::pending().await,
+            }
+        }
     }
 
-    #[test]
-    fn a_list_leads_to_a_watch_from_its_version() {
-        let mut p = Progress::default();
-        assert_eq!(
-            decide(&Outcome::Listed(rv("9")), &mut p),
-            go(Next::Watch(rv("9")), Wait::None)
-        );
-        assert_eq!(p.position, Some(rv("9")));
-    }
-
-    #[test]
-    fn clean_ends_resume_at_once_and_broken_ones_back_off() {
-        let mut p = at("5");
-        p.progressed = true;
-        assert_eq!(
-            decide(&Outcome::Closed, &mut p),
-            go(Next::Watch(rv("5")), Wait::None)
-        );
-        assert_eq!(
-            decide(&Outcome::Broken("x".into()), &mut p),
-            go(Next::Watch(rv("5")), Wait::Backoff)
-        );
-        let s = Status {
-            code: 500,
-            ..Status::default()
+    /// Runs one scope's loop from `position` until `until` holds for the calls so far.
+    async fn drive(
+        api: Arc<Scripted>,
+        position: &str,
+        stall_timeout: Duration,
+        until: impl Fn(&[(String, Instant)]) -> bool,
+    ) -> Vec<u8> {
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let ctx = Shared {
+            api: api.clone(),
+            tx,
+            health: Arc::new(Health::new(&[Scope::All])),
+            metrics: Arc::new(Metrics::new()),
+            cancel: cancel.clone(),
+            keep: None,
+            stall_timeout,
         };
-        assert_eq!(
-            decide(&Outcome::ErrorFrame(s), &mut p),
-            go(Next::Watch(rv("5")), Wait::Backoff)
-        );
+        let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, Some(rv(position))).run());
+        while !until(&api.calls()) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cancel.cancel();
+        task.await.unwrap().unwrap();
+        let mut written = Vec::new();
+        while let Ok(batch) = rx.try_recv() {
+            written.extend_from_slice(&batch);
+        }
+        written
     }
 
-    #[test]
-    fn quick_empty_watches_in_a_row_mean_relist() {
-        let mut p = at("5");
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_watch_relists_only_once_the_server_is_ahead() {
+        let api = Arc::new(Scripted::default());
+        let timeout = Duration::from_secs(60);
+        api.silent_watch();
+        api.list(5, &[4, 5]); // first stall check: nothing newer, keep watching
+        api.list(9, &[5, 9]); // second: the server has 9, the watch missed it
+        api.list(9, &[5, 9]); // the relist
+        api.silent_watch();
+        let start = Instant::now();
+        let written = drive(api.clone(), "5", timeout, |calls| calls.len() >= 5).await;
+        let calls = api.calls();
+        let names: Vec<&str> = calls.iter().map(|(c, _)| c.as_str()).collect();
         assert_eq!(
-            decide(&Outcome::Closed, &mut p),
-            go(Next::Watch(rv("5")), Wait::Backoff)
+            names,
+            ["watch from 5", "list", "list", "list", "watch from 9"]
         );
-        assert_eq!(
-            decide(&Outcome::Closed, &mut p),
-            go(Next::Watch(rv("5")), Wait::Backoff)
-        );
-        assert_eq!(
-            decide(&Outcome::Closed, &mut p),
-            go(Next::List, Wait::Backoff)
-        );
-        assert_eq!(p.stalls, 0);
-        // Progress in between clears the count.
-        decide(&Outcome::Closed, &mut p);
-        p.progressed = true;
-        decide(&Outcome::Broken("x".into()), &mut p);
-        p.progressed = false;
-        decide(&Outcome::Closed, &mut p);
-        assert_eq!(
-            decide(&Outcome::Closed, &mut p),
-            go(Next::Watch(rv("5")), Wait::Backoff)
-        );
+        let at = |i: usize| calls[i].1 - start;
+        assert_eq!(at(1), timeout, "first check after one quiet stall timeout");
+        assert_eq!(at(2), 2 * timeout, "a quiet cluster is not a stall");
+        assert!(at(3) > at(2), "the relist backs off");
+        let text = String::from_utf8(written).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(r#""resourceVersion":"9""#), "{text}");
     }
 
-    #[test]
-    fn expiry_relists() {
-        let mut p = at("5");
-        assert_eq!(
-            decide(&Outcome::Expired, &mut p),
-            go(Next::List, Wait::Backoff)
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_exponentially_and_retry_after_is_honoured() {
+        let api = Arc::new(Scripted::default());
+        for _ in 0..4 {
+            api.failing_watch(503, None);
+        }
+        api.failing_watch(429, Some(Duration::from_secs(7)));
+        api.silent_watch();
+        drive(api.clone(), "5", Duration::from_secs(3600), |c| {
+            c.len() >= 6
+        })
+        .await;
+        let calls = api.calls();
+        let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1].1 - w[0].1).collect();
+        for (i, gap) in gaps.iter().take(4).enumerate() {
+            let ceiling = Duration::from_millis(250 << i);
+            assert!(
+                *gap >= ceiling / 2 && *gap <= ceiling,
+                "retry {i} after {gap:?}, expected within {:?}..={ceiling:?}",
+                ceiling / 2
+            );
+        }
+        assert!(
+            gaps[4] >= Duration::from_secs(7),
+            "Retry-After: {:?}",
+            gaps[4]
         );
-        p.progressed = true;
-        assert_eq!(
-            decide(&Outcome::Expired, &mut p),
-            go(Next::List, Wait::None)
-        );
-        let gone = ApiError::Status {
-            code: 410,
-            retry_after: None,
-            status: Status::default(),
-        };
-        assert_eq!(
-            decide(&Outcome::Failed(gone), &mut p),
-            go(Next::List, Wait::Backoff)
-        );
-    }
-
-    #[test]
-    fn retry_after_is_honoured_and_cancel_stops() {
-        let mut p = Progress::default();
-        let throttled = ApiError::Status {
-            code: 429,
-            retry_after: Some(Duration::from_secs(2)),
-            status: Status::default(),
-        };
-        assert_eq!(
-            decide(&Outcome::Failed(throttled), &mut p),
-            go(Next::List, Wait::RetryAfter(Duration::from_secs(2)))
-        );
-        assert_eq!(decide(&Outcome::Cancelled, &mut p), Step::Stop);
+        assert!(calls.iter().all(|(c, _)| c == "watch from 5"), "{calls:?}");
     }
 
     #[test]
