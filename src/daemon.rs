@@ -70,7 +70,7 @@ impl RunError {
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let recovery = match &config.output {
         OutputTarget::File(path) => {
-            let older: Vec<_> = output::rotated_files(path)
+            let older: Vec<_> = crate::rotated::beside(path)
                 .into_iter()
                 .map(|(_, p)| p)
                 .collect();

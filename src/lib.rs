@@ -38,6 +38,7 @@ pub mod http;
 pub mod metrics;
 pub mod output;
 pub mod position;
+pub mod rotated;
 pub mod shutdown;
 pub mod tail;
 pub mod telemetry;

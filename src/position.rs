@@ -57,7 +57,7 @@ pub fn recover(
         if recovery.positions.len() == scopes.len() {
             break;
         }
-        let scanned = if path.extension().is_some_and(|e| e == "gz") {
+        let scanned = if crate::rotated::is_gzip(path) {
             recovery.scan_gz(path, scopes)
         } else {
             File::open(path).and_then(|mut file| recovery.scan_back(&mut file, scopes))
@@ -95,7 +95,7 @@ impl Recovery {
             .cloned()
             .collect();
         let mut found = BTreeMap::new();
-        let reader = BufReader::new(flate2::read::GzDecoder::new(File::open(path)?));
+        let reader = BufReader::new(crate::rotated::open(path)?);
         for line in reader.split(b'\n') {
             let line = line?;
             if line.is_empty() {

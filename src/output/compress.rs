@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::file::rotated_in;
-use super::rotation::{self, Action, Form, Naming, Rotated};
+use super::rotation::{self, Action};
+use crate::rotated::{self, Form, Naming, Rotated};
 
 /// The tidier thread. Dropping it waits for the pass under way, so that a clean shutdown never
 /// leaves a half-written temp file behind.
@@ -56,7 +56,7 @@ impl Drop for Tidier {
 
 /// One full pass of the plan over what is on disk now.
 pub fn tidy(dir: &Path, naming: &Naming, max_files: usize) {
-    let existing: Vec<Rotated> = rotated_in(dir, naming)
+    let existing: Vec<Rotated> = rotated::in_dir(dir, naming)
         .into_iter()
         .map(|(r, _)| r)
         .collect();

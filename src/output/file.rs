@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use super::OutputError;
 use super::compress::Tidier;
-use super::rotation::{self, Form, Naming, Rotated};
+use super::rotation;
 use crate::metrics::Metrics;
+use crate::rotated::{self, Form, Naming, Rotated, parent};
 
 /// Rotation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,33 +53,6 @@ fn open_active(path: &Path) -> Result<Active, OutputError> {
     })
 }
 
-/// The rotated files beside `path`, newest first.
-pub fn rotated_files(path: &Path) -> Vec<(Rotated, PathBuf)> {
-    match (parent(path), path.file_name().and_then(|n| n.to_str())) {
-        (Some(dir), Some(name)) => rotated_in(dir, &Naming::new(name)),
-        _ => Vec::new(),
-    }
-}
-
-/// The rotated files named by `naming` in `dir`, newest first.
-pub(super) fn rotated_in(dir: &Path, naming: &Naming) -> Vec<(Rotated, PathBuf)> {
-    let mut found: Vec<(Rotated, PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((naming.parse(e.file_name().to_str()?)?, e.path())))
-        .collect();
-    found.sort_by_key(|r| std::cmp::Reverse(r.0));
-    found
-}
-
-fn parent(path: &Path) -> Option<&Path> {
-    match path.parent() {
-        Some(p) if p.as_os_str().is_empty() => Some(Path::new(".")),
-        other => other,
-    }
-}
-
 /// The output file with rotation.
 pub struct OutputFile {
     path: PathBuf,
@@ -111,7 +85,7 @@ impl OutputFile {
                 source: io::Error::other("the output file name must be UTF-8"),
             })?;
         let naming = Naming::new(name);
-        let existing: Vec<Rotated> = rotated_in(dir, &naming)
+        let existing: Vec<Rotated> = rotated::in_dir(dir, &naming)
             .into_iter()
             .map(|(r, _)| r)
             .collect();
@@ -250,7 +224,7 @@ mod tests {
         // 13-byte lines, 20-byte limit: one line per file.
         assert_eq!(f.rotations(), 4);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"line\":4}\n");
-        let rotated = rotated_files(&path);
+        let rotated = rotated::beside(&path);
         assert_eq!(rotated.first().map(|r| r.0.seq), Some(4), "{rotated:?}");
         // A batch larger than the limit still goes in whole.
         let big = "{\"big\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";

@@ -9,7 +9,7 @@
 
 mod compress;
 mod file;
-pub mod rotation;
+mod rotation;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use file::{Limits, OutputFile, rotated_files};
+pub use file::{Limits, OutputFile};
 
 use crate::backoff::Backoff;
 use crate::health::Health;

@@ -1,73 +1,10 @@
-//! Rotated-file naming and the pure retention/compression plan.
-//!
-//! Beside the active file `events.json` sit rotated files `events.json.000001`, `…000002`, …
-//! (higher = newer) and their compressed forms `events.json.000001.gz`. A file being compressed
-//! is a dot-file, `.events.json.000001.gz.tmp`, so that no partial file ever matches the
-//! harvester glob `events.json*`. The newest rotated file stays plain (a harvester may still be
-//! finishing it); older ones are gzipped; beyond `max_files` rotated files the oldest go.
+//! The pure retention and compression plan for the rotated files (named by [`crate::rotated`]).
+//! The newest rotated file stays plain (a harvester may still be finishing it); older ones are
+//! gzipped; beyond `max_files` rotated files the oldest go.
 
 use std::collections::BTreeMap;
 
-/// What a rotated file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Form {
-    Plain,
-    Gz,
-    /// A compression that did not finish.
-    Temp,
-}
-
-/// One rotated file, as named on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Rotated {
-    pub seq: u64,
-    pub form: Form,
-}
-
-/// Names derived from the active file's name.
-#[derive(Debug, Clone)]
-pub struct Naming {
-    name: String,
-}
-
-impl Naming {
-    pub fn new(active_name: &str) -> Self {
-        Self {
-            name: active_name.to_string(),
-        }
-    }
-
-    pub fn file_name(&self, r: Rotated) -> String {
-        match r.form {
-            Form::Plain => format!("{}.{:06}", self.name, r.seq),
-            Form::Gz => format!("{}.{:06}.gz", self.name, r.seq),
-            Form::Temp => format!(".{}.{:06}.gz.tmp", self.name, r.seq),
-        }
-    }
-
-    /// Recognises our rotated files; anything else in the directory is not ours.
-    pub fn parse(&self, file_name: &str) -> Option<Rotated> {
-        let (rest, temp) = match file_name.strip_prefix('.') {
-            Some(r) => (r.strip_suffix(".gz.tmp")?, true),
-            None => (file_name, false),
-        };
-        let rest = rest.strip_prefix(&self.name)?.strip_prefix('.')?;
-        let (digits, gz) = match rest.strip_suffix(".gz") {
-            Some(d) if !temp => (d, true),
-            _ => (rest, false),
-        };
-        if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let seq = digits.parse().ok()?;
-        let form = match (temp, gz) {
-            (true, _) => Form::Temp,
-            (false, true) => Form::Gz,
-            (false, false) => Form::Plain,
-        };
-        Some(Rotated { seq, form })
-    }
-}
+use crate::rotated::{Form, Rotated};
 
 /// One step of tidying the rotated files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,47 +66,6 @@ mod tests {
 
     fn r(seq: u64, form: Form) -> Rotated {
         Rotated { seq, form }
-    }
-
-    #[test]
-    fn names_round_trip_and_strangers_are_ignored() {
-        let n = Naming::new("events.json");
-        for rot in [
-            r(1, Form::Plain),
-            r(42, Form::Gz),
-            r(7, Form::Temp),
-            r(1234567, Form::Plain),
-        ] {
-            assert_eq!(
-                n.parse(&n.file_name(rot)),
-                Some(rot),
-                "{}",
-                n.file_name(rot)
-            );
-        }
-        assert_eq!(n.file_name(r(3, Form::Plain)), "events.json.000003");
-        assert_eq!(n.file_name(r(3, Form::Gz)), "events.json.000003.gz");
-        assert_eq!(n.file_name(r(3, Form::Temp)), ".events.json.000003.gz.tmp");
-        for other in [
-            "events.json",
-            "events.json.1",
-            "events.json.abcdef",
-            "events.jsonx.000001",
-            "other.000001",
-            ".events.json.000001",
-            "events.json.000001.gz.tmp",
-        ] {
-            assert_eq!(n.parse(other), None, "{other}");
-        }
-    }
-
-    #[test]
-    fn only_temp_names_hide_from_the_harvester_glob() {
-        let n = Naming::new("events.json");
-        for form in [Form::Plain, Form::Gz] {
-            assert!(n.file_name(r(9, form)).starts_with("events.json"));
-        }
-        assert!(!n.file_name(r(9, Form::Temp)).starts_with("events.json"));
     }
 
     #[test]

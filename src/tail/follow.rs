@@ -34,12 +34,7 @@ pub fn read(
     on_block: &mut dyn FnMut(Block) -> bool,
 ) -> io::Result<()> {
     for path in older {
-        let file = File::open(path)?;
-        let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::GzDecoder::new(file))
-        } else {
-            Box::new(file)
-        };
+        let reader = crate::rotated::open(path)?;
         let path: Arc<Path> = path.as_path().into();
         if !blocks(reader, &path, &mut 0, &mut Vec::new(), on_block)? {
             return Ok(());
