@@ -159,7 +159,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn parse_stall_timeout(s: &str) -> Result<std::time::Duration, String> {
-    match crate::filter::parse_duration(s) {
+    match crate::time::parse_duration(s) {
         Some(d) if d.as_secs() >= 1 => Ok(d),
         Some(_) => Err("use at least 1s".into()),
         None => Err(format!("{s:?} is not a duration; use e.g. 30s, 5m or 1h")),

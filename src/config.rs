@@ -108,7 +108,7 @@ pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigErro
         |flag: &'static str, v: &Option<String>| -> Result<Option<jiff::Timestamp>, ConfigError> {
             v.as_deref()
                 .map(|s| {
-                    crate::filter::parse_time(s, now).ok_or_else(|| ConfigError::Time {
+                    crate::time::parse_time(s, now).ok_or_else(|| ConfigError::Time {
                         flag,
                         value: s.to_string(),
                     })

@@ -42,4 +42,5 @@ pub mod rotated;
 pub mod shutdown;
 pub mod tail;
 pub mod telemetry;
+pub mod time;
 pub mod watch;

@@ -1,15 +1,21 @@
 //! The filter language: one small language for what `run` writes and what `tail` shows.
 //!
-//! Layers: [`parse`](parse::parse) (nom → spanned AST), [`check`] (fields resolved, values typed,
-//! regexes compiled, relative times fixed → [`Filter`]), and evaluation on an [`EventFrame`].
-//! [`Filter::field_selector`] splits off the part the API server can evaluate.
+//! Layers, one file each: [`parse`](parse::parse) (nom → spanned AST), [`fields`] (the field
+//! table), [`check`] (fields resolved, values typed, regexes compiled, relative times fixed →
+//! [`Filter`]), [`eval`] (matching an Event), and [`selector`] (the part the API server can
+//! evaluate as a `fieldSelector`).
 
 mod check;
+mod eval;
+mod fields;
 mod parse;
+mod selector;
 
 use std::fmt;
 
-pub use check::{FIELDS, Filter, check_field_selector, parse_duration, parse_time};
+pub use check::Filter;
+pub use fields::FIELDS;
+pub use selector::check_field_selector;
 
 /// A filter expression that does not parse or check, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,89 @@
+//! Times and durations as people type them: RFC 3339, relative times (`10m`, `-2h`, `+5m`) and
+//! durations (`30s`, `2h30m`, `1d`). Used by the filter language and the command line.
+
+use jiff::{SignedDuration, Timestamp};
+
+/// RFC 3339 (`2026-11-22T10:00:00Z`), or relative to `now`: `-10m`, `-2h30m`, `-1d` (past; the
+/// sign may be left out) or `+5m` (future). Units: s, m, h, d.
+pub fn parse_time(s: &str, now: Timestamp) -> Option<Timestamp> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Some(t);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => (-1, s),
+    };
+    let secs = i64::try_from(parse_duration(rest)?.as_secs()).ok()?;
+    now.checked_add(SignedDuration::from_secs(sign * secs)).ok()
+}
+
+/// A duration such as `30s`, `5m`, `2h30m` or `1d`.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let mut secs: u64 = 0;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return None,
+        };
+        let n: u64 = digits.parse().ok()?;
+        secs = secs.checked_add(n.checked_mul(unit)?)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || s.is_empty() || secs > i64::MAX as u64 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-22T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn relative_and_absolute_times() {
+        let t = |s| parse_time(s, now()).map(|t| t.to_string());
+        assert_eq!(t("-10m").as_deref(), Some("2026-11-22T11:50:00Z"));
+        assert_eq!(t("10m").as_deref(), Some("2026-11-22T11:50:00Z"));
+        assert_eq!(t("+1h").as_deref(), Some("2026-11-22T13:00:00Z"));
+        assert_eq!(t("-1d2h").as_deref(), Some("2026-11-21T10:00:00Z"));
+        assert_eq!(
+            t("2026-11-22T10:00:00.123456Z").as_deref(),
+            Some("2026-11-22T10:00:00.123456Z")
+        );
+        for bad in [
+            "",
+            "-",
+            "10",
+            "10x",
+            "m",
+            "-99999999999999999999d",
+            "yesterday",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let secs = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("30s"), Some(30));
+        assert_eq!(secs("2h30m"), Some(9000));
+        assert_eq!(secs("1d"), Some(86400));
+        for bad in ["", "5", "m", "5x", "-5m", "99999999999999999999d"] {
+            assert_eq!(secs(bad), None, "{bad}");
+        }
+    }
+}
