@@ -68,18 +68,7 @@ impl RunError {
 
 /// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let recovery = match &config.output {
-        OutputTarget::File(path) => {
-            let older: Vec<_> = crate::rotated::beside(path)
-                .into_iter()
-                .map(|(_, p)| p)
-                .collect();
-            let recovery = position::recover(path, &older, &config.scopes)?;
-            report_recovery(path, &recovery);
-            recovery
-        }
-        OutputTarget::Stdout => Recovery::default(),
-    };
+    let recovery = recover(&config)?;
     let health = Arc::new(Health::new(&config.scopes));
     let metrics = Arc::new(Metrics::new());
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
@@ -94,7 +83,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
 
     let cancel = CancellationToken::new();
     let (tx, writer) = start_writer(&config, health.clone(), metrics.clone(), cancel.clone())?;
-    let mut writer = tokio::task::spawn_blocking(move || writer.join());
+    let writer = tokio::task::spawn_blocking(move || writer.join());
     let api = Arc::new(KubeApi::new(
         client,
         config.list_page_size,
@@ -122,7 +111,35 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), written).run());
     }
     drop(shared);
+    let result = supervise(watches, writer, cancel, shutdown).await;
+    http.abort();
+    result
+}
 
+/// Repairs the output's tail and finds where each scope resumes.
+fn recover(config: &RunConfig) -> Result<Recovery, RunError> {
+    let OutputTarget::File(path) = &config.output else {
+        return Ok(Recovery::default());
+    };
+    let older: Vec<_> = crate::rotated::beside(path)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let recovery = position::recover(path, &older, &config.scopes)?;
+    report_recovery(path, &recovery);
+    Ok(recovery)
+}
+
+type WriterTask = tokio::task::JoinHandle<std::thread::Result<Result<WriterStats, OutputError>>>;
+
+/// Waits for shutdown or the first fatal error, then for the watches to stop and the writer to
+/// write, flush and sync what they read. The first failure wins.
+async fn supervise(
+    mut watches: JoinSet<Result<(), WatchError>>,
+    mut writer: WriterTask,
+    cancel: CancellationToken,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
     let mut failure: Option<RunError> = None;
     let mut watches_done = false;
     let mut stats: Option<WriterStats> = None;
@@ -155,7 +172,6 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             }
         }
     }
-    http.abort();
     if let Some(s) = stats {
         tracing::info!(
             bytes = s.bytes,

@@ -119,60 +119,69 @@ fn compile(expr: &str, e: &Expr<'_>, now: Timestamp) -> Result<Node, FilterError
             op,
             op_span,
             value,
-        } => {
-            let (index, info) = resolve(expr, field)?;
-            match (info.kind, op) {
-                (_, Op::Match | Op::NotMatch) if info.kind == Kind::Text => Node::Regex {
-                    field: index,
-                    matches: *op == Op::Match,
-                    re: Regex::new(&value.text).map_err(|e| {
-                        FilterError::at(
-                            expr,
-                            value.span,
-                            format!("invalid regular expression: {}", first_line(&e.to_string())),
-                        )
-                    })?,
-                },
-                (Kind::Text, Op::Eq | Op::Ne) => Node::Text {
-                    field: index,
-                    eq: *op == Op::Eq,
-                    value: value.text.to_string(),
-                },
-                (Kind::Text, _) => {
-                    return Err(FilterError::at(
-                        expr,
-                        op_span,
-                        format!(
-                            "`{}` does not apply to the text field `{field}`",
-                            op.as_str()
-                        ),
-                    )
-                    .help("text fields take =, ==, !=, =~, !~ and in (…)"));
-                }
-                (Kind::Number, Op::Match | Op::NotMatch)
-                | (Kind::Time, Op::Match | Op::NotMatch) => {
-                    return Err(FilterError::at(
-                        expr,
-                        op_span,
-                        format!(
-                            "`{}` applies to text; `{field}` is a {}",
-                            op.as_str(),
-                            kind_name(info.kind)
-                        ),
-                    ));
-                }
-                (Kind::Number, _) => Node::Number {
-                    field: index,
-                    op: *op,
-                    value: number(expr, value)?,
-                },
-                (Kind::Time, _) => Node::Time {
-                    field: index,
-                    op: *op,
-                    value: time(expr, value, now)?,
-                },
-            }
+        } => compile_cmp(expr, field, *op, op_span, value, now)?,
+    })
+}
+
+/// A comparison: the operator must suit the field's kind, the value must parse as that kind.
+fn compile_cmp(
+    expr: &str,
+    field: &str,
+    op: Op,
+    op_span: &str,
+    value: &Value<'_>,
+    now: Timestamp,
+) -> Result<Node, FilterError> {
+    let (index, info) = resolve(expr, field)?;
+    Ok(match (info.kind, op) {
+        (_, Op::Match | Op::NotMatch) if info.kind == Kind::Text => Node::Regex {
+            field: index,
+            matches: op == Op::Match,
+            re: Regex::new(&value.text).map_err(|e| {
+                FilterError::at(
+                    expr,
+                    value.span,
+                    format!("invalid regular expression: {}", first_line(&e.to_string())),
+                )
+            })?,
+        },
+        (Kind::Text, Op::Eq | Op::Ne) => Node::Text {
+            field: index,
+            eq: op == Op::Eq,
+            value: value.text.to_string(),
+        },
+        (Kind::Text, _) => {
+            return Err(FilterError::at(
+                expr,
+                op_span,
+                format!(
+                    "`{}` does not apply to the text field `{field}`",
+                    op.as_str()
+                ),
+            )
+            .help("text fields take =, ==, !=, =~, !~ and in (…)"));
         }
+        (Kind::Number, Op::Match | Op::NotMatch) | (Kind::Time, Op::Match | Op::NotMatch) => {
+            return Err(FilterError::at(
+                expr,
+                op_span,
+                format!(
+                    "`{}` applies to text; `{field}` is a {}",
+                    op.as_str(),
+                    kind_name(info.kind)
+                ),
+            ));
+        }
+        (Kind::Number, _) => Node::Number {
+            field: index,
+            op,
+            value: number(expr, value)?,
+        },
+        (Kind::Time, _) => Node::Time {
+            field: index,
+            op,
+            value: time(expr, value, now)?,
+        },
     })
 }
 

@@ -114,77 +114,67 @@ mod tests {
 
     /// The model: each rotated seq holds content; the disk holds files in some forms.
     /// Random rotations, tidy-ups interrupted at random points (crashes), and full tidy-ups.
-    #[test]
-    fn random_rotate_and_crash_sequences_keep_every_invariant() {
-        for seed in 0..500u64 {
-            let mut rng = fastrand::Rng::with_seed(seed);
-            let max_files = rng.usize(1..=5);
-            let mut disk: BTreeSet<Rotated> = BTreeSet::new();
-            // What each seq's file holds (its own seq stands for its lines).
-            let mut deleted: BTreeSet<u64> = BTreeSet::new();
-            let mut rotations = 0u64;
-            for _ in 0..rng.usize(1..40) {
-                if rng.bool() {
-                    let existing: Vec<Rotated> = disk.iter().copied().collect();
-                    let seq = next_seq(&existing);
-                    assert!(seq > rotations, "seed {seed}: name {seq} reused");
-                    disk.insert(r(seq, Form::Plain));
-                    rotations = seq;
+    /// The rotated files on disk, and the seqs whose lines are gone for good.
+    #[derive(Default)]
+    struct Model {
+        disk: BTreeSet<Rotated>,
+        deleted: BTreeSet<u64>,
+    }
+
+    impl Model {
+        fn existing(&self) -> Vec<Rotated> {
+            self.disk.iter().copied().collect()
+        }
+
+        fn apply(&mut self, action: Action, seed: u64) {
+            match action {
+                Action::Remove(f) => {
+                    assert!(
+                        self.disk.remove(&f),
+                        "seed {seed}: removing a missing {f:?}"
+                    );
+                    let still_there = self
+                        .disk
+                        .iter()
+                        .any(|d| d.seq == f.seq && d.form != Form::Temp);
+                    if f.form != Form::Temp && !still_there {
+                        self.deleted.insert(f.seq);
+                    }
                 }
-                let existing: Vec<Rotated> = disk.iter().copied().collect();
-                let actions = plan(&existing, max_files);
-                // A crash may stop the tidy-up after any step, or inside a compression.
-                let crash_at = if rng.bool() {
-                    rng.usize(0..=actions.len())
-                } else {
-                    actions.len()
-                };
-                for (i, action) in actions.iter().enumerate() {
-                    if i == crash_at {
-                        if let Action::Compress(seq) = action
-                            && rng.bool()
-                        {
-                            disk.insert(r(*seq, Form::Temp));
-                        }
-                        break;
-                    }
-                    match *action {
-                        Action::Remove(f) => {
-                            assert!(disk.remove(&f), "seed {seed}: removing a missing {f:?}");
-                            let still_there =
-                                disk.iter().any(|d| d.seq == f.seq && d.form != Form::Temp);
-                            if f.form != Form::Temp && !still_there {
-                                deleted.insert(f.seq);
-                            }
-                        }
-                        Action::Compress(seq) => {
-                            assert!(disk.contains(&r(seq, Form::Plain)), "seed {seed}");
-                            disk.insert(r(seq, Form::Gz));
-                            disk.remove(&r(seq, Form::Plain));
-                        }
-                    }
+                Action::Compress(seq) => {
+                    assert!(self.disk.contains(&r(seq, Form::Plain)), "seed {seed}");
+                    self.disk.insert(r(seq, Form::Gz));
+                    self.disk.remove(&r(seq, Form::Plain));
                 }
             }
-            // After a final, uninterrupted tidy-up:
-            let existing: Vec<Rotated> = disk.iter().copied().collect();
-            for action in plan(&existing, max_files) {
-                match action {
-                    Action::Remove(f) => {
-                        disk.remove(&f);
-                        if !disk.iter().any(|d| d.seq == f.seq && d.form != Form::Temp)
-                            && f.form != Form::Temp
-                        {
-                            deleted.insert(f.seq);
-                        }
+        }
+
+        /// One tidy-up that a crash may stop after any step, or inside a compression.
+        fn tidy_until_crash(&mut self, rng: &mut fastrand::Rng, max_files: usize, seed: u64) {
+            let actions = plan(&self.existing(), max_files);
+            let crash_at = if rng.bool() {
+                rng.usize(0..=actions.len())
+            } else {
+                actions.len()
+            };
+            for (i, action) in actions.into_iter().enumerate() {
+                if i == crash_at {
+                    if let Action::Compress(seq) = action
+                        && rng.bool()
+                    {
+                        self.disk.insert(r(seq, Form::Temp));
                     }
-                    Action::Compress(seq) => {
-                        disk.insert(r(seq, Form::Gz));
-                        disk.remove(&r(seq, Form::Plain));
-                    }
+                    break;
                 }
+                self.apply(action, seed);
             }
+        }
+
+        /// After a final, uninterrupted tidy-up: at most `max_files`, no temp, one form per seq,
+        /// only the newest plain, and only the oldest ever deleted.
+        fn check(&self, max_files: usize, seed: u64) {
             let mut forms: BTreeMap<u64, Vec<Form>> = BTreeMap::new();
-            for d in &disk {
+            for d in &self.disk {
                 forms.entry(d.seq).or_default().push(d.form);
             }
             assert!(
@@ -193,7 +183,7 @@ mod tests {
                 forms.len()
             );
             assert!(
-                disk.iter().all(|d| d.form != Form::Temp),
+                self.disk.iter().all(|d| d.form != Form::Temp),
                 "seed {seed}: temp left"
             );
             assert!(
@@ -209,13 +199,36 @@ mod tests {
                 };
                 assert_eq!(f[0], expected, "seed {seed}: seq {seq}");
             }
-            // Only the oldest are ever deleted: every deleted seq is older than every kept one.
             if let Some(oldest_kept) = forms.keys().min() {
                 assert!(
-                    deleted.iter().all(|d| d < oldest_kept),
-                    "seed {seed}: deleted {deleted:?}, kept from {oldest_kept}"
+                    self.deleted.iter().all(|d| d < oldest_kept),
+                    "seed {seed}: deleted {:?}, kept from {oldest_kept}",
+                    self.deleted
                 );
             }
+        }
+    }
+
+    #[test]
+    fn random_rotate_and_crash_sequences_keep_every_invariant() {
+        for seed in 0..500u64 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let max_files = rng.usize(1..=5);
+            let mut model = Model::default();
+            let mut rotations = 0u64;
+            for _ in 0..rng.usize(1..40) {
+                if rng.bool() {
+                    let seq = next_seq(&model.existing());
+                    assert!(seq > rotations, "seed {seed}: name {seq} reused");
+                    model.disk.insert(r(seq, Form::Plain));
+                    rotations = seq;
+                }
+                model.tidy_until_crash(&mut rng, max_files, seed);
+            }
+            for action in plan(&model.existing(), max_files) {
+                model.apply(action, seed);
+            }
+            model.check(max_files, seed);
         }
     }
 }

@@ -102,11 +102,47 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
     if config.headers && config.format != Format::Json {
         writeln!(out, "{}", header(config.format)).map_err(TailError::Write)?;
     }
+    let mut write_error: Option<io::Error> = None;
+    let read = in_parallel(config, &older, &stop, |rendered: Rendered| {
+        for why in &rendered.invalid {
+            tracing::warn!("{why}");
+        }
+        if write_error.is_some() {
+            return;
+        }
+        let written = out
+            .write_all(&rendered.out)
+            .and_then(|()| if config.follow { out.flush() } else { Ok(()) });
+        if let Err(e) = written {
+            write_error = Some(e);
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    let flushed = out.flush();
+    match (write_error, read, flushed) {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        (Some(e), _, _) | (None, _, Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        (Some(e), _, _) | (None, Ok(()), Err(e)) => Err(TailError::Write(e)),
+        (None, Err(e), _) => Err(TailError::Read {
+            path: config.path.clone(),
+            source: e,
+        }),
+        (None, Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// Reads the files in blocks on one thread, parses and renders the blocks on all cores, and
+/// hands them to `print` in file order. Returns how reading ended.
+fn in_parallel(
+    config: &TailConfig,
+    older: &[PathBuf],
+    stop: &AtomicBool,
+    mut print: impl FnMut(Rendered),
+) -> io::Result<()> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
-    let mut write_error: Option<io::Error> = None;
-    let read = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, follow::Block)>(workers);
         let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(u64, Rendered)>(workers);
@@ -123,59 +159,28 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
             });
         }
         drop(done_tx);
-        let stop_reader = stop.clone();
         let reader = scope.spawn(move || {
             let mut seq = 0;
-            let stopped = || stop_reader.load(Ordering::Relaxed);
-            follow::read(
-                &older,
-                &config.path,
-                config.follow,
-                &stopped,
-                &mut |block| {
-                    let sent = work_tx.send((seq, block)).is_ok();
-                    seq += 1;
-                    sent && !stopped()
-                },
-            )
+            let stopped = || stop.load(Ordering::Relaxed);
+            follow::read(older, &config.path, config.follow, &stopped, &mut |block| {
+                let sent = work_tx.send((seq, block)).is_ok();
+                seq += 1;
+                sent && !stopped()
+            })
         });
-        // Print in file order.
         let mut waiting = std::collections::BTreeMap::new();
         let mut next = 0;
         for (seq, rendered) in done_rx {
             waiting.insert(seq, rendered);
             while let Some(r) = waiting.remove(&next) {
                 next += 1;
-                for why in &r.invalid {
-                    tracing::warn!("{why}");
-                }
-                if write_error.is_some() {
-                    continue;
-                }
-                let written = out
-                    .write_all(&r.out)
-                    .and_then(|()| if config.follow { out.flush() } else { Ok(()) });
-                if let Err(e) = written {
-                    write_error = Some(e);
-                    stop.store(true, Ordering::Relaxed);
-                }
+                print(r);
             }
         }
         reader
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the reader thread panicked")))
-    });
-    let flushed = out.flush();
-    match (write_error, read, flushed) {
-        // A closed pipe (`| head`) is the reader's choice, not a failure.
-        (Some(e), _, _) | (None, _, Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        (Some(e), _, _) | (None, Ok(()), Err(e)) => Err(TailError::Write(e)),
-        (None, Err(e), _) => Err(TailError::Read {
-            path: config.path.clone(),
-            source: e,
-        }),
-        (None, Ok(()), Ok(())) => Ok(()),
-    }
+    })
 }
 
 fn selected(config: &TailConfig, frame: &EventFrame<'_>) -> bool {
