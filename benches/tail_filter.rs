@@ -4,6 +4,9 @@
 //!
 //! `cargo bench --bench tail_filter` (BENCH_MB=1100 by default; needs `jq` on PATH).
 
+// getrusage/wait4/sysconf/kill through libc: CPU and memory figures of the processes measured.
+#![allow(unsafe_code)]
+
 #[path = "../tests/support/events.rs"]
 mod events;
 

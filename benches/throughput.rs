@@ -6,6 +6,9 @@
 //! `cargo bench --bench throughput` (BENCH_FRAMES=200000, BENCH_ROUNDS=3 by default).
 //! Prints frames/s, CPU seconds and peak RSS for both, the medians, and the ratios.
 
+// getrusage/wait4/sysconf/kill through libc: CPU and memory figures of the processes measured.
+#![allow(unsafe_code)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

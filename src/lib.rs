@@ -25,22 +25,29 @@
 //! `watch`, `output`, `position`, `filter` and `tail` meet only in `frame`/`event` types and
 //! are joined in `daemon` (for `run`) and `main` (for `tail`).
 
-pub mod backoff;
+#![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
+
+mod backoff;
 pub mod cli;
-pub mod cluster;
+mod cluster;
 pub mod config;
 pub mod daemon;
-pub mod event;
-pub mod filter;
-pub mod frame;
-pub mod health;
-pub mod http;
-pub mod metrics;
-pub mod output;
-pub mod position;
+mod event;
+mod filter;
+mod frame;
+mod health;
+mod http;
+mod metrics;
+mod output;
+mod position;
 pub mod rotated;
 pub mod shutdown;
 pub mod tail;
 pub mod telemetry;
-pub mod time;
-pub mod watch;
+mod time;
+mod watch;
+
+pub use event::EventFrame;
+pub use filter::Filter;
+pub use output::prepare_dir;

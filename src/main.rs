@@ -1,3 +1,6 @@
+#![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -46,7 +49,7 @@ fn main() -> ExitCode {
 
 fn prepare_dir(args: kube_event_logger::cli::PrepareDirArgs) -> ExitCode {
     let (uid, gid) = args.owner;
-    match kube_event_logger::output::prepare_dir(&args.dir, uid, gid) {
+    match kube_event_logger::prepare_dir(&args.dir, uid, gid) {
         Ok(()) => {
             tracing::info!(dir = %args.dir.display(), uid, gid, "output directory ready");
             ExitCode::from(exit_code::OK)

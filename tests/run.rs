@@ -753,8 +753,7 @@ async fn a_full_disk_pauses_the_watch_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_is_pushed_down_in_part_and_equals_local_evaluation() {
-    use kube_event_logger::event::EventFrame;
-    use kube_event_logger::filter::Filter;
+    use kube_event_logger::{EventFrame, Filter};
     let expr = r#"type=Warning,namespace!=probes and message =~ "Failed|nodes""#;
     let server = tls_server().await;
     let dir = tempfile::tempdir().unwrap();

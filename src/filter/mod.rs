@@ -14,7 +14,6 @@ mod selector;
 use std::fmt;
 
 pub use check::Filter;
-pub use fields::FIELDS;
 pub use selector::check_field_selector;
 
 /// A filter expression that does not parse or check, with where and why.

@@ -61,7 +61,6 @@ pub struct OutputFile {
     active: Active,
     next_seq: u64,
     tidier: Tidier,
-    rotations: u64,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -98,7 +97,6 @@ impl OutputFile {
             naming,
             limits,
             tidier,
-            rotations: 0,
             metrics: None,
         })
     }
@@ -167,7 +165,6 @@ impl OutputFile {
         std::fs::rename(&self.path, &to).map_err(|e| self.write_err(e))?;
         self.next_seq += 1;
         self.active = open_active(&self.path)?;
-        self.rotations += 1;
         if let Some(m) = &self.metrics {
             m.rotated();
         }
@@ -179,10 +176,6 @@ impl OutputFile {
     /// Flushes file data to disk.
     pub fn sync(&mut self) -> Result<(), OutputError> {
         self.active.file.sync_data().map_err(|e| self.write_err(e))
-    }
-
-    pub fn rotations(&self) -> u64 {
-        self.rotations
     }
 }
 
@@ -222,7 +215,13 @@ mod tests {
             f.append(format!("{{\"line\":{i}}}\n").as_bytes()).unwrap();
         }
         // 13-byte lines, 20-byte limit: one line per file.
-        assert_eq!(f.rotations(), 4);
+        let seqs: std::collections::BTreeSet<u64> =
+            rotated::beside(&path).iter().map(|(r, _)| r.seq).collect();
+        assert_eq!(
+            seqs.into_iter().collect::<Vec<_>>(),
+            [1, 2, 3, 4],
+            "four rotations"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"line\":4}\n");
         let rotated = rotated::beside(&path);
         assert_eq!(rotated.first().map(|r| r.0.seq), Some(4), "{rotated:?}");

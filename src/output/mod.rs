@@ -238,7 +238,9 @@ mod tests {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a/kube-event-logger");
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        // Our own uid and gid, as a file we create gets them.
+        let mine = std::fs::metadata(dir.path()).unwrap();
+        let (uid, gid) = (mine.uid(), mine.gid());
         prepare_dir(&target, uid, gid).unwrap();
         let meta = std::fs::metadata(&target).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (uid, gid));

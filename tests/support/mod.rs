@@ -144,6 +144,7 @@ impl Daemon {
         v["http_addr"].as_str().unwrap().parse().unwrap()
     }
 
+    #[allow(unsafe_code)]
     pub fn signal(&self, sig: i32) {
         let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
         assert_eq!(rc, 0, "kill({sig})");
