@@ -14,9 +14,10 @@ use crate::backoff::Backoff;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
+use crate::frame::Batch;
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::output::{self, Batch, OutputError, OutputFile, WriterStats};
+use crate::output::{self, OutputError, OutputFile, WriterStats};
 use crate::position::{self, PositionError, Recovery};
 use crate::watch::{Keep, KubeApi, ScopeWatch, Shared, WatchError};
 

@@ -92,6 +92,9 @@ impl std::fmt::Display for Scope {
     }
 }
 
+/// One or more complete frame lines, each ending in `\n`: what the watch hands the writer.
+pub type Batch = Vec<u8>;
+
 /// The watch type of a data frame: the frames that carry an Event and belong in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataKind {

@@ -3,27 +3,39 @@
 //! # Layout
 //!
 //! ```text
-//! backoff    capped exponential backoff with jitter (watch reconnects, output retries)
+//! main.rs    parse the command line, start telemetry, call the library, map errors to exit codes
 //! cli        clap's view of the command line (no logic)
-//! config     command line → validated RunConfig
+//! config     command line → validated RunConfig / TailConfig
+//! time       RFC 3339 and relative times, durations (filter language and command line)
+//!
+//! frame      the vocabulary: Frame (data / bookmark / error), ResourceVersion, Scope, Status;
+//!            one line → Frame; LIST item → ADDED frame. Imports nothing of ours
+//! event      a borrowed, typed view of an Event (filter and viewer); frame + view in one parse
+//!
 //! cluster    kube client from kubeconfig / in-cluster access
-//! watch/     LIST + WATCH per scope: line splitting, the reconnect/relist state machine
-//! event      a borrowed, typed view of an Event (for the filter and the viewer)
-//! filter/    the filter language: nom parser → checked Filter → evaluation; fieldSelector push-down
-//! frame      one line → frame type, uid, namespace, resourceVersion; LIST item → ADDED frame
-//! position   where the output ends (torn-line repair, per-scope resume points); RV comparison
-//! output/    the writer thread, the rotating output file, rotated-file naming and retention, gzip
+//! watch/     LIST + WATCH per scope: api (EventsApi trait, kube implementation), lines (chunk →
+//!            lines), machine (the pure state machine), mod (the I/O loop that performs it)
+//! backoff    capped exponential backoff with jitter (watch reconnects, output retries)
+//!
+//! output/    the writer thread; the rotating output file; retention plan; gzip tidier
+//! rotated    rotated-file names, listing and opening (plain or gzip): output, position, tail
+//! position   where the output ends: torn-line repair, per-scope resume points
+//!
+//! filter/    the filter language: parse (nom) → fields → check → eval; selector push-down
+//! tail/      the viewer: follow (reading across rotations), render (table/json), mod (parallel)
+//!
 //! health     shared state behind /healthz and /readyz
 //! metrics    Prometheus metrics: names and labels in one place
 //! http       /healthz, /readyz and /metrics
-//! tail/      the viewer: reads plain and .gz files, follows across rotation, table/json rendering
 //! telemetry  tracing to stderr
 //! shutdown   SIGTERM/SIGINT
-//! daemon     `run`: wires the above together, maps failures to exit codes
+//! daemon     `run`: wires the above together, supervises the tasks, maps failures to exit codes
 //! ```
 //!
-//! `watch`, `output`, `position`, `filter` and `tail` meet only in `frame`/`event` types and
-//! are joined in `daemon` (for `run`) and `main` (for `tail`).
+//! `watch`, `output` and `position` never import each other: they meet in the `frame` and
+//! `rotated` types and are joined in `daemon`. The filter language is used by `tail` directly and
+//! by `watch` only through a closure that `daemon` builds. `tests/layout.rs` checks there is no import circle and that this map names every
+//! module.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]

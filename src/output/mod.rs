@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use file::{Limits, OutputFile};
 
 use crate::backoff::Backoff;
+use crate::frame::Batch;
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -30,9 +31,6 @@ use crate::metrics::Metrics;
 const FLUSH_BYTES: usize = 64 * 1024;
 /// Batches queued between the watch and the writer.
 pub const CHANNEL_BATCHES: usize = 16;
-
-/// One or more complete frame lines, each ending in `\n`.
-pub type Batch = Vec<u8>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {

@@ -23,10 +23,9 @@ use machine::{Machine, Outcome, Reason, Request, Step, Wait};
 
 use crate::backoff::Backoff;
 use crate::event::EventFrame;
-use crate::frame::{DataKind, Frame, ListPage, ListedObject, ResourceVersion, Scope};
+use crate::frame::{Batch, DataKind, Frame, ListPage, ListedObject, ResourceVersion, Scope};
 use crate::health::Health;
 use crate::metrics::{Metrics, Relist};
-use crate::output::Batch;
 
 /// Longest frame line accepted; longer ones are treated as a broken stream.
 const MAX_LINE: usize = 16 * 1024 * 1024;

@@ -1,0 +1,194 @@
+//! The crate's shape, checked: no import circle among the modules of `src/`, and `lib.rs`'s
+//! layout map names every module there is.
+//!
+//! A module's imports are the `crate::…` and `super::…` paths its file names. Modules are
+//! compared at the level where they are siblings: two top-level modules, or two children of the
+//! same parent. A child using its parent (or the parent re-exporting a child) is not a circle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
+/// Every `.rs` file under `src/` with its module path (`["watch", "machine"]`).
+fn modules() -> Vec<(Vec<String>, PathBuf)> {
+    fn walk(dir: &Path, prefix: &[String], out: &mut Vec<(Vec<String>, PathBuf)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            if path.is_dir() {
+                let mut p = prefix.to_vec();
+                p.push(name);
+                walk(&path, &p, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let mut p = prefix.to_vec();
+                if !matches!(name.as_str(), "mod" | "lib" | "main") {
+                    p.push(name);
+                }
+                out.push((p, path));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new(SRC), &[], &mut out);
+    out
+}
+
+/// The module paths a file refers to, made absolute.
+fn references(module: &[String], text: &str) -> Vec<Vec<String>> {
+    let mut refs = Vec::new();
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (i, _) in code.match_indices("crate::") {
+        let path = ident_path(&code[i + "crate::".len()..]);
+        refs.push(path);
+    }
+    // `super` in `a/b.rs` and in `a/b/mod.rs` (both module a::b) is `a`.
+    let parent = &module[..module.len().saturating_sub(1)];
+    for (i, _) in code.match_indices("super::") {
+        if code[..i].ends_with("::") || code[..i].ends_with(|c: char| c.is_alphanumeric()) {
+            continue;
+        }
+        let mut path = parent.to_vec();
+        path.extend(ident_path(&code[i + "super::".len()..]));
+        refs.push(path);
+    }
+    refs
+}
+
+/// `a::b::{c, d}` → `["a", "b"]`: the leading identifiers of a path.
+fn ident_path(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    loop {
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if end == 0 {
+            break;
+        }
+        out.push(rest[..end].to_string());
+        match rest[end..].strip_prefix("::") {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    out
+}
+
+/// Edges between sibling modules: `from` uses something in (or under) `to`.
+fn sibling_edges() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let known: BTreeSet<Vec<String>> = modules().into_iter().map(|(m, _)| m).collect();
+    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (module, path) in modules() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for target in references(&module, &text) {
+            // The longest known module the path names.
+            let Some(target) = (1..=target.len())
+                .rev()
+                .map(|n| target[..n].to_vec())
+                .find(|p| known.contains(p))
+            else {
+                continue;
+            };
+            // Find the first level where the two paths part: those two are siblings.
+            let common = module
+                .iter()
+                .zip(&target)
+                .take_while(|(a, b)| a == b)
+                .count();
+            if common == module.len() || common == target.len() {
+                continue; // one contains the other: parent and child
+            }
+            edges
+                .entry(module[..=common].to_vec())
+                .or_default()
+                .insert(target[..=common].to_vec());
+        }
+    }
+    edges
+}
+
+/// A circle in the graph, if any.
+fn find_cycle(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &Vec<String>,
+        edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        stack: &mut Vec<Vec<String>>,
+        done: &mut BTreeSet<Vec<String>>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = stack.iter().position(|n| n == node) {
+            let mut circle: Vec<String> = stack[i..].iter().map(|m| m.join("::")).collect();
+            circle.push(node.join("::"));
+            return Some(circle);
+        }
+        if !done.insert(node.clone()) {
+            return None;
+        }
+        stack.push(node.clone());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        let mut stack = Vec::new();
+        if let Some(c) = visit(node, edges, &mut stack, &mut done) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[test]
+fn no_import_circle_among_modules() {
+    let edges = sibling_edges();
+    assert!(
+        edges.contains_key(&vec!["watch".to_string()]),
+        "the scan finds imports: {edges:?}"
+    );
+    if let Some(circle) = find_cycle(&edges) {
+        panic!("import circle: {}", circle.join(" → "));
+    }
+}
+
+#[test]
+fn the_check_finds_a_circle_when_there_is_one() {
+    let m = |s: &str| vec![s.to_string()];
+    let mut edges = BTreeMap::new();
+    edges.insert(m("frame"), BTreeSet::from([m("position")]));
+    edges.insert(m("position"), BTreeSet::from([m("frame")]));
+    assert!(find_cycle(&edges).is_some());
+    edges.remove(&m("frame"));
+    assert!(find_cycle(&edges).is_none());
+    assert_eq!(ident_path("output::file::{A, B}"), ["output", "file"]);
+}
+
+#[test]
+fn the_layout_map_in_lib_rs_names_every_module() {
+    let lib = std::fs::read_to_string(Path::new(SRC).join("lib.rs")).unwrap();
+    let map: String = lib
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let top: BTreeSet<String> = modules()
+        .into_iter()
+        .filter_map(|(m, _)| m.first().cloned())
+        .collect();
+    for module in top {
+        let named = map.lines().any(|l| {
+            l.trim_start_matches("//!")
+                .trim_start()
+                .starts_with(&module)
+        });
+        assert!(named, "lib.rs's layout map does not name `{module}`");
+    }
+}
