@@ -1,6 +1,8 @@
 //! The Elastic pipeline (filebeat/, logstash/, es-templates/, kibana/) checked against itself and
 //! against the daemon: every file parses, and the parts cannot drift apart unnoticed.
 
+#[path = "../support/events.rs"]
+mod events;
 mod logstash;
 
 use std::path::{Path, PathBuf};
@@ -177,11 +179,8 @@ fn realistic_frames() -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     for (i, ns) in ["default", "kube-system"].iter().enumerate() {
-        let object =
-            crate::support::events::event_object(ns, &format!("web-{i}"), 100 + i as u64, 3);
-        frames.push(
-            serde_json::from_str(&crate::support::events::frame("MODIFIED", &object)).unwrap(),
-        );
+        let object = events::event_object(ns, &format!("web-{i}"), 100 + i as u64, 3);
+        frames.push(serde_json::from_str(&events::frame("MODIFIED", &object)).unwrap());
     }
     let labelled = r#"{"type":"ADDED","object":{"kind":"Event","apiVersion":"v1","metadata":{"name":"x.1","generateName":"x.","namespace":"a","uid":"u","resourceVersion":"7","creationTimestamp":"2026-11-22T10:00:00Z","labels":{"app.kubernetes.io/name":"web","tier":"1"},"annotations":{"note":"{\"json\":true}"}},"involvedObject":{"kind":"Pod","name":"p"},"related":{"kind":"Node","name":"n1","apiVersion":"v1"},"reason":"R","message":"m","action":"Binding","source":{},"firstTimestamp":null,"lastTimestamp":null,"eventTime":"2026-11-22T10:00:00.123456Z","series":{"count":9,"lastObservedTime":"2026-11-22T10:05:00.000001Z"},"type":"Normal","reportingComponent":"default-scheduler","reportingInstance":"default-scheduler-node1"}}"#;
     frames.push(serde_json::from_str(labelled).unwrap());

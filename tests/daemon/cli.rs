@@ -1,0 +1,100 @@
+//! The command line: exit codes and messages at start-up, `--output -`, log format.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthorized_at_startup_exits_4_with_the_cause() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path(), &server.kubeconfig(Some("wrong-token")), &[]);
+    let status = d.wait_exit(support::DEADLINE).await;
+    assert_eq!(status.code(), Some(4), "{}", d.stderr());
+    let err = d.stderr();
+    assert!(
+        err.contains("401 Unauthorized") && err.contains("token"),
+        "{err}"
+    );
+    assert!(d.lines().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_at_startup_exits_4_naming_the_missing_rbac_rule() {
+    let server = tls_server().await;
+    server.set_forbidden(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir, &[]);
+    let status = d.wait_exit(support::DEADLINE).await;
+    assert_eq!(status.code(), Some(4));
+    let err = d.stderr();
+    assert!(err.contains("403 Forbidden"), "{err}");
+    assert!(
+        err.contains("verbs [get, list, watch]") && err.contains("resources [\\\"events\\\"]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot list resource"),
+        "the server's message is kept: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_writes_frames_to_stdout_and_nothing_else() {
+    let server = tls_server().await;
+    let e = server.add("a", "A");
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir, &["--output", "-"]);
+    eventually("a frame on stdout", || !d.stdout().is_empty()).await;
+    d.signal(libc::SIGINT);
+    assert_eq!(d.wait_exit(support::DEADLINE).await.code(), Some(0));
+    assert_eq!(String::from_utf8(d.stdout()).unwrap(), format!("{e}\n"));
+    assert!(!dir.path().join("log").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_command_lines_exit_2_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path(), "", &["--namespace", "Not_Valid"]);
+    assert_eq!(d.wait_exit(support::DEADLINE).await.code(), Some(2));
+    assert!(
+        d.stderr().contains("not a valid namespace name"),
+        "{}",
+        d.stderr()
+    );
+    let mut d = Daemon::start(dir.path(), "not: [a kubeconfig", &[]);
+    assert_eq!(d.wait_exit(support::DEADLINE).await.code(), Some(3));
+    assert!(d.stderr().contains("kubeconfig"), "{}", d.stderr());
+}
+
+// --- The output file's lifecycle: rotation, compression, retention, restarts, disk full.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_filter_exits_2_with_a_caret_under_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path(), "", &["--filter", "type=Warning,kindd=Pod"]);
+    assert_eq!(d.wait_exit(support::DEADLINE).await.code(), Some(2));
+    let err = d.stderr();
+    assert!(
+        err.contains("unknown field `kindd`") && err.contains("did you mean `kind`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r"type=Warning,kindd=Pod\n               ^^^^^"),
+        "{err}"
+    );
+}
+
+// --- `tail`: golden outputs, .gz and rotated input, follow across a rotation.
+
+#[test]
+fn text_logs_are_the_default() {
+    let out = std::process::Command::new(support::BIN)
+        .args(["run", "--namespace", "Not_Valid"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let line = err.lines().next().unwrap();
+    assert!(line.contains(" ERROR ") && !line.starts_with('{'), "{err}");
+    assert!(out.stdout.is_empty());
+}

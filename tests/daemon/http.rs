@@ -1,0 +1,183 @@
+//! /healthz, /readyz and /metrics over a real socket, and the stall check they report.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_readyz_report_the_watch_and_the_output() {
+    let server = tls_server().await;
+    server.pause();
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&server, &dir, &[]);
+    let addr = d.http_addr().await;
+    assert_eq!(http_get(addr, "/healthz").await.0, 200);
+    let (code, body) = http_get(addr, "/readyz").await;
+    assert_eq!(code, 503);
+    assert!(
+        body.contains("no established watch for all namespaces"),
+        "{body}"
+    );
+    server.resume();
+    wait_ready(addr).await;
+    assert_eq!(http_get(addr, "/nope").await.0, 404);
+}
+
+/// The value of one sample in a Prometheus text exposition.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_is_written_and_how_the_watch_went() {
+    let server = tls_server().await;
+    server.add("a", "listed");
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir, &[]);
+    let addr = d.http_addr().await;
+    d.wait_lines(1).await;
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    let (code, text) = http_get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        sample(
+            &text,
+            r#"kube_event_logger_frames_written_total{type="ADDED"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"kube_event_logger_relists_total{reason="initial"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"kube_event_logger_watch_starts_total{reason="after_list"}"#
+        ),
+        1.0
+    );
+    server.add("a", "b");
+    server.occur("a", "b");
+    server.occur("a", "b");
+    server.delete("a", "listed");
+    let lines = d.wait_lines(5).await;
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let (_, text) = http_get(addr, "/metrics").await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"kube_event_logger_frames_written_total{type="ADDED"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"kube_event_logger_frames_written_total{type="MODIFIED"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"kube_event_logger_frames_written_total{type="DELETED"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "kube_event_logger_bytes_written_total"),
+        bytes as f64
+    );
+    assert_eq!(sample(&text, "kube_event_logger_write_errors_total"), 0.0);
+    assert_eq!(sample(&text, "kube_event_logger_rotations_total"), 0.0);
+    let since = sample(&text, "kube_event_logger_seconds_since_last_frame");
+    assert!((0.0..30.0).contains(&since), "{since}");
+    // The test events happened on 2026-11-22T10:00:xx.
+    assert!(sample(&text, "kube_event_logger_event_time_lag_seconds") > 0.0);
+    server.close_watches();
+    eventually("a resumed watch", || {
+        server.requests().iter().filter(|r| r.is_watch()).count() >= 2
+    })
+    .await;
+    let start = tokio::time::Instant::now();
+    loop {
+        let (_, text) = http_get(addr, "/metrics").await;
+        if text.contains(r#"kube_event_logger_watch_starts_total{reason="server_closed"} 1"#) {
+            break;
+        }
+        assert!(start.elapsed() < support::DEADLINE, "{text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_watch_turns_readiness_false_and_is_replaced() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&server, &dir, &["--stall-timeout", "1s"]);
+    let addr = d.http_addr().await;
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    wait_ready(addr).await;
+    // A quiet cluster is not a stall: nothing newer on the server, no relist, still ready.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(http_get(addr, "/readyz").await.0, 200);
+    let lists = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| !r.is_watch() && r.param("limit").is_some())
+            .count()
+    };
+    let probes_and_lists = lists();
+    assert!(
+        probes_and_lists >= 2,
+        "the stall probe looked at the server"
+    );
+    assert!(!d.stderr().contains("not ready, listing again"));
+
+    // Now a watch that delivers nothing while an event is waiting on the server.
+    server.fault(Fault::FrozenWatch);
+    server.close_watches();
+    eventually("the frozen watch", || {
+        server.requests().iter().filter(|r| r.is_watch()).count() >= 2
+    })
+    .await;
+    let e = server.add("a", "missed");
+    let mut saw_not_ready = false;
+    let start = tokio::time::Instant::now();
+    while d.lines().is_empty() || !saw_not_ready {
+        let (code, body) = http_get(addr, "/readyz").await;
+        if code == 503 {
+            assert!(body.contains("no established watch"), "{body}");
+            saw_not_ready = true;
+        }
+        assert!(
+            start.elapsed() < support::DEADLINE,
+            "saw 503: {saw_not_ready}, lines: {:?}",
+            d.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        d.lines(),
+        [e],
+        "the relist wrote the event the frozen watch never sent"
+    );
+    wait_ready(addr).await;
+    let (_, text) = http_get(addr, "/metrics").await;
+    assert_eq!(sample(&text, "kube_event_logger_watch_stalls_total"), 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            r#"kube_event_logger_relists_total{reason="stalled"}"#
+        ),
+        1.0
+    );
+    d.wait_log("not ready, listing again").await;
+}

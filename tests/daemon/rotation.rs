@@ -1,0 +1,131 @@
+//! The output file's life: rotation under a Filebeat-like harvester, a deleted output file,
+//! a full disk.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_harvester_reads_every_frame_once_across_rotations_within_the_disk_bound() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    let harvester = Harvester::start(log.clone(), "events.json");
+    let mut d = start(
+        &server,
+        &dir,
+        &["--max-file-size", "1MiB", "--max-files", "2"],
+    );
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    let expected = burst(&server, "e", 4000).await;
+    d.wait_lines(1).await;
+    eventually("every frame harvested", || {
+        harvester.lines().len() >= expected.len()
+    })
+    .await;
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit(support::DEADLINE).await.success());
+    let (harvested, max_bytes) = harvester.finish();
+    assert_eq!(harvested.len(), expected.len(), "exactly once");
+    assert_eq!(harvested, expected, "in order");
+    let bound = (2 + 2) << 20;
+    assert!(max_bytes <= bound, "disk use {max_bytes} > {bound}");
+    let rotated = output_names(&log);
+    assert!(rotated.iter().any(|n| n.ends_with(".gz")), "{rotated:?}");
+    assert!(
+        rotated.iter().all(|n| !n.starts_with('.')),
+        "no temp file left: {rotated:?}"
+    );
+    // What is kept (gz decompressed, plain, active) is exactly the newest frames, in order.
+    let kept = all_kept_lines(&log, "events.json");
+    assert!(!kept.is_empty() && kept.len() < expected.len());
+    assert_eq!(kept, expected[expected.len() - kept.len()..]);
+    // Every file starts with a whole frame.
+    for name in rotated.iter().filter(|n| !n.ends_with(".gz")) {
+        let head = std::fs::read(log.join(name)).unwrap();
+        assert!(
+            head.is_empty() || head.starts_with(b"{\"type\":\""),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_output_file_is_noticed_and_recreated() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir, &[]);
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    server.add("a", "before");
+    d.wait_lines(1).await;
+    std::fs::remove_file(&d.output).unwrap();
+    let after = server.add("a", "after");
+    assert_eq!(d.wait_lines(1).await, [after]);
+    d.wait_log("deleted or moved").await;
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(at: &std::path::Path, size: &str) -> Option<TinyFs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyFs(at.to_path_buf()))
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_pauses_the_watch_and_loses_nothing() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let Some(_fs) = TinyFs::mount(&log, "256k") else {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here (the writer's disk-full handling is covered by output unit tests)"
+        );
+        return;
+    };
+    let mut d = start(&server, &dir, &[]);
+    let addr = d.http_addr().await;
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    wait_ready(addr).await;
+    // Leave ~16 KiB free, then send ~52 KiB of frames.
+    let filler = log.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 240 * 1024]);
+    let expected: Vec<String> = (0..40)
+        .map(|i| server.add("a", &format!("full-{i}")))
+        .collect();
+    d.wait_log("cannot write the output").await;
+    assert_eq!(
+        http_get(addr, "/readyz").await.0,
+        503,
+        "not ready while the disk is full"
+    );
+    let partial = d.lines();
+    assert!(partial.len() < expected.len());
+    assert_eq!(
+        partial,
+        expected[..partial.len()],
+        "no torn or skipped line"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(d.wait_lines(40).await, expected);
+    d.wait_log("the output is writable again").await;
+    wait_ready(addr).await;
+}
+
+// --- Filters: push-down to the API server and local evaluation.
