@@ -105,15 +105,14 @@ async fn metrics_count_what_is_written_and_how_the_watch_went() {
         server.requests().iter().filter(|r| r.is_watch()).count() >= 2
     })
     .await;
-    let start = tokio::time::Instant::now();
-    loop {
-        let (_, text) = http_get(addr, "/metrics").await;
-        if text.contains(r#"kube_event_logger_watch_starts_total{reason="server_closed"} 1"#) {
-            break;
-        }
-        assert!(start.elapsed() < support::DEADLINE, "{text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let counted = r#"kube_event_logger_watch_starts_total{reason="server_closed"} 1"#;
+    let scraped = support::poll(
+        support::DEADLINE,
+        || async { Some(http_get(addr, "/metrics").await.1).filter(|t| t.contains(counted)) },
+        || counted.to_string(),
+    )
+    .await;
+    scraped.unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,21 +148,21 @@ async fn a_stalled_watch_turns_readiness_false_and_is_replaced() {
     })
     .await;
     let e = server.add("a", "missed");
-    let mut saw_not_ready = false;
-    let start = tokio::time::Instant::now();
-    while d.lines().is_empty() || !saw_not_ready {
-        let (code, body) = http_get(addr, "/readyz").await;
-        if code == 503 {
-            assert!(body.contains("no established watch"), "{body}");
-            saw_not_ready = true;
-        }
-        assert!(
-            start.elapsed() < support::DEADLINE,
-            "saw 503: {saw_not_ready}, lines: {:?}",
-            d.lines()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let saw_not_ready = std::cell::Cell::new(false);
+    let relisted = support::poll(
+        support::DEADLINE,
+        || async {
+            let (code, body) = http_get(addr, "/readyz").await;
+            if code == 503 {
+                assert!(body.contains("no established watch"), "{body}");
+                saw_not_ready.set(true);
+            }
+            (!d.lines().is_empty() && saw_not_ready.get()).then_some(())
+        },
+        || format!("saw 503: {}, lines: {:?}", saw_not_ready.get(), d.lines()),
+    )
+    .await;
+    relisted.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         d.lines(),
         [e],

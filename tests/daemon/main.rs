@@ -39,11 +39,9 @@ async fn wait_watching(server: &FakeApiServer, rv: &str) {
 }
 
 async fn wait_ready(addr: std::net::SocketAddr) {
-    let start = tokio::time::Instant::now();
-    while http_get(addr, "/readyz").await.0 != 200 {
-        assert!(start.elapsed() < support::DEADLINE, "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let ready = || async { (http_get(addr, "/readyz").await.0 == 200).then_some(()) };
+    let waited = support::poll(support::DEADLINE, ready, || "/readyz 200".into()).await;
+    waited.unwrap_or_else(|e| panic!("never ready: {e}"));
 }
 
 /// Adds `n` events at a high but bounded rate (batches of 20, ~1 ms apart).

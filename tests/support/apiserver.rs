@@ -695,48 +695,63 @@ fn watch_response(
     timeout: Duration,
     fault: Option<Fault>,
 ) -> Response<Body> {
-    let (mut tx, body) = http_body_util::channel::Channel::<Bytes, std::io::Error>::new(8);
+    let (tx, body) = http_body_util::channel::Channel::<Bytes, std::io::Error>::new(8);
     let resp = Response::builder()
         .status(200)
         .header("content-type", "application/json")
         .body(body.boxed())
         .unwrap();
-    let mut changed = shared.changed.subscribe();
-    let mut kill = shared.kill.subscribe();
-    tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let prebuilt = shared.inner.lock().unwrap().prebuilt.clone();
+    let cursor = match rv.as_str() {
+        "" | "0" => 0,
+        n => n.parse::<u64>().unwrap_or(0),
+    };
+    let stream = WatchStream {
+        changed: shared.changed.subscribe(),
+        kill: shared.kill.subscribe(),
+        shared,
+        namespace,
+        selector,
+        fault,
+        tx,
+        rng: fastrand::Rng::with_seed(cursor),
+        sent: 0,
+    };
+    tokio::spawn(stream.run(rv, cursor, tokio::time::Instant::now() + timeout));
+    resp
+}
+
+/// One open watch: what it sends, until the deadline, a close, or a fault ends it.
+struct WatchStream {
+    shared: Arc<Shared>,
+    namespace: Option<String>,
+    selector: Selector,
+    fault: Option<Fault>,
+    tx: http_body_util::channel::Sender<Bytes, std::io::Error>,
+    changed: tokio::sync::watch::Receiver<u64>,
+    kill: tokio::sync::watch::Receiver<u64>,
+    rng: fastrand::Rng,
+    /// Frames sent so far (where a fault strikes).
+    sent: usize,
+}
+
+impl WatchStream {
+    async fn run(mut self, rv: String, mut cursor: u64, deadline: tokio::time::Instant) {
+        let prebuilt = self.shared.inner.lock().unwrap().prebuilt.clone();
         if let Some((_, stream)) = prebuilt.filter(|(from, _)| *from == rv) {
-            let mut at = 0;
-            while at < stream.len() {
-                let end = (at + 64 * 1024).min(stream.len());
-                if tx.send_data(stream.slice(at..end)).await.is_err() {
-                    return;
+            return self.send_prebuilt(stream).await;
+        }
+        match self.fault {
+            Some(Fault::EmptyWatch) => return,
+            Some(Fault::FrozenWatch) => {
+                tokio::select! {
+                    _ = self.kill.changed() => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
                 }
-                at = end;
+                return;
             }
-            return;
+            _ => {}
         }
-        let (mut cursor, compacted) = {
-            let inner = shared.inner.lock().unwrap();
-            let cursor = match rv.as_str() {
-                "" | "0" => 0,
-                n => n.parse::<u64>().unwrap_or(0),
-            };
-            (cursor, inner.compacted)
-        };
-        if matches!(fault, Some(Fault::EmptyWatch)) {
-            return;
-        }
-        if matches!(fault, Some(Fault::FrozenWatch)) {
-            tokio::select! {
-                _ = kill.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => {}
-            }
-            drop(tx);
-            return;
-        }
-        if cursor < compacted {
+        if cursor < self.shared.inner.lock().unwrap().compacted {
             let line = format!(
                 "{{\"type\":\"ERROR\",\"object\":{}}}\n",
                 status_body(
@@ -745,63 +760,95 @@ fn watch_response(
                     "The resourceVersion for the provided watch is too old."
                 )
             );
-            let _ = tx.send_data(Bytes::from(line)).await;
+            let _ = self.tx.send_data(Bytes::from(line)).await;
             return;
         }
-        let mut sent = 0usize;
-        let mut rng = fastrand::Rng::with_seed(cursor);
         loop {
             // A watch closed by close_watches() sends nothing more, even if changes raced in.
-            if kill.has_changed().unwrap_or(true) {
+            if self.kill.has_changed().unwrap_or(true) {
                 return;
             }
-            let pending: Vec<Change> = {
-                let inner = shared.inner.lock().unwrap();
-                let start = inner.history.partition_point(|c| c.rv <= cursor);
-                if let Some(last) = inner.history.last() {
-                    cursor = cursor.max(last.rv);
-                }
-                inner.history[start..]
-                    .iter()
-                    .filter(|c| {
-                        c.kind == "BOOKMARK"
-                            || (namespace.as_deref().is_none_or(|ns| ns == c.namespace)
-                                && selected(&selector, &c.line))
-                    })
-                    .cloned()
-                    .collect()
-            };
-            // All pending frames in one buffer, then cut into chunks at arbitrary points.
-            let mut buf = Vec::new();
-            for change in &pending {
-                match &fault {
-                    Some(Fault::DropMidFrame { after }) if sent == *after => {
-                        buf.extend_from_slice(&change.line.as_bytes()[..change.line.len() / 2]);
-                        send_chunks(&mut tx, &mut rng, &buf).await;
-                        tx.abort(std::io::Error::other("injected disconnect"));
-                        return;
-                    }
-                    Some(Fault::Garbage { after }) if sent == *after => {
-                        buf.extend_from_slice(b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Event\" this is not json\n");
-                    }
-                    _ => {}
-                }
-                buf.extend_from_slice(change.line.as_bytes());
-                buf.push(b'\n');
-                sent += 1;
-            }
-            if !send_chunks(&mut tx, &mut rng, &buf).await {
-                return;
+            let pending = self.pending(&mut cursor);
+            match self.send(&pending).await {
+                Sent::More => {}
+                Sent::Over => return,
+                Sent::Cut => return self.tx.abort(std::io::Error::other("injected disconnect")),
             }
             tokio::select! {
                 biased;
-                _ = kill.changed() => return,
-                r = changed.changed() => if r.is_err() { return },
+                _ = self.kill.changed() => return,
+                r = self.changed.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep_until(deadline) => return,
             }
         }
-    });
-    resp
+    }
+
+    /// The benchmark's stream, in 64 KiB chunks.
+    async fn send_prebuilt(mut self, stream: Bytes) {
+        let mut at = 0;
+        while at < stream.len() {
+            let end = (at + 64 * 1024).min(stream.len());
+            if self.tx.send_data(stream.slice(at..end)).await.is_err() {
+                return;
+            }
+            at = end;
+        }
+    }
+
+    /// The changes after `cursor` this watch selects (bookmarks always); moves the cursor on.
+    fn pending(&self, cursor: &mut u64) -> Vec<Change> {
+        let inner = self.shared.inner.lock().unwrap();
+        let start = inner.history.partition_point(|c| c.rv <= *cursor);
+        if let Some(last) = inner.history.last() {
+            *cursor = (*cursor).max(last.rv);
+        }
+        inner.history[start..]
+            .iter()
+            .filter(|c| {
+                c.kind == "BOOKMARK"
+                    || (self.namespace.as_deref().is_none_or(|ns| ns == c.namespace)
+                        && selected(&self.selector, &c.line))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// All pending frames in one buffer, cut into chunks at arbitrary points; faults strike at
+    /// their frame.
+    async fn send(&mut self, pending: &[Change]) -> Sent {
+        let mut buf = Vec::new();
+        for change in pending {
+            match &self.fault {
+                Some(Fault::DropMidFrame { after }) if self.sent == *after => {
+                    buf.extend_from_slice(&change.line.as_bytes()[..change.line.len() / 2]);
+                    send_chunks(&mut self.tx, &mut self.rng, &buf).await;
+                    return Sent::Cut;
+                }
+                Some(Fault::Garbage { after }) if self.sent == *after => {
+                    buf.extend_from_slice(
+                        b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Event\" this is not json\n",
+                    );
+                }
+                _ => {}
+            }
+            buf.extend_from_slice(change.line.as_bytes());
+            buf.push(b'\n');
+            self.sent += 1;
+        }
+        match send_chunks(&mut self.tx, &mut self.rng, &buf).await {
+            true => Sent::More,
+            false => Sent::Over,
+        }
+    }
+}
+
+/// How sending pending frames went.
+enum Sent {
+    More,
+    /// The client left.
+    Over,
+    /// A fault: the connection is to be cut mid-frame.
+    Cut,
 }
 
 /// Sends `buf` in chunks of 1–700 bytes (large buffers in 64 KiB chunks). False if the client left.

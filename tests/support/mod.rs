@@ -92,49 +92,46 @@ impl Daemon {
 
     /// Waits until the output holds at least `n` lines; returns them.
     pub async fn wait_lines(&mut self, n: usize) -> Vec<String> {
-        let start = tokio::time::Instant::now();
-        loop {
+        let found = poll(
+            DEADLINE,
+            || {
+                let lines = self.lines();
+                if lines.len() < n
+                    && let Ok(Some(status)) = self.child.try_wait()
+                {
+                    panic!(
+                        "daemon exited ({status}) with {} of {n} lines\n{}",
+                        lines.len(),
+                        self.stderr()
+                    );
+                }
+                std::future::ready((lines.len() >= n).then_some(lines))
+            },
+            || format!("{n} lines"),
+        )
+        .await;
+        found.unwrap_or_else(|e| {
             let lines = self.lines();
-            if lines.len() >= n {
-                return lines;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "daemon exited ({status}) with {} of {n} lines\n{}",
-                    lines.len(),
-                    self.stderr()
-                );
-            }
-            if start.elapsed() > DEADLINE {
-                panic!(
-                    "timed out waiting for {n} lines, have {}:\n{}\n--- stderr\n{}",
-                    lines.len(),
-                    lines.join("\n"),
-                    self.stderr()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let (have, stderr) = (lines.len(), self.stderr());
+            panic!(
+                "{e}, have {have}:\n{}\n--- stderr\n{stderr}",
+                lines.join("\n")
+            )
+        })
     }
 
     /// Waits until a stderr line contains `needle`; returns it.
     pub async fn wait_log(&self, needle: &str) -> String {
-        let start = tokio::time::Instant::now();
-        loop {
-            if let Some(l) = self
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            if start.elapsed() > DEADLINE {
-                panic!("no log line with {needle:?}:\n{}", self.stderr());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let found = poll(
+            DEADLINE,
+            || {
+                let lines = self.stderr.lock().unwrap();
+                std::future::ready(lines.iter().find(|l| l.contains(needle)).cloned())
+            },
+            || format!("a log line with {needle:?}"),
+        )
+        .await;
+        found.unwrap_or_else(|e| panic!("{e}:\n{}", self.stderr()))
     }
 
     /// The address the HTTP endpoint bound.
@@ -152,18 +149,17 @@ impl Daemon {
 
     /// Waits for the process to exit.
     pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let start = tokio::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the pipe readers finish.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return status;
-            }
-            if start.elapsed() > within {
-                panic!("still running after {within:?}:\n{}", self.stderr());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let child = &mut self.child;
+        let exited = poll(
+            within,
+            || std::future::ready(child.try_wait().unwrap()),
+            || "the daemon to exit".to_string(),
+        )
+        .await;
+        let status = exited.unwrap_or_else(|e| panic!("{e}:\n{}", self.stderr()));
+        // Let the pipe readers finish.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status
     }
 
     pub async fn kill9(&mut self) {
@@ -190,15 +186,33 @@ pub fn read_lines(path: &Path) -> Vec<String> {
     complete.lines().map(str::to_owned).collect()
 }
 
-/// Waits until `cond` holds.
-pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+/// The one polling helper: runs `check` every 20 ms until it gives a value, for at most
+/// `within`; then an error that says what was awaited (`what` is asked only then).
+pub async fn poll<T, F: Future<Output = Option<T>>>(
+    within: Duration,
+    mut check: impl FnMut() -> F,
+    what: impl FnOnce() -> String,
+) -> Result<T, String> {
     let start = tokio::time::Instant::now();
-    while !cond() {
-        if start.elapsed() > DEADLINE {
-            panic!("timed out waiting for {what}");
+    loop {
+        if let Some(found) = check().await {
+            return Ok(found);
+        }
+        if start.elapsed() > within {
+            return Err(format!("timed out after {within:?} waiting for {}", what()));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until `cond` holds.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let held = poll(
+        DEADLINE,
+        || std::future::ready(cond().then_some(())),
+        || what.to_string(),
+    );
+    held.await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// A plain HTTP/1.1 GET over a raw socket; returns (status, body).
