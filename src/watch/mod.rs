@@ -368,14 +368,19 @@ impl<A: EventsApi> ScopeWatch<A> {
                 )));
             }
         };
-        let parsed = match self.ctx.keep {
-            Some(_) => EventFrame::parse_frame(bytes),
-            None => Frame::parse(bytes).map(|f| (f, None)),
-        };
-        let (frame, view) = parsed.map_err(|e| {
+        let malformed = |e: crate::frame::FrameError| {
             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
             Outcome::Broken(format!("malformed line ({e}): {shown}"))
-        })?;
+        };
+        // With a filter, the frame and the Event view come from one parse and the view is
+        // judged at once; without, only the frame's head is read.
+        let (frame, kept) = match &self.ctx.keep {
+            Some(keep) => {
+                let (frame, view) = EventFrame::parse_frame(bytes).map_err(malformed)?;
+                (frame, view.is_none_or(|v| keep(&v)))
+            }
+            None => (Frame::parse(bytes).map_err(malformed)?, true),
+        };
         let (kind, rv) = match frame {
             Frame::Error(status) if status.is_expired() => return Err(Outcome::Expired),
             Frame::Error(status) => return Err(Outcome::ErrorFrame(status)),
@@ -394,9 +399,7 @@ impl<A: EventsApi> ScopeWatch<A> {
             tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
             return Ok(());
         }
-        if let (Some(keep), Some(view)) = (&self.ctx.keep, &view)
-            && !keep(view)
-        {
+        if !kept {
             return Ok(());
         }
         batch.extend_from_slice(bytes);
