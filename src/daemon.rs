@@ -14,12 +14,14 @@ use crate::backoff::Backoff;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
-use crate::frame::Batch;
+use std::collections::BTreeMap;
+
+use crate::frame::{Scope, Write};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::output::{self, OutputError, OutputFile, WriterStats};
 use crate::position::{self, PositionError, Recovery};
-use crate::watch::{Keep, KubeApi, ScopeWatch, Shared, WatchError};
+use crate::watch::{Keep, KubeApi, Resume, ScopeWatch, Shared, WatchError};
 
 /// Why `run` failed; each kind has its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub mod exit_code {
     pub const NO_CLUSTER: u8 = 3;
     /// The API server refused us at start-up (401, 403 or another 4xx).
     pub const REFUSED: u8 = 4;
+    /// Another process is writing to the same output file.
+    pub const LOCKED: u8 = 5;
 }
 
 impl RunError {
@@ -62,6 +66,7 @@ impl RunError {
             RunError::Cluster(_) => exit_code::NO_CLUSTER,
             RunError::Watch(WatchError::OutputClosed) => exit_code::FAILURE,
             RunError::Watch(_) => exit_code::REFUSED,
+            RunError::Output(OutputError::Locked { .. }) => exit_code::LOCKED,
             _ => exit_code::FAILURE,
         }
     }
@@ -69,7 +74,12 @@ impl RunError {
 
 /// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let recovery = recover(&config)?;
+    // Before anything reads or repairs the output: it may be another process's.
+    let _lock = match &config.output {
+        OutputTarget::File(path) => Some(output::Lock::acquire(path)?),
+        OutputTarget::Stdout => None,
+    };
+    let (mut resumes, covered) = recover(&config)?;
     let health = Arc::new(Health::new(&config.scopes));
     let metrics = Arc::new(Metrics::new());
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
@@ -83,7 +93,14 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let http = tokio::spawn(serve);
 
     let cancel = CancellationToken::new();
-    let (tx, writer) = start_writer(&config, health.clone(), metrics.clone(), cancel.clone())?;
+    let on_covered = record_coverage(&config.output, covered);
+    let (tx, writer) = start_writer(
+        &config,
+        health.clone(),
+        metrics.clone(),
+        cancel.clone(),
+        on_covered,
+    )?;
     let writer = tokio::task::spawn_blocking(move || writer.join());
     let api = Arc::new(KubeApi::new(
         client,
@@ -108,8 +125,8 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     };
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
-        let written = recovery.positions.get(scope).cloned();
-        watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), written).run());
+        let resume = resumes.remove(scope).unwrap_or_default();
+        watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), resume).run());
     }
     drop(shared);
     let result = supervise(watches, writer, cancel, shutdown).await;
@@ -117,18 +134,93 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     result
 }
 
-/// Repairs the output's tail and finds where each scope resumes.
-fn recover(config: &RunConfig) -> Result<Recovery, RunError> {
+/// Repairs the output's tail and finds where each scope starts: scopes the output covers
+/// resume after their last frame; the others are listed, skipping what the output holds. Records
+/// the covered scopes before anything is written; returns them too.
+fn recover(config: &RunConfig) -> Result<(BTreeMap<Scope, Resume>, Vec<Scope>), RunError> {
     let OutputTarget::File(path) = &config.output else {
-        return Ok(Recovery::default());
+        let all = config.scopes.iter().map(|s| {
+            (
+                s.clone(),
+                Resume {
+                    covered: true,
+                    ..Resume::default()
+                },
+            )
+        });
+        return Ok((all.collect(), config.scopes.clone()));
     };
     let older: Vec<_> = crate::rotated::beside(path)
         .into_iter()
         .map(|(_, p)| p)
         .collect();
-    let recovery = position::recover(path, &older, &config.scopes)?;
+    let recorded = position::read_scopes(path);
+    let (covered, uncovered): (Vec<Scope>, Vec<Scope>) = config
+        .scopes
+        .iter()
+        .cloned()
+        .partition(|s| position::covered(s, recorded.as_deref()));
+    let recovery = position::recover(path, &older, &covered)?;
     report_recovery(path, &recovery);
-    Ok(recovery)
+    let marks = if uncovered.is_empty() {
+        BTreeMap::new()
+    } else {
+        position::newest_per_namespace(path, &older)?
+    };
+    let mut resumes = BTreeMap::new();
+    for scope in &covered {
+        let written = recovery.positions.get(scope).cloned();
+        resumes.insert(
+            scope.clone(),
+            Resume {
+                written,
+                covered: true,
+                marks: BTreeMap::new(),
+            },
+        );
+    }
+    for scope in &uncovered {
+        tracing::info!(%scope, "the output does not cover this scope up to its end (the scopes changed); listing it, skipping what the output holds");
+        let marks = marks
+            .iter()
+            .filter(|(ns, _)| scope.contains(Some(ns)))
+            .map(|(ns, rv)| (ns.clone(), rv.clone()))
+            .collect();
+        resumes.insert(
+            scope.clone(),
+            Resume {
+                written: None,
+                covered: false,
+                marks,
+            },
+        );
+    }
+    if recorded.as_deref() != Some(covered.as_slice()) {
+        position::write_scopes(path, &covered).map_err(|source| OutputError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok((resumes, covered))
+}
+
+/// What the writer does once a newly listed scope is written and synced: add it to the record.
+fn record_coverage(output: &OutputTarget, mut covered: Vec<Scope>) -> output::OnCovered {
+    let OutputTarget::File(path) = output else {
+        return Box::new(|_| {});
+    };
+    let path = path.clone();
+    Box::new(move |scope: &Scope| {
+        if !covered.contains(scope) {
+            covered.push(scope.clone());
+        }
+        match position::write_scopes(&path, &covered) {
+            Ok(()) => tracing::info!(%scope, "the output now covers this scope"),
+            Err(e) => {
+                tracing::warn!(%scope, error = %e, "cannot record the scopes the output covers; the next start lists this scope again")
+            }
+        }
+    })
 }
 
 type WriterTask = tokio::task::JoinHandle<std::thread::Result<Result<WriterStats, OutputError>>>;
@@ -190,15 +282,16 @@ fn start_writer(
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
-) -> Result<(tokio::sync::mpsc::Sender<Batch>, WriterHandle), RunError> {
+    on_covered: output::OnCovered,
+) -> Result<(tokio::sync::mpsc::Sender<Write>, WriterHandle), RunError> {
     let retry = Backoff::default();
     Ok(match &config.output {
         OutputTarget::File(path) => {
             let file = OutputFile::open(path, config.limits)?.with_metrics(metrics.clone());
-            output::spawn_writer(file, health, metrics, cancel, retry)
+            output::spawn_writer(file, health, metrics, cancel, retry, on_covered)
         }
         OutputTarget::Stdout => {
-            output::spawn_writer(output::Stdout, health, metrics, cancel, retry)
+            output::spawn_writer(output::Stdout, health, metrics, cancel, retry, on_covered)
         }
     })
 }

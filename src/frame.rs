@@ -95,6 +95,21 @@ impl std::fmt::Display for Scope {
 /// One or more complete frame lines, each ending in `\n`: what the watch hands the writer.
 pub type Batch = Vec<u8>;
 
+/// What a watch sends the writer, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Write {
+    Lines(Batch),
+    /// Every frame of this scope up to here has been sent: once written and synced, the output
+    /// covers the scope (see `position::covered`).
+    Covered(Scope),
+}
+
+impl From<Batch> for Write {
+    fn from(batch: Batch) -> Self {
+        Write::Lines(batch)
+    }
+}
+
 /// The watch type of a data frame: the frames that carry an Event and belong in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataKind {
@@ -268,6 +283,7 @@ impl<'a> ListPage<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {
     pub resource_version: ResourceVersion,
+    pub namespace: Option<String>,
     /// The complete frame line, without `\n`.
     pub line: Vec<u8>,
 }
@@ -284,7 +300,8 @@ impl ListedObject {
         let raw = item.get().trim().as_bytes();
         let head: ObjectHead<'_> =
             serde_json::from_slice(raw).map_err(|e| FrameError::Json(e.to_string()))?;
-        let resource_version = version(head.metadata.unwrap_or_default().resource_version)
+        let meta = head.metadata.unwrap_or_default();
+        let resource_version = version(meta.resource_version)
             .ok_or(FrameError::MissingResourceVersion("list item"))?;
         let body = raw
             .strip_prefix(b"{")
@@ -303,6 +320,7 @@ impl ListedObject {
         line.push(b'}');
         Ok(ListedObject {
             resource_version,
+            namespace: meta.namespace.map(Cow::into_owned),
             line,
         })
     }

@@ -1,5 +1,11 @@
 //! Where the output ends: the last resourceVersion written for each watch scope, recovered from
-//! the output file itself.
+//! the output file itself, and which scopes the output covers up to its end.
+//!
+//! A scope resumes from the output only if the output covers it: its frames are complete up to
+//! the output's last line. That is recorded beside the output (`.events.json.scopes`): at start
+//! the scopes the previous record covers, and each other scope once its first LIST is written
+//! and synced. A scope the output does not cover (all namespaces after a run with `-n`, say) is
+//! listed; the list skips, per namespace, the versions the output already holds.
 //!
 //! The output is the record of what was written. On start a torn last line (a crash mid-write)
 //! is cut off, then the file is read backwards until each scope's newest frame is found. Frames
@@ -30,6 +36,15 @@ pub struct PositionError {
     path: String,
     #[source]
     source: io::Error,
+}
+
+impl PositionError {
+    fn at(path: &Path, source: io::Error) -> Self {
+        PositionError {
+            path: path.display().to_string(),
+            source,
+        }
+    }
 }
 
 /// Repairs a torn last line of the active file and finds each scope's newest written
@@ -129,6 +144,90 @@ impl Recovery {
             }
         }
     }
+}
+
+/// Whether the output's frames of `scope` are complete up to its end, given the recorded scopes.
+/// No record (a new output, or one written before records were kept) counts as covering every
+/// scope, as it always did.
+pub fn covered(scope: &Scope, recorded: Option<&[Scope]>) -> bool {
+    recorded.is_none_or(|r| r.contains(&Scope::All) || r.contains(scope))
+}
+
+/// The scopes recorded for `output`; `None` when there is no record. An unreadable record
+/// covers nothing (a redundant LIST costs time; a wrong resume would lose events).
+pub fn read_scopes(output: &Path) -> Option<Vec<Scope>> {
+    let path = crate::rotated::sibling(output, crate::rotated::Naming::scopes)?;
+    let text = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the scope record; listing every scope");
+            return Some(Vec::new());
+        }
+        Ok(text) => text,
+    };
+    Some(
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| match l {
+                "*" => Scope::All,
+                ns => Scope::Namespace(ns.to_string()),
+            })
+            .collect(),
+    )
+}
+
+/// Records the scopes `output` covers: temp file, fsync, rename.
+pub fn write_scopes(output: &Path, scopes: &[Scope]) -> io::Result<()> {
+    let path = crate::rotated::sibling(output, crate::rotated::Naming::scopes)
+        .ok_or_else(|| io::Error::other("the output path needs a UTF-8 file name"))?;
+    let temp = path.with_extension("scopes.tmp");
+    let text: String = scopes
+        .iter()
+        .map(|s| match s {
+            Scope::All => "*\n".to_string(),
+            Scope::Namespace(ns) => format!("{ns}\n"),
+        })
+        .collect();
+    let mut file = File::create(&temp)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temp, &path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The newest resourceVersion of each namespace anywhere in the output (active and rotated
+/// files): a listed version at or below its namespace's mark is already written.
+pub fn newest_per_namespace(
+    active: &Path,
+    older: &[PathBuf],
+) -> Result<BTreeMap<String, ResourceVersion>, PositionError> {
+    let mut marks: BTreeMap<String, ResourceVersion> = BTreeMap::new();
+    for path in std::iter::once(active).chain(older.iter().map(PathBuf::as_path)) {
+        let reader = match crate::rotated::open(path) {
+            Ok(r) => BufReader::new(r),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(PositionError::at(path, source)),
+        };
+        for line in reader.split(b'\n') {
+            let line = line.map_err(|source| PositionError::at(path, source))?;
+            if let Ok(Frame::Data {
+                namespace: Some(ns),
+                resource_version,
+                ..
+            }) = Frame::parse(&line)
+            {
+                let newest = match marks.remove(ns.as_ref()) {
+                    Some(mark) => mark.newest(resource_version),
+                    None => resource_version,
+                };
+                marks.insert(ns.into_owned(), newest);
+            }
+        }
+    }
+    Ok(marks)
 }
 
 /// Cuts the file back to its last `\n`. Returns the number of bytes removed.
@@ -326,6 +425,52 @@ mod tests {
             let all = recover(&active, &older, &[Scope::All]).unwrap();
             assert_eq!(all.positions[&Scope::All], rv("4"));
         }
+    }
+
+    #[test]
+    fn coverage_follows_the_record() {
+        let (all, a, b) = (
+            Scope::All,
+            Scope::Namespace("a".into()),
+            Scope::Namespace("b".into()),
+        );
+        assert!(
+            covered(&all, None),
+            "no record: as before records were kept"
+        );
+        assert!(covered(&a, Some(std::slice::from_ref(&all))), "narrowing resumes");
+        assert!(
+            !covered(&all, Some(&[a.clone(), b.clone()])),
+            "widening lists"
+        );
+        assert!(!covered(&b, Some(std::slice::from_ref(&a))), "another namespace lists");
+        assert!(covered(&a, Some(&[a.clone(), b.clone()])));
+        assert!(!covered(&a, Some(&[])));
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("events.json");
+        assert_eq!(read_scopes(&out), None);
+        write_scopes(&out, &[all.clone(), a.clone()]).unwrap();
+        assert_eq!(read_scopes(&out), Some(vec![all, a]));
+        assert!(dir.path().join(".events.json.scopes").exists());
+        write_scopes(&out, &[]).unwrap();
+        assert_eq!(read_scopes(&out), Some(vec![]));
+    }
+
+    #[test]
+    fn marks_are_the_newest_version_of_each_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let active = dir.path().join("events.json");
+        let rotated = dir.path().join("events.json.000001");
+        std::fs::write(&rotated, format!("{}\n{}\n", frame("a", 9), frame("b", 3))).unwrap();
+        std::fs::write(
+            &active,
+            format!("{}\nnot a frame\n{}\n", frame("a", 4), frame("b", 7)),
+        )
+        .unwrap();
+        let marks = newest_per_namespace(&active, &[rotated]).unwrap();
+        assert_eq!(marks.get("a"), Some(&rv("9")));
+        assert_eq!(marks.get("b"), Some(&rv("7")));
+        assert_eq!(marks.len(), 2);
     }
 
     #[test]

@@ -47,6 +47,16 @@ impl Naming {
         }
     }
 
+    /// The lock that keeps a second process off this output: a dot-file, never harvested.
+    pub fn lock(&self) -> String {
+        format!(".{}.lock", self.name)
+    }
+
+    /// The record of which scopes the output covers up to its end: a dot-file, never harvested.
+    pub fn scopes(&self) -> String {
+        format!(".{}.scopes", self.name)
+    }
+
     /// Recognises our rotated files; anything else in the directory is not ours.
     pub fn parse(&self, file_name: &str) -> Option<Rotated> {
         let (rest, temp) = match file_name.strip_prefix('.') {
@@ -69,6 +79,12 @@ impl Naming {
         };
         Some(Rotated { seq, form })
     }
+}
+
+/// A file named by `naming` beside the active file `path`.
+pub fn sibling(path: &Path, name: impl FnOnce(&Naming) -> String) -> Option<PathBuf> {
+    let naming = Naming::new(path.file_name()?.to_str()?);
+    Some(parent(path)?.join(name(&naming)))
 }
 
 /// The directory of `path` (`.` for a bare file name).

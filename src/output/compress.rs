@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -83,7 +84,12 @@ fn compress(dir: &Path, naming: &Naming, seq: u64) -> io::Result<()> {
     let (plain, temp, gz) = (name(Form::Plain), name(Form::Temp), name(Form::Gz));
     let result = (|| {
         let mut input = BufReader::new(File::open(&plain)?);
-        let out = File::create(&temp)?;
+        let out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&temp)?;
         let mut encoder = GzEncoder::new(BufWriter::new(out), Compression::default());
         io::copy(&mut input, &mut encoder)?;
         let out = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
@@ -145,5 +151,12 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         assert_eq!(out, content);
+        use std::os::unix::fs::PermissionsExt;
+        let gz = dir.path().join("events.json.000002.gz");
+        let mode = std::fs::metadata(gz).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o640,
+            "gz files are as private as the output: {mode:o}"
+        );
     }
 }

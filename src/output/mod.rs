@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use file::{Limits, OutputFile};
 
 use crate::backoff::Backoff;
-use crate::frame::Batch;
+use crate::frame::{Scope, Write as Message};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -40,6 +40,16 @@ pub enum OutputError {
     Open { path: PathBuf, source: io::Error },
     #[error("cannot write to {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
+    #[error(
+        "another kube-event-logger{} is writing to {path} (lock {lock}); stop it, or give this \
+         one another --output",
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Locked {
+        path: PathBuf,
+        lock: PathBuf,
+        holder: Option<u32>,
+    },
 }
 
 /// Where the writer puts lines.
@@ -77,6 +87,66 @@ impl Sink for Stdout {
     }
 }
 
+/// Held while a process writes an output file: an exclusive `flock` on a dot-file beside it
+/// (`.events.json.lock`, never matched by the harvester glob), released when the process ends,
+/// however it ends.
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    /// Takes the output's lock (creating its directory), or says who holds it.
+    pub fn acquire(path: &std::path::Path) -> Result<Lock, OutputError> {
+        use std::io::{Read, Seek};
+        use std::os::unix::fs::OpenOptionsExt;
+        let lock =
+            crate::rotated::sibling(path, crate::rotated::Naming::lock).ok_or_else(|| {
+                OutputError::Open {
+                    path: path.to_path_buf(),
+                    source: io::Error::other("the output path needs a UTF-8 file name"),
+                }
+            })?;
+        let failed = |source| OutputError::Open {
+            path: lock.clone(),
+            source,
+        };
+        if let Some(dir) = lock.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| OutputError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o640)
+            .open(&lock)
+            .map_err(failed)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                return Err(OutputError::Locked {
+                    path: path.to_path_buf(),
+                    lock,
+                    holder: pid.trim().parse().ok(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
+        let pid = std::process::id().to_string();
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(failed)?;
+        Ok(Lock { _file: file })
+    }
+}
+
 /// Creates the output directory and gives it to `uid:gid` with mode 2750: the daemon writes,
 /// the group (a non-root Filebeat, say) reads, new files inherit the group, others see nothing.
 pub fn prepare_dir(dir: &std::path::Path, uid: u32, gid: u32) -> io::Result<()> {
@@ -94,6 +164,10 @@ pub struct WriterStats {
     pub failures: u64,
 }
 
+/// Called with a scope once everything sent for it before its [`Message::Covered`] is written
+/// and synced.
+pub type OnCovered = Box<dyn FnMut(&Scope) + Send>;
+
 /// Starts the writer thread. It ends when every sender is dropped, after writing and syncing all
 /// it received; or, once `cancel` fires, at a write that still fails.
 pub fn spawn_writer(
@@ -102,11 +176,12 @@ pub fn spawn_writer(
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
     retry: Backoff,
+    on_covered: OnCovered,
 ) -> (
-    mpsc::Sender<Batch>,
+    mpsc::Sender<Message>,
     JoinHandle<Result<WriterStats, OutputError>>,
 ) {
-    let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    let (tx, rx) = mpsc::channel::<Message>(CHANNEL_BATCHES);
     let handle = std::thread::Builder::new()
         .name("output-writer".into())
         .spawn(move || {
@@ -117,6 +192,7 @@ pub fn spawn_writer(
                 cancel,
                 retry,
                 stats: WriterStats::default(),
+                on_covered,
             };
             writer.run(rx)
         })
@@ -131,24 +207,34 @@ struct Writer<S> {
     cancel: CancellationToken,
     retry: Backoff,
     stats: WriterStats,
+    on_covered: OnCovered,
 }
 
 impl<S: Sink> Writer<S> {
-    fn run(&mut self, mut rx: mpsc::Receiver<Batch>) -> Result<WriterStats, OutputError> {
+    fn run(&mut self, mut rx: mpsc::Receiver<Message>) -> Result<WriterStats, OutputError> {
         let mut pending: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
         self.health.set_output_ok(true);
         loop {
-            let batch = match rx.try_recv() {
-                Ok(batch) => batch,
+            let message = match rx.try_recv() {
+                Ok(message) => message,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     // Caught up: put what we have in the file before waiting.
                     self.flush(&mut pending)?;
                     match rx.blocking_recv() {
-                        Some(batch) => batch,
+                        Some(message) => message,
                         None => break,
                     }
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            let batch = match message {
+                Message::Lines(batch) => batch,
+                Message::Covered(scope) => {
+                    self.flush(&mut pending)?;
+                    self.sink.sync()?;
+                    (self.on_covered)(&scope);
+                    continue;
+                }
             };
             if pending.is_empty() && batch.len() >= FLUSH_BYTES {
                 // Large enough on its own: write it without a copy.
@@ -248,6 +334,23 @@ mod tests {
     }
 
     #[test]
+    fn one_lock_per_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/events.json");
+        let held = Lock::acquire(&path).unwrap();
+        let err = Lock::acquire(&path).unwrap_err();
+        assert!(
+            matches!(&err, OutputError::Locked { holder: Some(pid), .. } if *pid == std::process::id()),
+            "{err}"
+        );
+        assert!(err.to_string().contains(".events.json.lock"), "{err}");
+        // Another output in the same directory has its own lock.
+        let _other = Lock::acquire(&dir.path().join("sub/other.json")).unwrap();
+        drop(held);
+        Lock::acquire(&path).unwrap();
+    }
+
+    #[test]
     fn writer_drains_everything_before_it_ends() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.json");
@@ -258,12 +361,13 @@ mod tests {
             Arc::default(),
             CancellationToken::new(),
             fast_retry(),
+            Box::new(|_| {}),
         );
         let mut expected = Vec::new();
         for i in 0..10_000 {
             let line = format!("{{\"n\":{i}}}\n").into_bytes();
             expected.extend_from_slice(&line);
-            tx.blocking_send(line).unwrap();
+            tx.blocking_send(line.into()).unwrap();
         }
         drop(tx);
         let stats = handle.join().unwrap().unwrap();
@@ -283,8 +387,9 @@ mod tests {
             Arc::default(),
             CancellationToken::new(),
             fast_retry(),
+            Box::new(|_| {}),
         );
-        tx.blocking_send(b"{\"n\":1}\n".to_vec()).unwrap();
+        tx.blocking_send(b"{\"n\":1}\n".to_vec().into()).unwrap();
         // The channel stays open: nothing else will come, yet the line must be in the file.
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::read(&path).unwrap() != b"{\"n\":1}\n" {
@@ -329,13 +434,14 @@ mod tests {
             Arc::default(),
             CancellationToken::new(),
             fast_retry(),
+            Box::new(|_| {}),
         );
         let mut expected = Vec::new();
         let mut sent = 0;
         // While failing, the writer stops reading: the channel fills and sending blocks.
         loop {
             let line = format!("{{\"n\":{sent}}}\n").into_bytes();
-            match tx.try_send(line.clone()) {
+            match tx.try_send(line.clone().into()) {
                 Ok(()) => {
                     expected.extend_from_slice(&line);
                     sent += 1;
@@ -374,8 +480,9 @@ mod tests {
             Arc::default(),
             cancel.clone(),
             Backoff::default(),
+            Box::new(|_| {}),
         );
-        tx.blocking_send(b"{}\n".to_vec()).unwrap();
+        tx.blocking_send(b"{}\n".to_vec().into()).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         cancel.cancel();
         drop(tx);

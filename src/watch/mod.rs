@@ -23,7 +23,7 @@ use machine::{Machine, Outcome, Reason, Request, Step, Wait};
 
 use crate::backoff::Backoff;
 use crate::event::EventFrame;
-use crate::frame::{Batch, DataKind, Frame, ListPage, ListedObject, ResourceVersion, Scope};
+use crate::frame::{Batch, DataKind, Frame, ListPage, ListedObject, ResourceVersion, Scope, Write};
 use crate::health::Health;
 use crate::metrics::{Metrics, Relist};
 
@@ -75,7 +75,7 @@ impl WatchError {
 /// What the watches of every scope share.
 pub struct Shared<A> {
     pub api: Arc<A>,
-    pub tx: mpsc::Sender<Batch>,
+    pub tx: mpsc::Sender<Write>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub cancel: CancellationToken,
@@ -99,6 +99,19 @@ impl<A> Clone for Shared<A> {
     }
 }
 
+/// Where a scope starts, from the output.
+#[derive(Debug, Default)]
+pub struct Resume {
+    /// The newest version written for the scope, when the output covers it: the watch resumes
+    /// there. `None`: the scope is listed.
+    pub written: Option<ResourceVersion>,
+    /// Whether the output covers the scope; if not, its first LIST makes it so.
+    pub covered: bool,
+    /// For a scope the output does not cover yet: the newest version of each namespace already
+    /// in the output. A LIST writes nothing at or below these.
+    pub marks: std::collections::BTreeMap<String, ResourceVersion>,
+}
+
 /// Watches one scope until shutdown or a fatal refusal.
 pub struct ScopeWatch<A> {
     scope: Scope,
@@ -106,19 +119,32 @@ pub struct ScopeWatch<A> {
     machine: Machine,
     /// The newest version handed to the writer for this scope.
     written: Option<ResourceVersion>,
+    /// See [`Resume::marks`]; kept for the scope's later LISTs (a relist after 410).
+    marks: std::collections::BTreeMap<String, ResourceVersion>,
+    /// Whether the output covers this scope (else its first LIST makes it so).
+    covered: bool,
     /// When the event-time lag was last measured (it costs a parse, so at most once a second).
     lag_measured: Option<Instant>,
 }
 
 impl<A: EventsApi> ScopeWatch<A> {
-    pub fn new(scope: Scope, ctx: Shared<A>, written: Option<ResourceVersion>) -> Self {
+    pub fn new(scope: Scope, ctx: Shared<A>, resume: Resume) -> Self {
         Self {
             scope,
             ctx,
-            machine: Machine::new(written.clone()),
-            written,
+            machine: Machine::new(resume.written.clone()),
+            covered: resume.covered,
+            written: resume.written,
+            marks: resume.marks,
             lag_measured: None,
         }
+    }
+
+    /// Whether a listed object is already in the output.
+    fn already_written(&self, obj: &ListedObject) -> bool {
+        let mark = obj.namespace.as_ref().and_then(|ns| self.marks.get(ns));
+        !obj.resource_version.is_unwritten(self.written.as_ref())
+            || mark.is_some_and(|m| !obj.resource_version.is_unwritten(Some(m)))
     }
 
     pub async fn run(mut self) -> Result<(), WatchError> {
@@ -272,7 +298,7 @@ impl<A: EventsApi> ScopeWatch<A> {
         let mut written = 0usize;
         let mut batch = Batch::new();
         for obj in items {
-            if !obj.resource_version.is_unwritten(self.written.as_ref()) || !self.kept(&obj.line) {
+            if self.already_written(&obj) || !self.kept(&obj.line) {
                 continue;
             }
             batch.extend_from_slice(&obj.line);
@@ -286,6 +312,14 @@ impl<A: EventsApi> ScopeWatch<A> {
         }
         self.send(batch).await?;
         tracing::info!(scope = %self.scope, listed = total, written, resource_version = %list_rv, "listed events");
+        if !self.covered {
+            self.covered = true;
+            self.ctx
+                .tx
+                .send(Write::Covered(self.scope.clone()))
+                .await
+                .map_err(|_| WatchError::OutputClosed)?;
+        }
         Ok(Outcome::Listed(list_rv))
     }
 
@@ -453,7 +487,7 @@ impl<A: EventsApi> ScopeWatch<A> {
         self.note_batch(&batch);
         self.ctx
             .tx
-            .send(batch)
+            .send(Write::Lines(batch))
             .await
             .map_err(|_| WatchError::OutputClosed)
     }
@@ -572,15 +606,22 @@ mod tests {
             keep: None,
             stall_timeout,
         };
-        let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, Some(rv(position))).run());
+        let resume = Resume {
+            written: Some(rv(position)),
+            covered: true,
+            ..Resume::default()
+        };
+        let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, resume).run());
         while !until(&api.calls()) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         cancel.cancel();
         task.await.unwrap().unwrap();
         let mut written = Vec::new();
-        while let Ok(batch) = rx.try_recv() {
-            written.extend_from_slice(&batch);
+        while let Ok(message) = rx.try_recv() {
+            if let Write::Lines(batch) = message {
+                written.extend_from_slice(&batch);
+            }
         }
         written
     }
@@ -645,6 +686,7 @@ mod tests {
     fn list_items_sort_oldest_first() {
         let obj = |v: &str| ListedObject {
             resource_version: rv(v),
+            namespace: None,
             line: v.as_bytes().to_vec(),
         };
         let mut items = vec![obj("30"), obj("x"), obj("4"), obj("100")];

@@ -149,3 +149,62 @@ async fn a_restart_after_the_history_expired_relists_without_duplicates() {
     );
     d.wait_log("the watch position expired").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_output_exits_5_and_writes_nothing() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = server.add("a", "one");
+    let mut d = start(&server, &dir, &[]);
+    d.wait_lines(1).await;
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    let other = tempfile::tempdir().unwrap();
+    let output = d.output.display().to_string();
+    let mut second = start(&server, &other, &["--output", &output]);
+    let status = second.wait_exit(support::DEADLINE).await;
+    assert_eq!(status.code(), Some(5), "{}", second.stderr());
+    let err = second.stderr();
+    assert!(
+        err.contains("another kube-event-logger") && err.contains(&output),
+        "{err}"
+    );
+    let next = server.add("a", "two");
+    assert_eq!(d.wait_lines(2).await, [first, next]);
+    let names = std::fs::read_dir(d.output.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("events.json"))
+        .collect::<Vec<_>>();
+    assert_eq!(names, ["events.json"], "nothing beside it matches the glob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_scopes_neither_skips_nor_repeats_events() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let older_elsewhere = server.add("other", "o0");
+    let a1 = server.add("default", "a1");
+    // A narrow run: only `default`.
+    let mut d = start(&server, &dir, &["-n", "default"]);
+    assert_eq!(d.wait_lines(1).await, std::slice::from_ref(&a1));
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit(support::DEADLINE).await.success());
+    let a2 = server.add("default", "a2");
+    let o2 = server.add("other", "o2");
+    // Widened to all namespaces: `other` was never watched, so it is listed, with its older
+    // event; `default`'s events already written are not written again.
+    let mut d = start(&server, &dir, &[]);
+    let expected = vec![a1, older_elsewhere, a2, o2];
+    assert_eq!(d.wait_lines(4).await, expected);
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit(support::DEADLINE).await.success());
+    // Narrowed again: `other` resumes where the wide run left it.
+    let o3 = server.add("other", "o3");
+    let mut d = start(&server, &dir, &["-n", "other"]);
+    let lines = d.wait_lines(5).await;
+    assert_eq!(lines[4], o3);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_no_duplicates(&d.lines());
+    assert_eq!(d.lines().len(), 5);
+}
