@@ -1,18 +1,19 @@
 //! HTTP endpoints over shared read-only state: `/healthz` (the process is alive), `/readyz`
-//! (every watch established and the output writable) and `/metrics` (Prometheus text).
+//! (every watch established and the output writable) and `/metrics` (OpenMetrics when the
+//! scraper asks for it, as Prometheus does; else the text format 0.0.4).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{Exposition, Metrics};
 
 #[derive(Clone)]
 struct Shared {
@@ -51,12 +52,12 @@ async fn readyz(State(s): State<Shared>) -> (StatusCode, String) {
     }
 }
 
-async fn metrics_text(State(s): State<Shared>) -> impl IntoResponse {
+/// The body in the format the scraper accepts, with the content type that matches it.
+async fn metrics_text(State(s): State<Shared>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Exposition::negotiate(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.metrics.encode(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        s.metrics.encode_as(format),
     )
 }

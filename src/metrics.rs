@@ -232,6 +232,16 @@ impl Metrics {
     }
 
     /// The text exposition, with the time-based gauges brought up to date.
+    /// The exposition in the format the scraper asked for (see [`Exposition::negotiate`]).
+    pub fn encode_as(&self, format: Exposition) -> String {
+        let openmetrics = self.encode();
+        match format {
+            Exposition::OpenMetrics => openmetrics,
+            Exposition::Text => to_text_format(&openmetrics),
+        }
+    }
+
+    /// OpenMetrics text, as `prometheus-client` writes it.
     pub fn encode(&self) -> String {
         let now = now_ms();
         let since = |t: i64| {
@@ -252,9 +262,92 @@ impl Metrics {
     }
 }
 
+/// The two exposition formats Prometheus scrapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    /// OpenMetrics 1.0 (`# EOF`, counters named without `_total` in `# TYPE`).
+    OpenMetrics,
+    /// The classic text format 0.0.4, for scrapers that do not ask for OpenMetrics.
+    Text,
+}
+
+impl Exposition {
+    /// OpenMetrics when the scraper accepts it (Prometheus does, first); else text 0.0.4.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Exposition::OpenMetrics,
+            _ => Exposition::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Exposition::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// OpenMetrics text → text format 0.0.4: no `# EOF` or `# UNIT`, and a counter family takes the
+/// name of its `_total` samples, as 0.0.4 parsers expect.
+fn to_text_format(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_format_names_counter_families_as_their_samples() {
+        let m = Metrics::new();
+        m.frames_written(DataKind::Added, 2);
+        let om = m.encode_as(Exposition::OpenMetrics);
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        let text = m.encode_as(Exposition::Text);
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE kube_event_logger_frames_written_total counter"));
+        assert!(text.contains("# HELP kube_event_logger_frames_written_total "));
+        assert!(text.contains("# TYPE kube_event_logger_seconds_since_last_frame gauge"));
+        // Every sample's name is a family named by a # TYPE line.
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+            .collect();
+        for sample in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = sample.split(['{', ' ']).next().unwrap();
+            assert!(families.contains(&name), "{name} has no # TYPE in\n{text}");
+        }
+        assert_eq!(Exposition::negotiate(None), Exposition::Text);
+        assert_eq!(Exposition::negotiate(Some("*/*")), Exposition::Text);
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(
+            Exposition::negotiate(Some(prometheus)),
+            Exposition::OpenMetrics
+        );
+    }
 
     #[test]
     fn counters_and_gauges_show_in_the_exposition() {

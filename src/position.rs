@@ -438,12 +438,18 @@ mod tests {
             covered(&all, None),
             "no record: as before records were kept"
         );
-        assert!(covered(&a, Some(std::slice::from_ref(&all))), "narrowing resumes");
+        assert!(
+            covered(&a, Some(std::slice::from_ref(&all))),
+            "narrowing resumes"
+        );
         assert!(
             !covered(&all, Some(&[a.clone(), b.clone()])),
             "widening lists"
         );
-        assert!(!covered(&b, Some(std::slice::from_ref(&a))), "another namespace lists");
+        assert!(
+            !covered(&b, Some(std::slice::from_ref(&a))),
+            "another namespace lists"
+        );
         assert!(covered(&a, Some(&[a.clone(), b.clone()])));
         assert!(!covered(&a, Some(&[])));
         let dir = tempfile::tempdir().unwrap();

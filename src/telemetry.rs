@@ -5,8 +5,16 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+/// kube's HTTP trace layer logs every failed request at ERROR, without context. Our watch loop
+/// retries those and logs one WARN with the cause, so this is off unless RUST_LOG names kube.
+const KUBE_REQUEST_LOG_OFF: &str = "kube_client::client::builder=off";
+
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let from_env = std::env::var("RUST_LOG").ok();
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if !from_env.is_some_and(|v| v.contains("kube_client")) {
+        filter = filter.add_directive(KUBE_REQUEST_LOG_OFF.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

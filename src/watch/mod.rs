@@ -214,7 +214,7 @@ impl<A: EventsApi> ScopeWatch<A> {
             Outcome::Failed(_) if *step == Step::Fatal => {}
             Outcome::Failed(e) => match e.code() {
                 Some(401 | 403) => {
-                    tracing::error!(%scope, error = %e, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
+                    tracing::warn!(%scope, error = %e, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
                 }
                 Some(410) => {
                     tracing::warn!(%scope, "the list continue token expired (410); listing again from the start")

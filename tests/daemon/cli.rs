@@ -98,3 +98,33 @@ fn text_logs_are_the_default() {
     assert!(line.contains(" ERROR ") && !line.starts_with('{'), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_server_gives_one_warning_naming_the_cause() {
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &kubeconfig, &[]);
+    let warning = d.wait_log("request failed; retrying with backoff").await;
+    let v: serde_json::Value = serde_json::from_str(&warning).unwrap();
+    assert_eq!(v["level"], "WARN", "{warning}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.to_ascii_lowercase().contains("connection refused"),
+        "the cause, not debug text: {error}"
+    );
+    // A retry later, still nothing at ERROR and no library debug text.
+    eventually("a second attempt", || {
+        d.stderr().matches("request failed; retrying").count() >= 2
+    })
+    .await;
+    let err = d.stderr();
+    assert!(!err.contains("\"level\":\"ERROR\""), "{err}");
+    assert!(!err.contains("ServiceError"), "{err}");
+}

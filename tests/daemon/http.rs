@@ -180,3 +180,62 @@ async fn a_stalled_watch_turns_readiness_false_and_is_replaced() {
     );
     d.wait_log("not ready, listing again").await;
 }
+
+/// A GET with an Accept header over a raw socket: (status, content type, body).
+async fn get_accepting(
+    addr: std::net::SocketAddr,
+    path: &str,
+    accept: &str,
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let accept = if accept.is_empty() {
+        String::new()
+    } else {
+        format!("Accept: {accept}\r\n")
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{accept}Connection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_in_the_format_their_content_type_names() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&server, &dir, &[]);
+    let addr = d.http_addr().await;
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (code, ctype, body) = get_accepting(addr, "/metrics", prometheus).await;
+    assert_eq!(code, 200);
+    assert!(
+        ctype.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{ctype}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    for accept in ["", "text/plain", "*/*"] {
+        let (code, ctype, body) = get_accepting(addr, "/metrics", accept).await;
+        assert_eq!(code, 200);
+        assert!(
+            ctype.starts_with("text/plain; version=0.0.4"),
+            "{accept:?}: {ctype}"
+        );
+        assert!(!body.contains("# EOF"), "{body}");
+        assert!(
+            body.contains("# TYPE kube_event_logger_frames_written_total counter"),
+            "{body}"
+        );
+    }
+}
