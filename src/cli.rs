@@ -76,12 +76,20 @@ pub struct TailArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Only events whose time is at or after this (RFC 3339, or relative: 10m, 2h, 1d ago).
-    #[arg(long, value_name = "TIME")]
+    /// Start with the last N lines of the file (default with --follow: 10; without: all).
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub lines: Option<u64>,
+
+    /// Only events in this namespace (repeatable).
+    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Only events whose time is at or after this (RFC 3339, or relative: 10m or -10m ago).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
 
     /// Only events whose time is at or before this (RFC 3339, or relative).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
     /// Only frames matching this expression (see README: filter language).

@@ -50,6 +50,8 @@ pub enum ConfigError {
         "--namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)"
     )]
     BadNamespace(String),
+    #[error("--since {since} is later than --until {until}: nothing could match; swap them")]
+    EmptyWindow { since: String, until: String },
 }
 
 impl RunConfig {
@@ -101,6 +103,9 @@ impl RunConfig {
     }
 }
 
+/// Lines `tail --follow` starts with, as `tail -f` does.
+pub const DEFAULT_FOLLOW_LINES: u64 = 10;
+
 /// Builds the `tail` configuration.
 pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigError> {
     let now = jiff::Timestamp::now();
@@ -115,9 +120,23 @@ pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigErro
                 })
                 .transpose()
         };
+    let (since, until) = (time("since", &args.since)?, time("until", &args.until)?);
+    if let (Some(s), Some(u)) = (since, until)
+        && s > u
+    {
+        return Err(ConfigError::EmptyWindow {
+            since: s.to_string(),
+            until: u.to_string(),
+        });
+    }
+    if let Some(bad) = args.namespaces.iter().find(|ns| !is_dns_label(ns)) {
+        return Err(ConfigError::BadNamespace(bad.clone()));
+    }
     Ok(TailConfig {
-        since: time("since", &args.since)?,
-        until: time("until", &args.until)?,
+        since,
+        until,
+        namespaces: args.namespaces,
+        lines: args.lines.or(args.follow.then_some(DEFAULT_FOLLOW_LINES)),
         filter: args
             .filter
             .as_deref()

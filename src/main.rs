@@ -62,10 +62,11 @@ fn prepare_dir(args: kube_event_logger::cli::PrepareDirArgs) -> ExitCode {
 }
 
 fn tail(args: kube_event_logger::cli::TailArgs) -> ExitCode {
+    // A viewer: its messages are for a person at a terminal, plain, without log decoration.
     let config = match config::tail_config(args, TailConfig::color_default()) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("{e}");
+            eprintln!("kube-event-logger tail: {e}");
             return ExitCode::from(exit_code::USAGE);
         }
     };
@@ -73,7 +74,7 @@ fn tail(args: kube_event_logger::cli::TailArgs) -> ExitCode {
     match kube_event_logger::tail::run(&config, stop) {
         Ok(_) => ExitCode::from(exit_code::OK),
         Err(e) => {
-            tracing::error!("{}", error_chain(&e));
+            eprintln!("kube-event-logger tail: {}", error_chain(&e));
             ExitCode::from(exit_code::FAILURE)
         }
     }

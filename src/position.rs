@@ -14,10 +14,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::frame::{Frame, ResourceVersion, Scope};
+use crate::rotated::ReverseLines;
 
 /// What start-up learned from the existing output.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -72,10 +73,12 @@ pub fn recover(
         if recovery.positions.len() == scopes.len() {
             break;
         }
-        let scanned = if crate::rotated::is_gzip(path) {
-            recovery.scan_gz(path, scopes)
-        } else {
-            File::open(path).and_then(|mut file| recovery.scan_back(&mut file, scopes))
+        let scanned = match crate::rotated::is_gzip(path) {
+            Ok(true) => recovery.scan_gz(path, scopes),
+            Ok(false) => {
+                File::open(path).and_then(|mut file| recovery.scan_back(&mut file, scopes))
+            }
+            Err(e) => Err(e),
         };
         scanned.map_err(err(path))?;
     }
@@ -242,81 +245,6 @@ fn repair_torn_tail(file: &mut File) -> io::Result<u64> {
     Ok(len - keep)
 }
 
-const CHUNK: u64 = 64 * 1024;
-
-/// Reads a file's lines from the end towards the start.
-struct ReverseLines<'f> {
-    file: &'f mut File,
-    /// File offset of `buf[0]`.
-    start: u64,
-    buf: Vec<u8>,
-}
-
-impl<'f> ReverseLines<'f> {
-    fn new(file: &'f mut File) -> io::Result<Self> {
-        let start = file.metadata()?.len();
-        Ok(Self {
-            file,
-            start,
-            buf: Vec::new(),
-        })
-    }
-
-    /// Prepends the previous chunk; false at the start of the file.
-    fn read_back(&mut self) -> io::Result<bool> {
-        if self.start == 0 {
-            return Ok(false);
-        }
-        let n = CHUNK.min(self.start);
-        self.start -= n;
-        let mut chunk = vec![0; n as usize];
-        self.file.seek(SeekFrom::Start(self.start))?;
-        self.file.read_exact(&mut chunk)?;
-        chunk.extend_from_slice(&self.buf);
-        self.buf = chunk;
-        Ok(true)
-    }
-
-    /// The offset just past the file's last `\n` (0 when it has none).
-    fn end_of_last_line(&mut self) -> io::Result<u64> {
-        loop {
-            if let Some(i) = memchr_rev(&self.buf) {
-                return Ok(self.start + i as u64 + 1);
-            }
-            if !self.read_back()? {
-                return Ok(0);
-            }
-        }
-    }
-
-    /// The previous complete line (without `\n`), skipping empty ones. Assumes the file ends at a
-    /// line boundary (see [`repair_torn_tail`]).
-    fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
-        loop {
-            // Drop the trailing newline of the line we are about to take.
-            if self.buf.last() == Some(&b'\n') {
-                self.buf.pop();
-                continue;
-            }
-            match memchr_rev(&self.buf) {
-                Some(i) => {
-                    let line = self.buf.split_off(i + 1);
-                    return Ok(Some(line));
-                }
-                None => {
-                    if !self.read_back()? {
-                        return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn memchr_rev(buf: &[u8]) -> Option<usize> {
-    buf.iter().rposition(|&b| b == b'\n')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,21 +405,5 @@ mod tests {
         assert_eq!(marks.get("a"), Some(&rv("9")));
         assert_eq!(marks.get("b"), Some(&rv("7")));
         assert_eq!(marks.len(), 2);
-    }
-
-    #[test]
-    fn reverse_lines_across_chunk_edges() {
-        let lines: Vec<String> = (0..20_000).map(|i| "x".repeat(i % 97)).collect();
-        let content = lines.join("\n") + "\n";
-        let f = file_with(content.as_bytes());
-        let mut file = File::open(f.path()).unwrap();
-        let mut rev = ReverseLines::new(&mut file).unwrap();
-        let mut got = Vec::new();
-        while let Some(l) = rev.next_line().unwrap() {
-            got.push(String::from_utf8(l).unwrap());
-        }
-        got.reverse();
-        let expected: Vec<String> = lines.into_iter().filter(|l| !l.is_empty()).collect();
-        assert_eq!(got, expected);
     }
 }

@@ -7,7 +7,7 @@
 //! harvester glob `events.json*`.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// What a rotated file is.
@@ -115,19 +115,132 @@ pub fn in_dir(dir: &Path, naming: &Naming) -> Vec<(Rotated, PathBuf)> {
     found
 }
 
-/// Whether a file is read through gzip.
-pub fn is_gzip(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "gz")
+/// Whether a file is gzip, by its magic bytes (whatever its name says).
+fn starts_gzip(file: &mut File) -> io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let gzip = match file.read_exact(&mut magic) {
+        Ok(()) => magic == [0x1f, 0x8b],
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
+        Err(e) => return Err(e),
+    };
+    file.seek(SeekFrom::Start(0))?;
+    Ok(gzip)
 }
 
-/// Opens an output file for reading, decompressing a gzipped one.
+/// Whether the file at `path` is gzip, by its magic bytes.
+pub fn is_gzip(path: &Path) -> io::Result<bool> {
+    starts_gzip(&mut File::open(path)?)
+}
+
+/// Opens an output file for reading, decompressing a gzipped one (known by its magic bytes).
 pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
-    let file = File::open(path)?;
-    Ok(if is_gzip(path) {
+    let mut file = File::open(path)?;
+    Ok(if starts_gzip(&mut file)? {
         Box::new(flate2::read::GzDecoder::new(file))
     } else {
         Box::new(file)
     })
+}
+
+const CHUNK: u64 = 64 * 1024;
+
+/// Reads a file's lines from the end towards the start.
+pub struct ReverseLines<'f> {
+    file: &'f mut File,
+    /// File offset of `buf[0]`.
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl<'f> ReverseLines<'f> {
+    pub fn new(file: &'f mut File) -> io::Result<Self> {
+        let start = file.metadata()?.len();
+        Ok(Self {
+            file,
+            start,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The file offset where the lines not yet returned end: after `next_line` gave a line,
+    /// the offset at which that line starts.
+    pub fn offset(&self) -> u64 {
+        self.start + self.buf.len() as u64
+    }
+
+    /// Forgets everything from `end` on (a torn last line that `next_line` must not return).
+    pub fn cut_at(&mut self, end: u64) {
+        self.buf.truncate(end.saturating_sub(self.start) as usize);
+    }
+
+    /// Prepends the previous chunk; false at the start of the file.
+    fn read_back(&mut self) -> io::Result<bool> {
+        if self.start == 0 {
+            return Ok(false);
+        }
+        let n = CHUNK.min(self.start);
+        self.start -= n;
+        let mut chunk = vec![0; n as usize];
+        self.file.seek(SeekFrom::Start(self.start))?;
+        self.file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&self.buf);
+        self.buf = chunk;
+        Ok(true)
+    }
+
+    /// The offset just past the file's last `\n` (0 when it has none).
+    pub fn end_of_last_line(&mut self) -> io::Result<u64> {
+        loop {
+            if let Some(i) = memchr_rev(&self.buf) {
+                return Ok(self.start + i as u64 + 1);
+            }
+            if !self.read_back()? {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// The previous complete line (without `\n`), skipping empty ones. Assumes the file ends at a
+    /// line boundary (see `position::recover`).
+    pub fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            // Drop the trailing newline of the line we are about to take.
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+                continue;
+            }
+            match memchr_rev(&self.buf) {
+                Some(i) => {
+                    let line = self.buf.split_off(i + 1);
+                    return Ok(Some(line));
+                }
+                None => {
+                    if !self.read_back()? {
+                        return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn memchr_rev(buf: &[u8]) -> Option<usize> {
+    buf.iter().rposition(|&b| b == b'\n')
+}
+
+/// Where the last `n` lines of a file start (0 when it has no more than `n`).
+pub fn start_of_last_lines(file: &mut File, n: u64) -> io::Result<u64> {
+    let mut lines = ReverseLines::new(file)?;
+    let end = lines.end_of_last_line()?;
+    lines.cut_at(end);
+    let mut at = end;
+    for _ in 0..n {
+        if lines.next_line()?.is_none() {
+            return Ok(0);
+        }
+        at = lines.offset();
+    }
+    Ok(at)
 }
 
 #[cfg(test)]
@@ -180,6 +293,35 @@ mod tests {
     }
 
     #[test]
+    fn reverse_lines_across_chunk_edges() {
+        let lines: Vec<String> = (0..20_000).map(|i| "x".repeat(i % 97)).collect();
+        let content = lines.join("\n") + "\n";
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
+        let mut file = File::open(f.path()).unwrap();
+        let mut rev = ReverseLines::new(&mut file).unwrap();
+        let mut got = Vec::new();
+        while let Some(l) = rev.next_line().unwrap() {
+            got.push(String::from_utf8(l).unwrap());
+        }
+        got.reverse();
+        let expected: Vec<String> = lines.into_iter().filter(|l| !l.is_empty()).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn the_last_lines_start_where_tail_would_start() {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"a\nbb\nccc\ntorn").unwrap();
+        assert_eq!(start_of_last_lines(&mut f, 1).unwrap(), 5);
+        assert_eq!(start_of_last_lines(&mut f, 2).unwrap(), 2);
+        assert_eq!(start_of_last_lines(&mut f, 3).unwrap(), 0);
+        assert_eq!(start_of_last_lines(&mut f, 9).unwrap(), 0);
+        assert_eq!(start_of_last_lines(&mut f, 0).unwrap(), 9);
+    }
+
+    #[test]
     fn opens_plain_and_gzip_alike() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
@@ -189,7 +331,11 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), Default::default());
         enc.write_all(b"a\n").unwrap();
         enc.finish().unwrap();
-        for path in [&plain, &gz] {
+        // A renamed gzip file is still gzip.
+        let renamed = dir.path().join("copy.json");
+        std::fs::copy(&gz, &renamed).unwrap();
+        assert!(is_gzip(&renamed).unwrap() && !is_gzip(&plain).unwrap());
+        for path in [&plain, &gz, &renamed] {
             let mut text = String::new();
             open(path).unwrap().read_to_string(&mut text).unwrap();
             assert_eq!(text, "a\n", "{}", path.display());

@@ -24,42 +24,56 @@ const BLOCK: usize = 1 << 20;
 /// How often a followed file is polled for more.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Reads `older` files (whole) and then `active`; with `follow`, keeps reading `active` as it
-/// grows and across rotations until `on_line` returns `false` or `stop` says so.
+/// What to read.
+pub struct From<'a> {
+    /// Rotated files, oldest first, read whole.
+    pub older: &'a [PathBuf],
+    /// The active file.
+    pub active: &'a Path,
+    /// Start with the active file's last N lines (else its start).
+    pub lines: Option<u64>,
+    /// Keep reading the active file as it grows and across rotations.
+    pub follow: bool,
+}
+
+/// Reads the `older` files and then the active one; with `follow`, keeps reading it as it grows
+/// and across rotations until `on_block` returns `false` or `stop` says so.
 pub fn read(
-    older: &[PathBuf],
-    active: &Path,
-    follow: bool,
+    from: &From<'_>,
     stop: &dyn Fn() -> bool,
     on_block: &mut dyn FnMut(Block) -> bool,
 ) -> io::Result<()> {
-    for path in older {
+    for path in from.older {
         let reader = crate::rotated::open(path)?;
         let path: Arc<Path> = path.as_path().into();
         if !blocks(reader, &path, &mut 0, &mut Vec::new(), on_block)? {
             return Ok(());
         }
     }
-    let mut file = loop {
-        match File::open(active) {
-            Ok(f) => break f,
-            Err(e) if follow && e.kind() == io::ErrorKind::NotFound => {
-                if stop() {
-                    return Ok(());
-                }
-                std::thread::sleep(POLL);
-            }
-            Err(e) => return Err(e),
-        }
+    let Some(mut file) = open_active(from, stop)? else {
+        return Ok(());
     };
-    let mut number = 0;
+    let active: Arc<Path> = from.active.into();
+    if crate::rotated::is_gzip(from.active)? {
+        if from.follow {
+            eprintln!(
+                "{} is compressed: reading it once, not following",
+                from.active.display()
+            );
+        }
+        let reader = crate::rotated::open(from.active)?;
+        return blocks(reader, &active, &mut 0, &mut Vec::new(), on_block).map(|_| ());
+    }
+    let mut number = match from.lines {
+        Some(n) => skip_to_last_lines(&mut file, n)?,
+        None => 0,
+    };
     let mut partial = Vec::new();
-    let active: Arc<Path> = active.into();
     loop {
         if !blocks(&file, &active, &mut number, &mut partial, on_block)? {
             return Ok(());
         }
-        if !follow || stop() {
+        if !from.follow || stop() {
             return Ok(());
         }
         // At the end of the file. A rotation shows as another file at the path: read what is
@@ -77,6 +91,45 @@ pub fn read(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Opens the active file; following, waits for it to appear (saying so once). `None` when
+/// stopped while waiting.
+fn open_active(from: &From<'_>, stop: &dyn Fn() -> bool) -> io::Result<Option<File>> {
+    let mut said = false;
+    loop {
+        match File::open(from.active) {
+            Ok(f) => return Ok(Some(f)),
+            Err(e) if from.follow && e.kind() == io::ErrorKind::NotFound => {
+                if !said {
+                    eprintln!("waiting for {}", from.active.display());
+                    said = true;
+                }
+                if stop() {
+                    return Ok(None);
+                }
+                std::thread::sleep(POLL);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Positions `file` at its last `n` whole lines; returns how many lines come before them.
+fn skip_to_last_lines(file: &mut File, n: u64) -> io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let start = crate::rotated::start_of_last_lines(file, n)?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut before = 0u64;
+    let mut left = start;
+    let mut buf = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        file.read_exact(&mut buf[..want])?;
+        before += memchr::memchr_iter(b'\n', &buf[..want]).count() as u64;
+        left -= want as u64;
+    }
+    Ok(before)
 }
 
 fn replaced(file: &File, path: &Path) -> bool {

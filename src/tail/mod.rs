@@ -24,6 +24,10 @@ pub struct TailConfig {
     pub all: bool,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+    /// Only these namespaces (all when empty).
+    pub namespaces: Vec<String>,
+    /// Start with the active file's last N lines.
+    pub lines: Option<u64>,
     pub filter: Option<Filter>,
     pub format: Format,
     pub headers: bool,
@@ -98,6 +102,15 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
     } else {
         Vec::new()
     };
+    // An unreadable file is reported before anything is printed.
+    if !config.follow
+        && let Err(source) = std::fs::File::open(&config.path)
+    {
+        return Err(TailError::Read {
+            path: config.path.clone(),
+            source,
+        });
+    }
     let mut out = io::stdout().lock();
     if config.headers && config.format != Format::Json {
         writeln!(out, "{}", header(config.format)).map_err(TailError::Write)?;
@@ -105,7 +118,7 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
     let mut write_error: Option<io::Error> = None;
     let read = in_parallel(config, &older, &stop, |rendered: Rendered| {
         for why in &rendered.invalid {
-            tracing::warn!("{why}");
+            eprintln!("{why}");
         }
         if write_error.is_some() {
             return;
@@ -162,7 +175,13 @@ fn in_parallel(
         let reader = scope.spawn(move || {
             let mut seq = 0;
             let stopped = || stop.load(Ordering::Relaxed);
-            follow::read(older, &config.path, config.follow, &stopped, &mut |block| {
+            let from = follow::From {
+                older,
+                active: &config.path,
+                lines: config.lines,
+                follow: config.follow,
+            };
+            follow::read(&from, &stopped, &mut |block| {
                 let sent = work_tx.send((seq, block)).is_ok();
                 seq += 1;
                 sent && !stopped()
@@ -184,6 +203,12 @@ fn in_parallel(
 }
 
 fn selected(config: &TailConfig, frame: &EventFrame<'_>) -> bool {
+    if !config.namespaces.is_empty() {
+        let ns = frame.object.metadata.namespace.as_deref().unwrap_or("");
+        if !config.namespaces.iter().any(|n| n == ns) {
+            return false;
+        }
+    }
     if config.since.is_some() || config.until.is_some() {
         let Some(t) = frame
             .object

@@ -21,7 +21,7 @@ const RESET: &str = "\x1b[0m";
 
 /// (header, width) of the columns both tables start with; MESSAGE, last, takes the rest.
 const COMMON: &[(&str, usize)] = &[
-    ("TIME", 28),
+    ("TIME", 21),
     ("NAMESPACE", 20),
     ("TYPE", 8),
     ("REASON", 22),
@@ -62,6 +62,15 @@ fn row(out: &mut String, cells: &[(&str, usize)]) {
     }
 }
 
+/// An event time to the second (`2026-11-22T10:00:05Z`): the TIME column's one width. A value
+/// that is not a time is shown as it is.
+fn to_seconds(time: &str) -> String {
+    match time.parse::<jiff::Timestamp>() {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) => time.to_string(),
+    }
+}
+
 /// The header line for a table format.
 pub fn header(format: Format) -> String {
     let mut out = String::new();
@@ -90,10 +99,14 @@ pub fn render(frame: &EventFrame<'_>, format: Format, color: bool) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let message = message.trim().to_string();
+    // A DELETED frame is the Event object going away (its TTL), not another occurrence.
+    let message = match frame.frame_type.as_ref() {
+        "DELETED" => format!("(deleted) {}", message.trim()),
+        _ => message.trim().to_string(),
+    };
     let event_type = dash(e.event_type.as_deref());
     let mut cells: Vec<String> = vec![
-        dash(e.time()),
+        e.time().map_or("-".into(), to_seconds),
         dash(e.metadata.namespace.as_deref()),
         event_type.clone(),
         dash(e.reason.as_deref()),
@@ -148,7 +161,7 @@ mod tests {
         assert!(!plain.contains('\x1b'));
         assert_eq!(colored, format!("{YELLOW}{plain}{RESET}"));
         assert!(
-            plain.starts_with("2022-05-19T19:35:11Z        probes              Warning Unhealthy"),
+            plain.starts_with("2022-05-19T19:35:11Z probes              Warning Unhealthy"),
             "{plain}"
         );
         assert!(plain.contains("pod/app-target-6664868868-b84vm"));
@@ -160,7 +173,7 @@ mod tests {
         let r = render(&f, Format::Table, true);
         assert_eq!(
             r,
-            "-                           a-namespace-name-longer-than-its-column -       -                     -                                           -     two lines"
+            "-                    a-namespace-name-longer-than-its-column -       -                     -                                           -     two lines"
         );
         assert!(header(Format::Wide).contains("FIRST SEEN"));
     }

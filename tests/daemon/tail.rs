@@ -39,6 +39,8 @@ fn tail_prints_each_format_as_its_golden_file() {
             ],
             "wide-since-until.txt",
         ),
+        (&["-n", "probes", "--no-headers"], "table-namespace.txt"),
+        (&["--lines", "2", "-o", "json"], "json-last-2.txt"),
     ];
     for (args, golden) in cases {
         let out = tail(&[&[fixtures][..], args].concat());
@@ -189,4 +191,176 @@ fn tail_highlights_warnings_only_on_a_terminal() {
         !String::from_utf8_lossy(&piped.stdout).contains('\x1b'),
         "no colour into a pipe"
     );
+}
+
+/// `tail ARGS` running in the background: its stdout lines as they come, and its stderr.
+struct Following {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Following {
+    fn start(args: &[&std::ffi::OsStr]) -> Self {
+        use std::io::{BufRead, Read};
+        let mut child = std::process::Command::new(support::BIN)
+            .arg("tail")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut pipe, sink) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Following {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn next(&self) -> String {
+        self.lines
+            .recv_timeout(support::DEADLINE)
+            .expect("tail -f printed nothing")
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follow_starts_from_the_last_lines_and_waits_for_a_missing_file() {
+    use std::io::Write;
+    let lines: Vec<&str> = include_str!("../fixtures/frames.jsonl").lines().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.json");
+    std::fs::write(&path, lines[..6].join("\n") + "\n").unwrap();
+    // By default, the last 10 lines: all 6 here. With --lines 2, the last two.
+    let f = Following::start(&[
+        "-f".as_ref(),
+        "-o".as_ref(),
+        "json".as_ref(),
+        path.as_os_str(),
+    ]);
+    for expected in &lines[..6] {
+        assert_eq!(f.next(), *expected);
+    }
+    drop(f);
+    let args = ["-f", "--lines", "2", "-o", "json"].map(std::ffi::OsStr::new);
+    let f = Following::start(&[&args[..], &[path.as_os_str()]].concat());
+    assert_eq!(f.next(), lines[4]);
+    assert_eq!(f.next(), lines[5]);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(file, "{}", lines[6]).unwrap();
+    assert_eq!(f.next(), lines[6]);
+    drop(f);
+    // A file that is not there yet: said once, then followed when it appears.
+    let later = dir.path().join("later.json");
+    let f = Following::start(&[
+        "-f".as_ref(),
+        "-o".as_ref(),
+        "json".as_ref(),
+        later.as_os_str(),
+    ]);
+    eventually("the waiting notice", || {
+        f.stderr.lock().unwrap().contains("waiting for")
+    })
+    .await;
+    std::fs::write(&later, format!("{}\n", lines[7])).unwrap();
+    assert_eq!(f.next(), lines[7]);
+    assert_eq!(f.stderr.lock().unwrap().matches("waiting for").count(), 1);
+}
+
+#[test]
+fn tail_reads_a_gz_file_by_its_content_whatever_its_name() {
+    use std::io::Write;
+    let fixtures = include_str!("../fixtures/frames.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["events.json.000004.gz", "copied-events.json"] {
+        let path = dir.path().join(name);
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(fixtures.as_bytes()).unwrap();
+        gz.finish().unwrap();
+        let out = tail(&[path.to_str().unwrap(), "-o", "json"]);
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), fixtures, "{name}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn tail_errors_are_plain_come_first_and_say_what_to_do() {
+    let out = tail(&["/nonexistent/events.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no table header before the error");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("kube-event-logger tail: cannot read /nonexistent/events.json"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ERROR") && !err.contains("Z "),
+        "no log decoration: {err}"
+    );
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frames.jsonl");
+    let out = tail(&[
+        fixtures,
+        "--since",
+        "2026-01-02T00:00:00Z",
+        "--until",
+        "2026-01-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("later than --until") && err.contains("swap"),
+        "{err}"
+    );
+    // A relative time written with its sign is a value, not a flag.
+    for since in ["-5m", "-1000d"] {
+        let out = tail(&[fixtures, "--since", since, "--no-headers"]);
+        assert!(
+            out.status.success(),
+            "{since}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = tail(&[fixtures, "-n", "Bad_NS"]);
+    assert_eq!(out.status.code(), Some(2));
 }
