@@ -122,7 +122,7 @@ fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> 
         .arg("run")
         .arg("--kubeconfig")
         .arg(&kc)
-        .arg("--output")
+        .arg("--output-file")
         .arg(out)
         // One file for the whole stream: the benchmark measures stream → file, not rotation.
         .args(["--max-file-size", "1GiB"])

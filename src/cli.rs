@@ -96,7 +96,7 @@ pub struct TailArgs {
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
 
-    /// Output format.
+    /// Output format, as kubectl's -o.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 
@@ -120,11 +120,13 @@ pub struct RunArgs {
     pub namespaces: Vec<String>,
 
     /// Output file ("-" for stdout). Parent directories are created; the file gets mode 0640.
-    #[arg(long, short = 'o', value_name = "PATH", default_value = DEFAULT_OUTPUT)]
+    /// (`--output` is accepted too, as earlier versions named it.)
+    #[arg(long = "output-file", alias = "output", value_name = "PATH", default_value = DEFAULT_OUTPUT)]
     pub output: PathBuf,
 
-    /// Address for /healthz and /readyz.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    /// Address for /healthz, /readyz and /metrics: HOST:PORT (0.0.0.0:8080, 127.0.0.1:8080,
+    /// localhost:8080) or :PORT for every interface.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", value_parser = parse_http_addr)]
     pub http_addr: SocketAddr,
 
     /// Rotate the output file before it would pass this size (e.g. 100MiB, 1GiB).
@@ -171,6 +173,25 @@ fn parse_stall_timeout(s: &str) -> Result<std::time::Duration, String> {
         Some(d) if d.as_secs() >= 1 => Ok(d),
         Some(_) => Err("use at least 1s".into()),
         None => Err(format!("{s:?} is not a duration; use e.g. 30s, 5m or 1h")),
+    }
+}
+
+/// `HOST:PORT` (a name is resolved: its first address), or `:PORT` for every interface.
+fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let form = "use HOST:PORT or :PORT, e.g. 0.0.0.0:8080, 127.0.0.1:8080, localhost:8080, :8080";
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_string(),
+    };
+    if let Ok(addr) = full.parse() {
+        return Ok(addr);
+    }
+    match full.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{s:?} resolves to no address; {form}")),
+        Err(e) => Err(format!("{s:?}: {e}; {form}")),
     }
 }
 

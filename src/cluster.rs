@@ -6,18 +6,25 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::telemetry::root_cause;
+
 /// Longest silence on a connection before it is taken as dead. Watches ask the server to end
 /// them within 10 minutes, so a live stream is never quiet this long.
 const READ_TIMEOUT: Duration = Duration::from_secs(660);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("cannot read the kubeconfig {path}: {source}")]
+    /// Only the root cause is told: kube's own text quotes the path again, debug-formatted.
+    #[error("cannot read the kubeconfig {path}: {}", root_cause(.cause))]
     Kubeconfig {
         path: String,
-        #[source]
-        source: kube::config::KubeconfigError,
+        cause: kube::config::KubeconfigError,
     },
+    #[error(
+        "the kubeconfig has no context {name:?}; it has: {}. Pick one with --context",
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )]
+    UnknownContext { name: String, known: Vec<String> },
     #[error("cannot load cluster access from the kubeconfig: {0}")]
     Load(#[source] kube::config::KubeconfigError),
     #[error("cannot load in-cluster access: {0}")]
@@ -39,20 +46,29 @@ pub async fn client(
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
         && std::env::var_os("KUBECONFIG").is_none()
         && context.is_none();
-    let mut config = match kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
-                path: path.display().to_string(),
-                source,
-            })?;
-            kube::Config::from_custom_kubeconfig(kc, &options)
-                .await
-                .map_err(ClusterError::Load)?
+    let mut config = if kubeconfig.is_none() && in_cluster {
+        kube::Config::incluster().map_err(ClusterError::InCluster)?
+    } else {
+        let kc = match kubeconfig {
+            Some(path) => {
+                Kubeconfig::read_from(path).map_err(|cause| ClusterError::Kubeconfig {
+                    path: path.display().to_string(),
+                    cause,
+                })?
+            }
+            None => Kubeconfig::read().map_err(ClusterError::Load)?,
+        };
+        if let Some(name) = context
+            && !kc.contexts.iter().any(|c| c.name == name)
+        {
+            return Err(ClusterError::UnknownContext {
+                name: name.to_string(),
+                known: kc.contexts.iter().map(|c| c.name.clone()).collect(),
+            });
         }
-        None if in_cluster => kube::Config::incluster().map_err(ClusterError::InCluster)?,
-        None => kube::Config::from_kubeconfig(&options)
+        kube::Config::from_custom_kubeconfig(kc, &options)
             .await
-            .map_err(ClusterError::Load)?,
+            .map_err(ClusterError::Load)?
     };
     config.default_retry = false;
     config.read_timeout = Some(READ_TIMEOUT);

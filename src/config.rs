@@ -333,6 +333,31 @@ mod tests {
                 .as_secs(),
             3630
         );
+        for (given, expected) in [
+            (":9090", "0.0.0.0:9090"),
+            ("localhost:9090", "127.0.0.1:9090"),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+        ] {
+            let addr = parse(&["--http-addr", given]).unwrap().http_addr;
+            assert!(
+                addr.to_string() == expected
+                    || (given.starts_with("localhost") && addr.ip().is_loopback()),
+                "{given} → {addr}"
+            );
+        }
+        let err = Cli::try_parse_from(["kube-event-logger", "run", "--http-addr", "8080"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":8080") && err.contains("localhost:8080"),
+            "{err}"
+        );
+        assert_eq!(
+            parse(&["--output", "/x/e.json"]).unwrap().output,
+            OutputTarget::File("/x/e.json".into()),
+            "the earlier name still works"
+        );
+        assert!(Cli::try_parse_from(["kube-event-logger", "run", "-o", "/x"]).is_err());
         for bad in [
             &["--http-addr", "nope"][..],
             &["--list-page-size", "0"],

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     match runtime.block_on(daemon::run(config, shutdown::signal())) {
         Ok(()) => ExitCode::from(exit_code::OK),
         Err(e) => {
-            tracing::error!(exit_code = e.exit_code(), "{}", error_chain(&e));
+            tracing::error!(exit_code = e.exit_code(), "{}", telemetry::error_chain(&e));
             ExitCode::from(e.exit_code())
         }
     }
@@ -74,23 +74,8 @@ fn tail(args: kube_event_logger::cli::TailArgs) -> ExitCode {
     match kube_event_logger::tail::run(&config, stop) {
         Ok(_) => ExitCode::from(exit_code::OK),
         Err(e) => {
-            eprintln!("kube-event-logger tail: {}", error_chain(&e));
+            eprintln!("kube-event-logger tail: {}", telemetry::error_chain(&e));
             ExitCode::from(exit_code::FAILURE)
         }
     }
-}
-
-/// "outer: cause: root cause", skipping causes already quoted by their parent.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -9,6 +9,31 @@ use crate::cli::LogFormat;
 /// retries those and logs one WARN with the cause, so this is off unless RUST_LOG names kube.
 const KUBE_REQUEST_LOG_OFF: &str = "kube_client::client::builder=off";
 
+/// "outer: cause: root cause", skipping causes already quoted by their parent.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// What actually went wrong, at the bottom of an error's chain ("Connection refused (os error
+/// 111)" rather than a library's "ServiceError: client error (Connect)").
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 pub fn init(format: LogFormat) {
     let from_env = std::env::var("RUST_LOG").ok();
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -55,17 +55,7 @@ impl Filter {
 
     /// As [`parse`](Self::parse), with relative times taken from `now`.
     pub fn parse_at(expr: &str, now: Timestamp) -> Result<Self, FilterError> {
-        let ast = parse::parse(expr).map_err(|e| {
-            let found = match e.at.chars().next() {
-                None => "the end of the expression".to_string(),
-                Some(c) => format!("`{c}`"),
-            };
-            FilterError::at(
-                expr,
-                &e.at[..e.at.chars().next().map_or(0, char::len_utf8)],
-                format!("expected {}, found {found}", e.expected),
-            )
-        })?;
+        let ast = parse::parse(expr).map_err(|e| syntax_error(expr, &e))?;
         let root = compile(expr, &ast, now)?;
         Ok(Filter {
             root,
@@ -76,6 +66,36 @@ impl Filter {
     /// The expression as given.
     pub fn expr(&self) -> &str {
         &self.expr
+    }
+}
+
+/// Operators people type that mean one of ours.
+const MISTYPED_OPERATORS: &[(&str, &str)] = &[("~=", "=~"), ("~!", "!~")];
+
+/// A syntax error pointing at the first character that does not fit; a mistyped operator is
+/// named as such, with the one meant.
+fn syntax_error(expr: &str, e: &parse::SyntaxError<'_>) -> FilterError {
+    let span = &e.at[..e.at.chars().next().map_or(0, char::len_utf8)];
+    let found = if span.is_empty() {
+        "the end of the expression".to_string()
+    } else {
+        format!("`{span}`")
+    };
+    let err = FilterError::at(
+        expr,
+        span,
+        format!("expected {}, found {found}", e.expected),
+    );
+    match MISTYPED_OPERATORS
+        .iter()
+        .find(|(typo, _)| e.at.starts_with(typo))
+    {
+        Some((typo, meant)) => {
+            let typo_span = &e.at[..typo.len()];
+            FilterError::at(expr, typo_span, format!("`{typo}` is not an operator"))
+                .help(format!("did you mean `{meant}`?"))
+        }
+        None => err,
     }
 }
 
@@ -258,6 +278,13 @@ mod tests {
         assert!(e.message.contains("regular expression"), "{e:?}");
         let e = err("count in (1,2)");
         assert!(e.message.contains("`in` compares text"), "{e:?}");
+        // A keyword where a field belongs is the problem, not the word after it.
+        let e = err("type=Warning or or reason=x");
+        assert_eq!(e.start, 16, "{e}");
+        assert!(e.message.starts_with("expected a field name"), "{e}");
+        let e = err("message ~= probe");
+        assert_eq!((e.start, e.end), (8, 10));
+        assert_eq!(e.help.as_deref(), Some("did you mean `=~`?"));
         let e = err("type=Warning junk");
         assert_eq!(
             e.message,

@@ -135,14 +135,25 @@ fn keyword<'a>(kw: &'static str) -> impl FnMut(&'a str) -> R<'a, &'a str> {
     }
 }
 
+/// Words of the language itself, never field names.
+const KEYWORDS: &[&str] = &["and", "or", "not", "in", "notin"];
+
 fn field(i: &str) -> R<'_, &str> {
-    expect(
-        "a field name (e.g. type, reason, involvedObject.kind)",
+    let what = "a field name (e.g. type, reason, involvedObject.kind)";
+    let (rest, name) = expect(
+        what,
         recognize(pair(
             satisfy(|c| c.is_ascii_alphabetic() || c == '_'),
             take_while(is_word),
         )),
-    )(i)
+    )(i)?;
+    if KEYWORDS.iter().any(|k| name.eq_ignore_ascii_case(k)) {
+        return Err(nom::Err::Error(SyntaxError {
+            at: i,
+            expected: what,
+        }));
+    }
+    Ok((rest, name))
 }
 
 fn op(i: &str) -> R<'_, (Op, &str)> {

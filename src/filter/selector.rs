@@ -44,7 +44,21 @@ fn selector_safe(v: &str) -> bool {
 /// Checks a `--field-selector`: kubectl syntax on the fields the API server supports for Events.
 /// Returns it in canonical form.
 pub fn check_field_selector(sel: &str) -> Result<String, FilterError> {
-    let f = Filter::parse(sel)?;
+    let f = Filter::parse(sel).map_err(|mut e| {
+        // The filter language knows more operators than a field selector does.
+        if e.message.starts_with("expected an operator") {
+            e.message = e.message.replacen(
+                "an operator (=, ==, !=, =~, !~, >, >=, <, <=) or `in`",
+                "`=`, `==` or `!=`",
+                1,
+            );
+            e.help = Some(
+                "a field selector compares with =, == and != only; use --filter for the others"
+                    .into(),
+            );
+        }
+        e
+    })?;
     if !f.is_field_selector() {
         let supported: Vec<&str> = FIELDS.iter().filter_map(|f| f.selector).collect();
         return Err(FilterError {
@@ -102,6 +116,13 @@ mod tests {
             None,
             "values needing escapes stay local"
         );
+    }
+
+    #[test]
+    fn field_selector_errors_name_only_field_selector_operators() {
+        let e = check_field_selector("type~Warning").unwrap_err();
+        assert!(e.message.contains("expected `=`, `==` or `!=`"), "{e}");
+        assert!(!e.to_string().contains("=~"), "{e}");
     }
 
     #[test]

@@ -26,22 +26,12 @@ pub enum ApiError {
         retry_after: Option<Duration>,
         status: Status,
     },
-    #[error("request to the API server failed: {}", root_cause(.0))]
+    #[error("request to the API server failed: {}", crate::telemetry::root_cause(.0))]
     Transport(kube::Error),
     #[error("reading the response failed: {0}")]
     Body(String),
     #[error("the LIST response is not an EventList: {0}")]
     Decode(String),
-}
-
-/// What actually went wrong, at the bottom of an error's chain ("Connection refused (os error
-/// 111)" rather than kube's "ServiceError: client error (Connect)").
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 fn status_text(s: &Status) -> String {

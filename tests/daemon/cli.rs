@@ -42,7 +42,7 @@ async fn dash_writes_frames_to_stdout_and_nothing_else() {
     let server = tls_server().await;
     let e = server.add("a", "A");
     let dir = tempfile::tempdir().unwrap();
-    let mut d = start(&server, &dir, &["--output", "-"]);
+    let mut d = start(&server, &dir, &["--output-file", "-"]);
     eventually("a frame on stdout", || !d.stdout().is_empty()).await;
     d.signal(libc::SIGINT);
     assert_eq!(d.wait_exit(support::DEADLINE).await.code(), Some(0));
@@ -127,4 +127,41 @@ async fn an_unreachable_api_server_gives_one_warning_naming_the_cause() {
     let err = d.stderr();
     assert!(!err.contains("\"level\":\"ERROR\""), "{err}");
     assert!(!err.contains("ServiceError"), "{err}");
+}
+
+#[test]
+fn kubeconfig_problems_name_the_file_once_and_the_contexts_there_are() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(support::BIN)
+            .arg("run")
+            .args(args)
+            .args(["--output-file", "-", "--http-addr", "127.0.0.1:0"])
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--kubeconfig", "/nonexistent/kubeconfig"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.matches("/nonexistent/kubeconfig").count(), 1, "{err}");
+    assert!(!err.contains("'\""), "no debug quoting: {err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let cluster = "  cluster:\n    server: https://127.0.0.1:1\n";
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n{cluster}contexts:\n- name: prod\n  context:\n    cluster: c\n    user: u\n- name: staging\n  context:\n    cluster: c\n    user: u\ncurrent-context: prod\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&["--kubeconfig", kc.to_str().unwrap(), "--context", "nope"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("no context \"nope\"") && err.contains("prod, staging"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -160,7 +160,7 @@ async fn a_second_process_on_the_same_output_exits_5_and_writes_nothing() {
     wait_watching(&server, &server.current_rv().to_string()).await;
     let other = tempfile::tempdir().unwrap();
     let output = d.output.display().to_string();
-    let mut second = start(&server, &other, &["--output", &output]);
+    let mut second = start(&server, &other, &["--output-file", &output]);
     let status = second.wait_exit(support::DEADLINE).await;
     assert_eq!(status.code(), Some(5), "{}", second.stderr());
     let err = second.stderr();

@@ -127,7 +127,7 @@ fn the_base_is_least_privilege_hardened_and_matches_the_daemon() {
     let args = strings(&c["args"]);
     assert_eq!(args[0], "run");
     assert!(
-        args.contains(&format!("--output={}", default_output.display()).as_str()),
+        args.contains(&format!("--output-file={}", default_output.display()).as_str()),
         "{args:?}"
     );
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");

@@ -39,7 +39,7 @@ impl Daemon {
             .arg(&kc)
             .arg("--http-addr=127.0.0.1:0");
         if !args.iter().any(|a| a.starts_with("--output")) {
-            cmd.arg("--output").arg(&output);
+            cmd.arg("--output-file").arg(&output);
         }
         cmd.args(args)
             .env_remove("KUBERNETES_SERVICE_HOST")
