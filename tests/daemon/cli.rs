@@ -165,3 +165,99 @@ fn kubeconfig_problems_name_the_file_once_and_the_contexts_there_are() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// A section of the README, from its heading to the next `## `.
+fn readme_section(heading: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"));
+    let rest = &readme[start + heading.len()..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+}
+
+/// Long flags (`--word-word`) in a text.
+fn long_flags(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| {
+            w.strip_prefix("--")
+                .is_some_and(|f| f.starts_with(|c: char| c.is_ascii_alphabetic()))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_run_flags_table_is_whole_and_matches_run_help() {
+    let section = readme_section("## `kube-event-logger run`");
+    let lines: Vec<&str> = section.lines().collect();
+    let first = lines.iter().position(|l| l.starts_with("| flag")).unwrap();
+    let rows: Vec<&str> = lines[first..]
+        .iter()
+        .take_while(|l| l.starts_with('|'))
+        .copied()
+        .collect();
+    let after = &lines[first + rows.len()..];
+    assert!(
+        !after.iter().any(|l| l.starts_with("| `-")),
+        "a blank line splits the flags table"
+    );
+    let documented: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r.split('|').nth(1))
+        .flat_map(long_flags)
+        .filter(|f| f != "--output") // the earlier name, told in the row of --output-file
+        .collect();
+    let help = std::process::Command::new(support::BIN)
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let offered: std::collections::BTreeSet<String> = help
+        .lines()
+        .filter(|l| l.trim_start().starts_with('-'))
+        .flat_map(|l| long_flags(l.split("  ").find(|p| !p.trim().is_empty()).unwrap_or("")))
+        .filter(|f| f != "--help")
+        .collect();
+    assert_eq!(documented, offered, "README table vs run --help");
+    assert!(
+        help.contains("/metrics"),
+        "--http-addr's help names /metrics"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_check_shows_log_lines_that_appear_at_the_default_level() {
+    let deploy = readme_section("## Deploy");
+    let check = deploy
+        .lines()
+        .find(|l| l.contains("logs deploy/kube-event-logger"))
+        .expect("the README's check reads the logs");
+    let promised: Vec<&str> = check
+        .split_once('#')
+        .unwrap()
+        .1
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    assert!(!promised.is_empty(), "{check}");
+    let server = tls_server().await;
+    server.add("a", "e0");
+    let dir = tempfile::tempdir().unwrap();
+    let d = support::Daemon::start_logging(dir.path(), &server.kubeconfig(Some(TOKEN)), &[], None);
+    for line in promised {
+        d.wait_log(line).await;
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let run = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -- run"))
+        .unwrap();
+    assert!(
+        run.contains("--output-file /tmp/"),
+        "command (a) writes outside the checkout: {run}"
+    );
+}

@@ -276,3 +276,44 @@ fn the_dockerfile_builds_a_static_binary_into_a_minimal_non_root_image() {
         );
     }
 }
+
+/// The README's deploy steps, the part that needs no registry: the overlay they write renders with
+/// the registry's image in both containers, pulled if not present.
+#[test]
+fn the_readme_overlay_points_both_containers_at_your_registry() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let steps = readme
+        .split_once("<!-- deploy-steps")
+        .expect("the README marks its deploy steps")
+        .1;
+    let body = steps
+        .split_once("<<YAML\n")
+        .and_then(|(_, rest)| rest.split_once("\nYAML\n"))
+        .expect("the steps write the overlay with a YAML heredoc")
+        .0;
+    assert!(steps.contains("REGISTRY=registry.example.com/platform"));
+    let kustomization = body.replace("$REGISTRY", "registry.example.com/platform");
+    // The overlay's place in the checkout, rebuilt in a temp dir: overlays/local and ../../base.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("deploy/overlays/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::os::unix::fs::symlink(root.join("deploy/base"), dir.path().join("deploy/base")).unwrap();
+    std::fs::write(local.join("kustomization.yaml"), kustomization).unwrap();
+    let Some(objects) = render(local.to_str().unwrap()) else {
+        return;
+    };
+    let deployment = find(&objects, "Deployment", "kube-event-logger");
+    let spec = &deployment["spec"]["template"]["spec"];
+    let containers = [&spec["initContainers"][0], &spec["containers"][0]];
+    for c in containers {
+        assert_eq!(
+            c["image"], "registry.example.com/platform/kube-event-logger:0.1.0",
+            "{}",
+            c["name"]
+        );
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent", "{}", c["name"]);
+    }
+    let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "/deploy/overlays/local/"));
+}

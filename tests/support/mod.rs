@@ -29,6 +29,16 @@ impl Daemon {
     /// Starts `run` with the kubeconfig written into `dir`, output `dir/log/events.json`, the
     /// HTTP endpoint on a free port and JSON logs; `args` come last.
     pub fn start(dir: &Path, kubeconfig: &str, args: &[&str]) -> Daemon {
+        Self::start_logging(dir, kubeconfig, args, Some("info,kube_event_logger=debug"))
+    }
+
+    /// As [`start`](Self::start), with this `RUST_LOG` (`None`: unset, the daemon's default).
+    pub fn start_logging(
+        dir: &Path,
+        kubeconfig: &str,
+        args: &[&str],
+        rust_log: Option<&str>,
+    ) -> Daemon {
         let kc = dir.join("kubeconfig");
         std::fs::write(&kc, kubeconfig).unwrap();
         let output = dir.join("log/events.json");
@@ -44,10 +54,13 @@ impl Daemon {
         cmd.args(args)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .env_remove("KUBECONFIG")
-            .env("RUST_LOG", "info,kube_event_logger=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        match rust_log {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
         let mut child = cmd.spawn().expect("spawn kube-event-logger");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let err_pipe = child.stderr.take().unwrap();
