@@ -5,8 +5,10 @@
 #   es-templates/install.sh URL --opensearch    # OpenSearch 2.x: ISM policy + templates
 #
 # Credentials: ES_API_KEY (Elasticsearch API key), or ES_USER and ES_PASSWORD. A private CA:
-# ES_CA=/path/to/ca.crt. Run it again after an upgrade: templates are replaced in place
-# (an existing OpenSearch ISM policy is left as it is; update it in Dashboards).
+# ES_CA=/path/to/ca.crt. Run it again after an upgrade: templates and policies are replaced in
+# place. OpenSearch: an existing ISM policy is updated with its sequence number (optimistic
+# concurrency, `if_seq_no`/`if_primary_term`), and the policy is attached to backing indices that
+# already exist (ISM templates only pick up indices created after them).
 set -euo pipefail
 
 url=${1:?usage: install.sh URL [--opensearch]}
@@ -42,11 +44,23 @@ if [ "$flavor" = elasticsearch ]; then
     put _component_template/kube-event-logger-mappings component-template-mappings.json
     put _index_template/kube-event-logger index-template.json
 else
-    if curl "${curl_args[@]}" -o /dev/null "${url}/_plugins/_ism/policies/kube-event-logger" 2>/dev/null; then
-        echo "ISM policy kube-event-logger exists; left as it is" >&2
+    policy=_plugins/_ism/policies/kube-event-logger
+    if existing=$(curl "${curl_args[@]}" "${url}/${policy}" 2>/dev/null); then
+        seq_no=$(printf '%s' "$existing" | grep -o '"_seq_no":[0-9]*' | head -n 1 | cut -d: -f2)
+        term=$(printf '%s' "$existing" | grep -o '"_primary_term":[0-9]*' | head -n 1 | cut -d: -f2)
+        if [ -z "$seq_no" ] || [ -z "$term" ]; then
+            echo "install.sh: cannot read the existing ISM policy's _seq_no/_primary_term" >&2
+            exit 1
+        fi
+        put "${policy}?if_seq_no=${seq_no}&if_primary_term=${term}" opensearch/ism-policy.json
     else
-        put _plugins/_ism/policies/kube-event-logger opensearch/ism-policy.json
+        put "${policy}" opensearch/ism-policy.json
     fi
+    # Indices made before this policy (or before its template matched) are not managed yet.
+    echo "POST _plugins/_ism/add/.ds-logs-kube_event_logger*" >&2
+    curl "${curl_args[@]}" -X POST "${url}/_plugins/_ism/add/.ds-logs-kube_event_logger*" \
+        --data-binary '{"policy_id":"kube-event-logger"}'
+    echo
     put _component_template/kube-event-logger-settings opensearch/component-template-settings.json
     put _component_template/kube-event-logger-mappings opensearch/component-template-mappings.json
     put _index_template/kube-event-logger opensearch/index-template.json

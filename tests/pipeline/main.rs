@@ -4,6 +4,7 @@
 #[path = "../support/events.rs"]
 mod events;
 mod logstash;
+mod products;
 
 use std::path::{Path, PathBuf};
 
@@ -292,10 +293,13 @@ fn the_index_template_composes_both_parts_above_the_builtin_priority() {
     let ism_patterns = ism["policy"]["ism_template"][0]["index_patterns"]
         .as_array()
         .unwrap();
-    assert!(ism_patterns.iter().any(|p| glob_match(
-        p.as_str().unwrap(),
-        ".ds-logs-kube_event_logger-default-000001"
-    )));
+    // ISM matches backing indices by their data stream's name (see
+    // the_ism_policy_attaches_to_the_data_streams_logstash_writes).
+    assert!(
+        ism_patterns
+            .iter()
+            .any(|p| glob_match(p.as_str().unwrap(), "logs-kube_event_logger-default"))
+    );
 }
 
 // --- Logstash against the template.
@@ -555,16 +559,17 @@ fn kibana_objects_reference_only_mapped_fields_and_each_other() {
 /// A request the stand-in for Elasticsearch saw: method, path, Authorization, JSON body.
 type Request = (String, String, Option<String>, Value);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn install_sh_puts_the_policy_and_templates_in_order() {
+/// The stand-in for Elasticsearch/OpenSearch: answers 200 to writes; to the GET of the ISM
+/// policy, 404, or (when `existing`) the stored policy with its sequence number and term.
+/// Paths are recorded with their query.
+async fn stand_in(
+    existing: bool,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    tokio::task::JoinHandle<()>,
+) {
     use std::sync::{Arc, Mutex};
-    if std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        panic!("curl is needed (.ci/run installs it)");
-    }
     let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -580,21 +585,27 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
                         async move {
                             use http_body_util::BodyExt;
                             let method = req.method().to_string();
-                            let path = req.uri().path().to_string();
+                            let path = req.uri().to_string();
                             let auth = req
                                 .headers()
                                 .get("authorization")
                                 .map(|v| v.to_str().unwrap().to_string());
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                            // OpenSearch: the policy does not exist yet.
-                            let status = if method == "GET" { 404 } else { 200 };
+                            let (status, reply): (u16, &'static [u8]) = match method.as_str() {
+                                "GET" if existing => (
+                                    200,
+                                    b"{\"_id\":\"kube-event-logger\",\"_version\":3,\"_seq_no\":7,\"_primary_term\":2,\"policy\":{}}",
+                                ),
+                                "GET" => (404, b"{}"),
+                                _ => (200, b"{\"acknowledged\":true}"),
+                            };
                             s.lock().unwrap().push((method, path, auth, body));
                             Ok::<_, std::convert::Infallible>(
                                 hyper::Response::builder()
                                     .status(status)
                                     .body(http_body_util::Full::new(bytes::Bytes::from_static(
-                                        b"{\"acknowledged\":true}",
+                                        reply,
                                     )))
                                     .unwrap(),
                             )
@@ -607,6 +618,19 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
             });
         }
     });
+    (addr, seen, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_sh_puts_the_policy_and_templates_in_order() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("curl is needed (.ci/run installs it)");
+    }
+    let (addr, seen, server) = stand_in(false).await;
     let run = move |extra: &[&str]| {
         std::process::Command::new("bash")
             .arg(repo("es-templates/install.sh"))
@@ -682,4 +706,226 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_sh_updates_an_existing_ism_policy_and_attaches_it_to_existing_indices() {
+    let (addr, seen, server) = stand_in(true).await;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(repo("es-templates/install.sh"))
+            .arg(format!("http://{addr}"))
+            .arg("--opensearch")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    let update = got
+        .iter()
+        .find(|(m, p, ..)| m == "PUT" && p.starts_with("/_plugins/_ism/policies/"))
+        .expect("the existing policy is updated, not left as it was");
+    assert_eq!(
+        update.1,
+        "/_plugins/_ism/policies/kube-event-logger?if_seq_no=7&if_primary_term=2"
+    );
+    assert_eq!(update.3, json("es-templates/opensearch/ism-policy.json"));
+    let attach = got
+        .iter()
+        .find(|(m, p, ..)| m == "POST" && p.starts_with("/_plugins/_ism/add/"))
+        .expect("backing indices made before the fix get the policy");
+    assert_eq!(attach.1, "/_plugins/_ism/add/.ds-logs-kube_event_logger*");
+    assert_eq!(attach.3["policy_id"], "kube-event-logger");
+    server.abort();
+}
+
+/// OpenSearch's ISM matches a data stream's backing index by the data stream's name
+/// (index-management `ManagedIndexCoordinator.findIndexLookupName`): a `.ds-…` pattern never
+/// attaches, and nothing rolls over or is deleted.
+#[test]
+fn the_ism_policy_attaches_to_the_data_streams_logstash_writes() {
+    let policy = json("es-templates/opensearch/ism-policy.json");
+    let patterns: Vec<&str> = policy["policy"]["ism_template"][0]["index_patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let output = read("logstash/pipeline/30-output-opensearch.conf");
+    for stream in [
+        "logs-kube_event_logger-default",
+        "logs-kube_event_logger.failed-default",
+    ] {
+        let prefix = stream.trim_end_matches("default");
+        assert!(
+            output.contains(&format!(
+                "index => \"{prefix}${{DATA_STREAM_NAMESPACE:default}}\""
+            )),
+            "{stream}"
+        );
+        assert!(
+            patterns.iter().any(|p| glob_match(p, stream)),
+            "{stream} matches none of {patterns:?}"
+        );
+    }
+    assert!(
+        patterns.iter().all(|p| !p.starts_with(".ds-")),
+        "{patterns:?}"
+    );
+}
+
+// --- The files against what the products accept (tests/pipeline/products.rs).
+
+/// Every plugin in a pipeline file, with its options, wherever it stands (inside conditionals).
+fn plugins(file: &str) -> Vec<logstash::Plugin> {
+    fn walk(items: &[logstash::Item], out: &mut Vec<logstash::Plugin>) {
+        for item in items {
+            match item {
+                logstash::Item::Plugin(p) => out.push(p.clone()),
+                logstash::Item::Branch(arms) => {
+                    for (_, body) in arms {
+                        walk(body, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for section in logstash_sections(file) {
+        walk(&section.items, &mut out);
+    }
+    out
+}
+
+fn option<'a>(p: &'a logstash::Plugin, name: &str) -> Option<&'a logstash::Value> {
+    p.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn strings_in(v: Option<&logstash::Value>) -> Vec<String> {
+    match v {
+        Some(logstash::Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                logstash::Value::Str(s) | logstash::Value::Bare(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        Some(logstash::Value::Str(s)) | Some(logstash::Value::Bare(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_logstash_yml_key_exists_in_every_claimed_logstash() {
+    let yml = yaml("logstash/logstash.yml");
+    let keys: Vec<&str> = yml
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let bad = products::unknown(keys, products::LOGSTASH_YML, "Logstash");
+    assert!(bad.is_empty(), "{bad:#?}");
+    // The monitoring API has no authentication here: it stays on loopback.
+    assert_eq!(yml["api.http.host"], "127.0.0.1");
+}
+
+#[test]
+fn every_output_and_input_option_exists_in_its_plugin() {
+    for file in files_under("logstash", "conf") {
+        for p in plugins(&file) {
+            let Some((_, table)) = products::PLUGIN_OPTIONS.iter().find(|(n, _)| *n == p.name)
+            else {
+                continue; // filters: checked by the field tests above
+            };
+            let names = p.attributes.iter().map(|(k, _)| k.as_str());
+            let bad = products::unknown(names, table, "Logstash");
+            assert!(bad.is_empty(), "{file}: {} {bad:#?}", p.name);
+        }
+    }
+}
+
+#[test]
+fn a_replayed_id_is_not_logged_and_opensearch_installs_no_template_of_its_own() {
+    let conflict = "version_conflict_engine_exception";
+    for p in plugins("logstash/pipeline/30-output-elasticsearch.conf") {
+        if option(&p, "document_id").is_some() {
+            let silenced = strings_in(option(&p, "silence_errors_in_log"));
+            assert!(silenced.iter().any(|s| s == conflict), "{silenced:?}");
+        }
+    }
+    let outputs = plugins("logstash/pipeline/30-output-opensearch.conf");
+    assert!(!outputs.is_empty());
+    for p in outputs {
+        assert_eq!(
+            option(&p, "manage_template"),
+            Some(&logstash::Value::Bare("false".into())),
+            "the plugin would install its own logstash-* template"
+        );
+        if option(&p, "document_id").is_some() {
+            let quiet = strings_in(option(&p, "failure_type_logging_whitelist"));
+            assert!(quiet.iter().any(|s| s == conflict), "{quiet:?}");
+        }
+    }
+}
+
+#[test]
+fn every_filebeat_input_option_exists_in_every_claimed_filebeat() {
+    fn keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        // Dotted keys are Filebeat's own; `fields` holds ours.
+        for (k, v) in v.as_object().into_iter().flatten() {
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_object() && name != "fields" {
+                keys(v, &name, out);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+    let node = yaml("filebeat/kube-event-logger.input.yml");
+    let sidecar = yaml("filebeat/filebeat.yml");
+    for input in node
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(sidecar["filebeat.inputs"].as_array().unwrap())
+    {
+        let mut names = Vec::new();
+        keys(input, "", &mut names);
+        let bad = products::unknown(
+            names.iter().map(String::as_str),
+            products::FILESTREAM_OPTIONS,
+            "Filebeat",
+        );
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+}
+
+#[test]
+fn data_streams_are_created_where_auto_create_is_off_and_huge_values_do_not_fail_documents() {
+    // Elasticsearch 7.11+: `allow_auto_create` on the index template wins over
+    // action.auto_create_index: false (index templates reference).
+    assert_eq!(
+        json("es-templates/index-template.json")["allow_auto_create"],
+        true
+    );
+    // A flattened value over 32 KB is an "immense term" and fails the whole document unless
+    // ignore_above caps it (flattened field type reference); 8191 UTF-8 characters fit.
+    let mappings = es_mappings();
+    let meta = &mappings["properties"]["k8s"]["properties"]["event"]["properties"]["metadata"]["properties"];
+    for field in ["labels", "annotations"] {
+        assert_eq!(meta[field]["type"], "flattened", "{field}");
+        let cap = meta[field]["ignore_above"].as_u64().unwrap_or(u64::MAX);
+        assert!(cap <= 8191, "{field}: ignore_above {cap}");
+    }
 }

@@ -1,0 +1,200 @@
+//! What the products accept, for the versions we claim: every `logstash.yml` key, Logstash plugin
+//! option, Filebeat input option and template/policy/saved-object field our files use, with the
+//! versions it exists in and the page it was read from. The files are checked against these
+//! tables, so a setting that a claimed version does not know fails a test.
+//!
+//! Versions are `major.minor`. `since` is the lowest version we claim, for which the cited
+//! reference page documents the entry (the pages do not give every entry's first version; none
+//! is claimed lower than we need). `until` is the first version without it, from that version's
+//! breaking changes. Plugin options count in Logstash versions (the plugins run inside it).
+
+/// The versions the files are written for (README, "Compatibility"): lowest and highest.
+pub struct Claim {
+    pub product: &'static str,
+    pub lowest: &'static str,
+    pub highest: &'static str,
+}
+
+pub const CLAIMS: &[Claim] = &[
+    Claim {
+        product: "Filebeat",
+        lowest: "8.14",
+        highest: "9.3",
+    },
+    Claim {
+        product: "Logstash",
+        lowest: "8.0",
+        highest: "9.3",
+    },
+    Claim {
+        product: "Elasticsearch",
+        lowest: "8.0",
+        highest: "9.3",
+    },
+    Claim {
+        product: "OpenSearch",
+        lowest: "2.12",
+        highest: "3.3",
+    },
+    Claim {
+        product: "Kibana",
+        lowest: "8.8",
+        highest: "9.3",
+    },
+];
+
+/// One setting, option or field: the versions it exists in, and where that was read.
+pub struct Known {
+    pub name: &'static str,
+    pub since: &'static str,
+    pub until: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn k(name: &'static str, since: &'static str, doc: &'static str) -> Known {
+    Known {
+        name,
+        since,
+        until: None,
+        doc,
+    }
+}
+
+const LS_SETTINGS: &str = "https://www.elastic.co/docs/reference/logstash/logstash-settings-file";
+const LS_BREAKING_9: &str = "https://www.elastic.co/docs/release-notes/logstash/breaking-changes (9.0: http.* settings removed, use api.http.*)";
+const ES_OUT: &str =
+    "https://www.elastic.co/docs/reference/logstash/plugins/plugins-outputs-elasticsearch";
+const OS_OUT: &str = "https://github.com/opensearch-project/logstash-output-opensearch (README, configuration options)";
+const BEATS_IN: &str =
+    "https://www.elastic.co/docs/reference/logstash/plugins/plugins-inputs-beats";
+const FILESTREAM: &str =
+    "https://www.elastic.co/docs/reference/beats/filebeat/filebeat-input-filestream";
+
+/// `logstash.yml` keys.
+pub const LOGSTASH_YML: &[Known] = &[
+    k("queue.type", "8.0", LS_SETTINGS),
+    k("queue.max_bytes", "8.0", LS_SETTINGS),
+    k("queue.checkpoint.writes", "8.0", LS_SETTINGS),
+    k("dead_letter_queue.enable", "8.0", LS_SETTINGS),
+    k("dead_letter_queue.max_bytes", "8.0", LS_SETTINGS),
+    k("pipeline.ecs_compatibility", "8.0", LS_SETTINGS),
+    k("pipeline.ordered", "8.0", LS_SETTINGS),
+    k("api.http.host", "8.0", LS_SETTINGS),
+    k("api.http.port", "8.0", LS_SETTINGS),
+    k("log.level", "8.0", LS_SETTINGS),
+    Known {
+        name: "http.host",
+        since: "5.0",
+        until: Some("9.0"),
+        doc: LS_BREAKING_9,
+    },
+    Known {
+        name: "http.port",
+        since: "5.0",
+        until: Some("9.0"),
+        doc: LS_BREAKING_9,
+    },
+];
+
+/// Options of the plugins our pipeline uses, by plugin name.
+pub const PLUGIN_OPTIONS: &[(&str, &[Known])] = &[
+    (
+        "beats",
+        &[
+            k("port", "8.0", BEATS_IN),
+            k("host", "8.0", BEATS_IN),
+            k("id", "8.0", BEATS_IN),
+        ],
+    ),
+    (
+        "elasticsearch",
+        &[
+            k("hosts", "8.0", ES_OUT),
+            k("user", "8.0", ES_OUT),
+            k("password", "8.0", ES_OUT),
+            k("ssl_certificate_authorities", "8.0", ES_OUT),
+            k("data_stream", "8.0", ES_OUT),
+            k("data_stream_type", "8.0", ES_OUT),
+            k("data_stream_dataset", "8.0", ES_OUT),
+            k("data_stream_namespace", "8.0", ES_OUT),
+            k("document_id", "8.0", ES_OUT),
+            k("silence_errors_in_log", "8.0", ES_OUT),
+        ],
+    ),
+    (
+        "opensearch",
+        &[
+            k("hosts", "8.0", OS_OUT),
+            k("user", "8.0", OS_OUT),
+            k("password", "8.0", OS_OUT),
+            k("cacert", "8.0", OS_OUT),
+            k("index", "8.0", OS_OUT),
+            k("action", "8.0", OS_OUT),
+            k("document_id", "8.0", OS_OUT),
+            k("manage_template", "8.0", OS_OUT),
+            k("failure_type_logging_whitelist", "8.0", OS_OUT),
+        ],
+    ),
+];
+
+/// Options of the `filestream` input.
+pub const FILESTREAM_OPTIONS: &[Known] = &[
+    k("type", "8.14", FILESTREAM),
+    k("id", "8.14", FILESTREAM),
+    k("enabled", "8.14", FILESTREAM),
+    k("paths", "8.14", FILESTREAM),
+    k("prospector.scanner.exclude_files", "8.14", FILESTREAM),
+    k("prospector.scanner.check_interval", "8.14", FILESTREAM),
+    k("prospector.scanner.fingerprint.enabled", "8.14", FILESTREAM),
+    k("file_identity.fingerprint", "8.14", FILESTREAM),
+    k("close.on_state_change.removed", "8.14", FILESTREAM),
+    k("close.on_state_change.renamed", "8.14", FILESTREAM),
+    k("close.on_state_change.inactive", "8.14", FILESTREAM),
+    k("close.reader.on_eof", "8.14", FILESTREAM),
+    k("tags", "8.14", FILESTREAM),
+    k("fields", "8.14", FILESTREAM),
+    k("fields_under_root", "8.14", FILESTREAM),
+];
+
+/// `major.minor` as a comparable pair.
+pub fn version(v: &str) -> (u32, u32) {
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The claim for a product.
+pub fn claim(product: &str) -> &'static Claim {
+    CLAIMS.iter().find(|c| c.product == product).unwrap()
+}
+
+/// Whether an entry exists across the whole claimed range of `product`.
+pub fn covers(known: &Known, product: &str) -> bool {
+    let c = claim(product);
+    version(known.since) <= version(c.lowest)
+        && known.until.is_none_or(|u| version(u) > version(c.highest))
+}
+
+/// Why each of `names` is not known across the claimed range, if any.
+pub fn unknown<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    table: &[Known],
+    product: &str,
+) -> Vec<String> {
+    names
+        .into_iter()
+        .filter_map(|name| match table.iter().find(|e| e.name == name) {
+            None => Some(format!(
+                "{name}: not a {product} option we know (add it with its doc)"
+            )),
+            Some(e) if !covers(e, product) => Some(format!(
+                "{name}: exists in {product} {}..{} ({}), not across {}..{}",
+                e.since,
+                e.until.unwrap_or("now"),
+                e.doc,
+                claim(product).lowest,
+                claim(product).highest
+            )),
+            Some(_) => None,
+        })
+        .collect()
+}
