@@ -929,3 +929,99 @@ fn data_streams_are_created_where_auto_create_is_off_and_huge_values_do_not_fail
         assert!(cap <= 8191, "{field}: ignore_above {cap}");
     }
 }
+
+#[test]
+fn a_bad_data_stream_namespace_stops_the_pipeline_at_start() {
+    let filter = read("logstash/pipeline/10-filter.conf");
+    let rule = filter
+        .split_once("ns.match?(/")
+        .and_then(|(_, rest)| rest.split_once("/)"))
+        .expect("the filter checks DATA_STREAM_NAMESPACE")
+        .0;
+    assert!(filter.contains("ENV.fetch('DATA_STREAM_NAMESPACE', 'default')"));
+    assert!(filter.contains("raise ArgumentError"));
+    let rule = regex::Regex::new(&rule.replace("\\A", "^").replace("\\z", "$")).unwrap();
+    // Elasticsearch's data stream naming scheme: lowercase, no `-`, at most 100 bytes.
+    for ok in ["default", "prod", "eu_west_1"] {
+        assert!(rule.is_match(ok), "{ok}");
+    }
+    let long = "x".repeat(101);
+    for bad in ["Prod", "team-a", "", "a b", "a:b", long.as_str()] {
+        assert!(!rule.is_match(bad), "{bad}");
+    }
+    // Both outputs build the names from the same variable and default.
+    for out in ["30-output-elasticsearch", "30-output-opensearch"] {
+        assert!(
+            read(&format!("logstash/pipeline/{out}.conf"))
+                .contains("${DATA_STREAM_NAMESPACE:default}")
+        );
+    }
+}
+
+#[test]
+fn the_document_id_is_a_searchable_keyword_for_collapsing_duplicates() {
+    let filter = read("logstash/pipeline/10-filter.conf");
+    assert!(filter.contains("\"[@metadata][doc_id]\" => \"[watch][doc_id]\""));
+    for mappings in [
+        es_mappings(),
+        json("es-templates/opensearch/component-template-mappings.json")["template"]["mappings"]
+            .clone(),
+    ] {
+        assert_eq!(
+            mappings["properties"]["watch"]["properties"]["doc_id"]["type"],
+            "keyword"
+        );
+    }
+}
+
+/// The README's compatibility table, as (product, lowest, highest).
+fn readme_compatibility() -> Vec<(String, String, String)> {
+    let readme = read("README.md");
+    let table = readme
+        .split_once("### Compatibility")
+        .expect("a Compatibility section")
+        .1;
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect();
+            (cells[1].clone(), cells[2].clone(), cells[3].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_claims_the_versions_the_files_are_checked_for() {
+    let claimed = readme_compatibility();
+    let expected: Vec<(String, String, String)> = products::CLAIMS
+        .iter()
+        .map(|c| {
+            (
+                c.product.to_string(),
+                c.lowest.to_string(),
+                c.highest.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(claimed, expected);
+    // Kibana refuses saved objects whose coreMigrationVersion is newer than itself.
+    let kibana = products::claim("Kibana");
+    for line in read("kibana/kube-event-logger.ndjson").lines() {
+        let object: Value = serde_json::from_str(line).unwrap();
+        let core = object["coreMigrationVersion"].as_str().unwrap();
+        assert!(
+            products::version(core) <= products::version(kibana.lowest),
+            "{} carries {core}, newer than Kibana {}",
+            object["id"],
+            kibana.lowest
+        );
+    }
+    // flat_object handles dotted keys (app.kubernetes.io/name) from OpenSearch 2.12 on.
+    assert!(products::version(products::claim("OpenSearch").lowest) >= (2, 12));
+}
