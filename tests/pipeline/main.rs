@@ -388,8 +388,14 @@ fn the_logstash_filter_keeps_the_type_ids_versions_and_routes_failures() {
     assert_eq!(ls["queue.type"], "persisted");
     assert_eq!(ls["dead_letter_queue.enable"], true);
     let pipelines = yaml("logstash/pipelines.yml");
-    let path = pipelines[0]["path.config"].as_str().unwrap();
-    for part in ["00-input", "10-filter", "30-output-elasticsearch"] {
+    let ours = pipelines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pipeline.id"] == "kube-event-logger")
+        .unwrap();
+    let path = ours["path.config"].as_str().unwrap();
+    for part in ["05-input", "10-filter", "30-output-elasticsearch"] {
         assert!(path.contains(part), "{path}");
         assert!(repo(&format!("logstash/pipeline/{part}.conf")).exists());
     }
@@ -1024,4 +1030,63 @@ fn the_readme_claims_the_versions_the_files_are_checked_for() {
     }
     // flat_object handles dotted keys (app.kubernetes.io/name) from OpenSearch 2.12 on.
     assert!(products::version(products::claim("OpenSearch").lowest) >= (2, 12));
+}
+
+/// An existing Filebeat's other events share port 5044: only events tagged as ours enter our
+/// pipeline; the rest pass to the operator's pipeline untouched.
+#[test]
+fn only_events_tagged_as_ours_enter_our_pipeline() {
+    let beats_inputs: Vec<String> = files_under("logstash", "conf")
+        .into_iter()
+        .filter(|f| plugins(f).iter().any(|p| p.name == "beats"))
+        .collect();
+    assert_eq!(
+        beats_inputs,
+        ["logstash/pipeline/00-distributor.conf"],
+        "one beats input"
+    );
+    let distributor = read("logstash/pipeline/00-distributor.conf");
+    let tag = "kube-event-logger";
+    assert!(
+        distributor.contains(&format!("if \"{tag}\" in [tags] {{")),
+        "routes by tag"
+    );
+    let targets: Vec<Vec<String>> = plugins("logstash/pipeline/00-distributor.conf")
+        .iter()
+        .filter(|p| p.name == "pipeline")
+        .map(|p| strings_in(option(p, "send_to")))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            vec![tag.to_string()],
+            vec!["${OTHER_BEATS_PIPELINE:beats-other}".to_string()]
+        ],
+        "ours, then everything else"
+    );
+    // Filebeat tags what it reads from our file with exactly that tag.
+    let node = yaml("filebeat/kube-event-logger.input.yml");
+    let sidecar = yaml("filebeat/filebeat.yml");
+    for input in [&node[0], &sidecar["filebeat.inputs"][0]] {
+        assert!(
+            input["tags"].as_array().unwrap().iter().any(|t| t == tag),
+            "{input}"
+        );
+    }
+    // Our pipeline listens where the distributor sends; the other address has a pipeline.
+    let ours = plugins("logstash/pipeline/05-input.conf");
+    assert_eq!(strings_in(option(&ours[0], "address")), [tag]);
+    let pipelines = yaml("logstash/pipelines.yml");
+    let other = pipelines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pipeline.id"] == "beats-other")
+        .expect("a beats-other pipeline, so unrouted events never wait");
+    assert!(
+        other["config.string"]
+            .as_str()
+            .unwrap()
+            .contains("address => \"beats-other\"")
+    );
 }

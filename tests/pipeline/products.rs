@@ -67,6 +67,7 @@ const ES_OUT: &str =
 const OS_OUT: &str = "https://github.com/opensearch-project/logstash-output-opensearch (README, configuration options)";
 const BEATS_IN: &str =
     "https://www.elastic.co/docs/reference/logstash/plugins/plugins-inputs-beats";
+const P2P: &str = "https://www.elastic.co/docs/reference/logstash/pipeline-to-pipeline";
 const FILESTREAM: &str =
     "https://www.elastic.co/docs/reference/beats/filebeat/filebeat-input-filestream";
 
@@ -98,6 +99,11 @@ pub const LOGSTASH_YML: &[Known] = &[
 
 /// Options of the plugins our pipeline uses, by plugin name.
 pub const PLUGIN_OPTIONS: &[(&str, &[Known])] = &[
+    // The pipeline input (`address`) and output (`send_to`) share the name.
+    (
+        "pipeline",
+        &[k("address", "8.0", P2P), k("send_to", "8.0", P2P)],
+    ),
     (
         "beats",
         &[
