@@ -137,6 +137,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub max_files: u16,
 
+    /// Keep a rotated file uncompressed at least this long after its rotation, so that a Filebeat
+    /// that was down or blocked can still finish it (it does not read .gz files); e.g. 30m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_compress_after)]
+    pub compress_after: std::time::Duration,
+
     /// Write only frames matching this expression (see README: filter language). The part the
     /// API server can evaluate is sent as a fieldSelector; the rest is evaluated here.
     #[arg(long, value_name = "EXPR")]
@@ -193,6 +198,11 @@ fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
             .ok_or_else(|| format!("{s:?} resolves to no address; {form}")),
         Err(e) => Err(format!("{s:?}: {e}; {form}")),
     }
+}
+
+fn parse_compress_after(s: &str) -> Result<std::time::Duration, String> {
+    crate::time::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration; use e.g. 0s, 30m or 1h"))
 }
 
 fn parse_owner(s: &str) -> Result<(u32, u32), String> {

@@ -98,6 +98,7 @@ impl RunConfig {
             limits: Limits {
                 max_file_size: args.max_file_size,
                 max_files: args.max_files.into(),
+                compress_after: args.compress_after,
             },
         })
     }
@@ -195,7 +196,8 @@ mod tests {
             c.limits,
             Limits {
                 max_file_size: 100 << 20,
-                max_files: 5
+                max_files: 5,
+                compress_after: std::time::Duration::from_secs(3600),
             }
         );
     }
@@ -221,7 +223,8 @@ mod tests {
             c.limits,
             Limits {
                 max_file_size: 1 << 30,
-                max_files: 2
+                max_files: 2,
+                compress_after: std::time::Duration::from_secs(3600),
             }
         );
         assert_eq!(

@@ -7,6 +7,7 @@ use std::io::{self, BufReader, BufWriter};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -22,13 +23,15 @@ pub struct Tidier {
 }
 
 impl Tidier {
-    pub fn spawn(dir: PathBuf, naming: Naming, max_files: usize) -> Self {
+    pub fn spawn(dir: PathBuf, naming: Naming, max_files: usize, compress_after: Duration) -> Self {
         let (tx, rx) = mpsc::sync_channel::<()>(1);
+        // Also on a timer: a rotated file becomes old enough to compress between rotations.
+        let every = compress_after.clamp(Duration::from_secs(1), Duration::from_secs(60));
         let thread = std::thread::Builder::new()
             .name("output-tidier".into())
             .spawn(move || {
-                while rx.recv().is_ok() {
-                    tidy(&dir, &naming, max_files);
+                while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                    tidy(&dir, &naming, max_files, compress_after);
                 }
             })
             .expect("spawning the tidier thread");
@@ -55,13 +58,21 @@ impl Drop for Tidier {
     }
 }
 
-/// One full pass of the plan over what is on disk now.
-pub fn tidy(dir: &Path, naming: &Naming, max_files: usize) {
-    let existing: Vec<Rotated> = rotated::in_dir(dir, naming)
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect();
-    for action in rotation::plan(&existing, max_files) {
+/// One full pass of the plan over what is on disk now. A plain rotated file is young while its
+/// last write (the rotation) is less than `compress_after` ago.
+pub fn tidy(dir: &Path, naming: &Naming, max_files: usize, compress_after: Duration) {
+    let found = rotated::in_dir(dir, naming);
+    let existing: Vec<Rotated> = found.iter().map(|(r, _)| *r).collect();
+    let young = |seq: u64| {
+        found.iter().any(|(r, path)| {
+            r.seq == seq
+                && r.form == Form::Plain
+                && std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default() < compress_after)
+        })
+    };
+    for action in rotation::plan(&existing, max_files, &young) {
         let result = match action {
             Action::Remove(r) => remove(&dir.join(naming.file_name(r))),
             Action::Compress(seq) => compress(dir, naming, seq),
@@ -139,7 +150,7 @@ mod tests {
             b"partial",
         )
         .unwrap();
-        tidy(dir.path(), &naming, 2);
+        tidy(dir.path(), &naming, 2, Duration::ZERO);
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_file_size: u64,
     /// Rotated files kept (the newest plain, older ones gzipped).
     pub max_files: usize,
+    /// A rotated file stays plain (harvestable) at least this long after its rotation.
+    pub compress_after: std::time::Duration,
 }
 
 /// The active file, opened for appending.
@@ -88,7 +90,12 @@ impl OutputFile {
             .into_iter()
             .map(|(r, _)| r)
             .collect();
-        let tidier = Tidier::spawn(dir.to_path_buf(), naming.clone(), limits.max_files);
+        let tidier = Tidier::spawn(
+            dir.to_path_buf(),
+            naming.clone(),
+            limits.max_files,
+            limits.compress_after,
+        );
         tidier.nudge();
         Ok(Self {
             path: path.to_path_buf(),
@@ -187,6 +194,7 @@ mod tests {
     const BIG: Limits = Limits {
         max_file_size: 1 << 30,
         max_files: 5,
+        compress_after: std::time::Duration::ZERO,
     };
 
     #[test]
@@ -209,6 +217,7 @@ mod tests {
         let limits = Limits {
             max_file_size: 20,
             max_files: 100,
+            compress_after: std::time::Duration::ZERO,
         };
         let mut f = OutputFile::open(&path, limits).unwrap();
         for i in 0..5 {

@@ -311,6 +311,7 @@ mod tests {
     const BIG: Limits = Limits {
         max_file_size: 1 << 30,
         max_files: 5,
+        compress_after: std::time::Duration::ZERO,
     };
 
     fn fast_retry() -> Backoff {

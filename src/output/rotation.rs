@@ -1,6 +1,8 @@
 //! The pure retention and compression plan for the rotated files (named by [`crate::rotated`]).
-//! The newest rotated file stays plain (a harvester may still be finishing it); older ones are
-//! gzipped; beyond `max_files` rotated files the oldest go.
+//! The newest rotated file stays plain (a harvester may still be finishing it), and so does any
+//! rotated file younger than `--compress-after` (a harvester that was down or blocked can still
+//! finish it: the harvester glob skips `.gz`); older ones are gzipped; beyond `max_files` rotated
+//! files the oldest go.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +24,7 @@ pub fn next_seq(existing: &[Rotated]) -> u64 {
 
 /// From what is on disk to what to do, in order: drop leftovers of interrupted compressions,
 /// drop plain files whose `.gz` is complete, delete beyond `max_files`, gzip all but the newest.
-pub fn plan(existing: &[Rotated], max_files: usize) -> Vec<Action> {
+pub fn plan(existing: &[Rotated], max_files: usize, young: &dyn Fn(u64) -> bool) -> Vec<Action> {
     let mut by_seq: BTreeMap<u64, Vec<Form>> = BTreeMap::new();
     for r in existing {
         by_seq.entry(r.seq).or_default().push(r.form);
@@ -52,7 +54,7 @@ pub fn plan(existing: &[Rotated], max_files: usize) -> Vec<Action> {
                 seq: *seq,
                 form: Form::Plain,
             }));
-        } else if has(Form::Plain) && Some(*seq) != newest {
+        } else if has(Form::Plain) && Some(*seq) != newest && !young(*seq) {
             actions.push(Action::Compress(*seq));
         }
     }
@@ -69,6 +71,21 @@ mod tests {
     }
 
     #[test]
+    fn young_rotated_files_stay_plain_until_they_age() {
+        let existing = [r(1, Form::Plain), r(2, Form::Plain), r(3, Form::Plain)];
+        // 2 and 3 are younger than --compress-after: only 1 is compressed.
+        assert_eq!(plan(&existing, 5, &|seq| seq >= 2), [Action::Compress(1)]);
+        // Retention by count still wins over age.
+        assert_eq!(
+            plan(&existing, 1, &|_| true),
+            [
+                Action::Remove(r(1, Form::Plain)),
+                Action::Remove(r(2, Form::Plain))
+            ]
+        );
+    }
+
+    #[test]
     fn plan_compresses_all_but_the_newest_and_keeps_max_files() {
         let on_disk = [
             r(1, Form::Gz),
@@ -77,18 +94,18 @@ mod tests {
             r(4, Form::Plain),
         ];
         assert_eq!(
-            plan(&on_disk, 5),
+            plan(&on_disk, 5, &|_| false),
             [Action::Compress(2), Action::Compress(3)]
         );
         assert_eq!(
-            plan(&on_disk, 2),
+            plan(&on_disk, 2, &|_| false),
             [
                 Action::Remove(r(1, Form::Gz)),
                 Action::Remove(r(2, Form::Plain)),
                 Action::Compress(3)
             ]
         );
-        assert_eq!(plan(&[r(5, Form::Plain)], 1), []);
+        assert_eq!(plan(&[r(5, Form::Plain)], 1, &|_| false), []);
         assert_eq!(next_seq(&on_disk), 5);
         assert_eq!(next_seq(&[]), 1);
     }
@@ -103,7 +120,7 @@ mod tests {
             r(3, Form::Plain),
         ];
         assert_eq!(
-            plan(&on_disk, 5),
+            plan(&on_disk, 5, &|_| false),
             [
                 Action::Remove(r(1, Form::Temp)),
                 Action::Compress(1),
@@ -151,7 +168,7 @@ mod tests {
 
         /// One tidy-up that a crash may stop after any step, or inside a compression.
         fn tidy_until_crash(&mut self, rng: &mut fastrand::Rng, max_files: usize, seed: u64) {
-            let actions = plan(&self.existing(), max_files);
+            let actions = plan(&self.existing(), max_files, &|_| false);
             let crash_at = if rng.bool() {
                 rng.usize(0..=actions.len())
             } else {
@@ -225,7 +242,7 @@ mod tests {
                 }
                 model.tidy_until_crash(&mut rng, max_files, seed);
             }
-            for action in plan(&model.existing(), max_files) {
+            for action in plan(&model.existing(), max_files, &|_| false) {
                 model.apply(action, seed);
             }
             model.check(max_files, seed);

@@ -13,7 +13,15 @@ async fn a_harvester_reads_every_frame_once_across_rotations_within_the_disk_bou
     let mut d = start(
         &server,
         &dir,
-        &["--max-file-size", "1MiB", "--max-files", "2"],
+        // Compress at the next rotation, as soon as allowed: the tightest disk bound.
+        &[
+            "--max-file-size",
+            "1MiB",
+            "--max-files",
+            "2",
+            "--compress-after",
+            "0s",
+        ],
     );
     wait_watching(&server, &server.current_rv().to_string()).await;
     let expected = burst(&server, "e", 4000).await;
@@ -136,3 +144,118 @@ async fn a_full_disk_pauses_the_watch_and_loses_nothing() {
 }
 
 // --- Filters: push-down to the API server and local evaluation.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_files_stay_plain_for_compress_after_then_are_compressed() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let args = [
+        "--max-file-size",
+        "4KiB",
+        "--max-files",
+        "50",
+        "--compress-after",
+        "2s",
+    ];
+    let _d = start(&server, &dir, &args);
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    let expected = burst(&server, "e", 40).await;
+    eventually("every frame in the files", || {
+        all_kept_lines(&log, "events.json").len() == expected.len()
+    })
+    .await;
+    // Young rotated files are plain: a Filebeat that was down can still finish them.
+    let names = output_names(&log);
+    assert!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("events.json."))
+            .count()
+            >= 3,
+        "{names:?}"
+    );
+    assert!(
+        names.iter().all(|n| !n.ends_with(".gz")),
+        "compressed too early: {names:?}"
+    );
+    // Once older than --compress-after, all but the newest are compressed, between rotations.
+    eventually("compression after 2s", || {
+        let names = output_names(&log);
+        let plain = names
+            .iter()
+            .filter(|n| n.starts_with("events.json.") && !n.ends_with(".gz"))
+            .count();
+        plain == 1 && names.iter().any(|n| n.ends_with(".gz"))
+    })
+    .await;
+    assert_eq!(
+        all_kept_lines(&log, "events.json"),
+        expected,
+        "nothing lost or repeated"
+    );
+}
+
+/// Filebeat blocked by its output, with its readers closed (`close.on_state_change.inactive`), or
+/// restarted, while rotations go on: what it finds when it comes back is what the daemon kept
+/// plain. With `--compress-after 0s` the rest of a rotated file is gone (the window the README
+/// states); with the default it is all there, each frame once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_harvester_away_during_rotations_finds_everything_while_files_stay_plain() {
+    for (compress_after, loses) in [("0s", true), ("1h", false)] {
+        let server = tls_server().await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::create_dir_all(&log).unwrap();
+        let harvester = Harvester::start(log.clone(), "events.json");
+        let args = [
+            "--max-file-size",
+            "8KiB",
+            "--max-files",
+            "50",
+            "--compress-after",
+            compress_after,
+        ];
+        let mut d = start(&server, &dir, &args);
+        wait_watching(&server, &server.current_rv().to_string()).await;
+        let mut expected = burst(&server, "before", 5).await;
+        eventually("the first frames harvested", || {
+            harvester.lines().len() == 5
+        })
+        .await;
+        harvester.pause();
+        expected.extend(burst(&server, "away", 60).await);
+        eventually("rotations while the harvester is away", || {
+            output_names(&log)
+                .iter()
+                .filter(|n| n.starts_with("events.json."))
+                .count()
+                >= 4
+                && all_kept_lines(&log, "events.json").len() == expected.len()
+        })
+        .await;
+        if loses {
+            eventually("compression", || {
+                output_names(&log).iter().any(|n| n.ends_with(".gz"))
+            })
+            .await;
+        }
+        harvester.resume();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        d.signal(libc::SIGTERM);
+        assert!(d.wait_exit(support::DEADLINE).await.success());
+        let (harvested, _) = harvester.finish();
+        assert_no_duplicates(&harvested);
+        if loses {
+            assert!(
+                harvested.len() < expected.len(),
+                "--compress-after 0s: the rest of compressed files is out of reach"
+            );
+        } else {
+            assert_eq!(
+                harvested, expected,
+                "--compress-after 1h: every frame, once, in order"
+            );
+        }
+    }
+}

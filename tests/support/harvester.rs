@@ -1,6 +1,9 @@
 //! A Filebeat-like harvester: follows `<name>*` (not `*.gz`, not dot-files) in a directory,
 //! identifies files by inode plus a fingerprint of their first bytes, reads complete lines only,
-//! and keeps an offset per file.
+//! and keeps an offset per file. It holds no file open between polls, so [`Harvester::pause`]
+//! models Filebeat with its readers closed: blocked by its output past
+//! `close.on_state_change.inactive`, or restarted. What disappears meanwhile (a rotated file
+//! compressed away) cannot be finished.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -22,6 +25,7 @@ struct Tracked {
 
 pub struct Harvester {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     lines: Arc<Mutex<Vec<String>>>,
     max_dir_bytes: Arc<Mutex<u64>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -30,6 +34,8 @@ pub struct Harvester {
 impl Harvester {
     pub fn start(dir: PathBuf, name: &str) -> Harvester {
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let p = paused.clone();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let max_dir_bytes = Arc::new(Mutex::new(0));
         let (s, l, m, name) = (
@@ -42,7 +48,9 @@ impl Harvester {
             let mut files: HashMap<u64, Tracked> = HashMap::new();
             loop {
                 let last = s.load(Ordering::SeqCst);
-                poll(&dir, &name, &mut files, &l, &m);
+                if !p.load(Ordering::SeqCst) || last {
+                    poll(&dir, &name, &mut files, &l, &m);
+                }
                 if last {
                     break;
                 }
@@ -51,10 +59,20 @@ impl Harvester {
         });
         Harvester {
             stop,
+            paused,
             lines,
             max_dir_bytes,
             thread: Some(thread),
         }
+    }
+
+    /// Stops reading (readers closed) until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
     }
 
     pub fn lines(&self) -> Vec<String> {
