@@ -2,6 +2,7 @@
 # Installs the kube-event-logger index templates and retention policy.
 #
 #   es-templates/install.sh URL                 # Elasticsearch 8.x / 9.x: ILM policy + templates
+#                                               # + the ingest pipeline (Filebeat → Elasticsearch)
 #   es-templates/install.sh URL --opensearch    # OpenSearch 2.x: ISM policy + templates
 #
 # Credentials: ES_API_KEY (Elasticsearch API key), or ES_USER and ES_PASSWORD. A private CA:
@@ -43,6 +44,8 @@ if [ "$flavor" = elasticsearch ]; then
     put _component_template/kube-event-logger-settings component-template-settings.json
     put _component_template/kube-event-logger-mappings component-template-mappings.json
     put _index_template/kube-event-logger index-template.json
+    # For a Filebeat that ships straight to Elasticsearch (no Logstash): the same documents.
+    put _ingest/pipeline/kube-event-logger ingest-pipeline.json
 else
     policy=_plugins/_ism/policies/kube-event-logger
     if existing=$(curl "${curl_args[@]}" "${url}/${policy}" 2>/dev/null); then

@@ -3,6 +3,7 @@
 
 #[path = "../support/events.rs"]
 mod events;
+mod ingest;
 mod logstash;
 mod products;
 
@@ -192,7 +193,7 @@ fn realistic_frames() -> Vec<Value> {
 fn document(frame: &Value) -> Value {
     serde_json::json!({
         "@timestamp": "2026-11-22T10:00:00Z",
-        "watch": { "type": frame["type"] },
+        "watch": { "type": frame["type"], "doc_id": "0123abcd" },
         "k8s": { "event": frame["object"] },
         "cluster": { "name": "prod-1" },
         "tags": ["kube-event-logger"],
@@ -661,7 +662,8 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
             "/_ilm/policy/kube-event-logger",
             "/_component_template/kube-event-logger-settings",
             "/_component_template/kube-event-logger-mappings",
-            "/_index_template/kube-event-logger"
+            "/_index_template/kube-event-logger",
+            "/_ingest/pipeline/kube-event-logger"
         ]
     );
     assert!(
@@ -1088,5 +1090,145 @@ fn only_events_tagged_as_ours_enter_our_pipeline() {
             .as_str()
             .unwrap()
             .contains("address => \"beats-other\"")
+    );
+}
+
+#[test]
+fn the_ingest_pipeline_is_the_processor_table() {
+    let pipeline = json("es-templates/ingest-pipeline.json");
+    let processors = pipeline["processors"].as_array().unwrap();
+    assert_eq!(processors.len(), ingest::PROCESSORS.len());
+    for (i, (json, known)) in processors.iter().zip(ingest::PROCESSORS).enumerate() {
+        let (kind, body) = json.as_object().unwrap().iter().next().unwrap();
+        assert_eq!(kind, known.kind, "processor {i}");
+        assert_eq!(
+            body["if"].as_str(),
+            known.condition,
+            "processor {i}: condition"
+        );
+        if !known.field.is_empty() {
+            let field = match &body["field"] {
+                Value::Array(a) => a[0].clone(),
+                Value::Null => body["fields"][0].clone(),
+                one => one.clone(),
+            };
+            assert_eq!(field, known.field, "processor {i}: field");
+        }
+        if !known.target.is_empty() {
+            assert_eq!(body["target_field"], known.target, "processor {i}: target");
+        }
+    }
+}
+
+#[test]
+fn the_ingest_pipeline_makes_the_documents_the_logstash_filter_makes() {
+    let filebeat = |line: String| {
+        serde_json::json!({
+            "@timestamp": "2026-11-22T10:00:01Z",
+            "message": line,
+            "cluster": { "name": "prod-1" },
+            "tags": ["kube-event-logger"],
+            "log": { "file": { "path": "/var/log/kube-event-logger/events.json" }, "offset": 1234 },
+            "host": { "name": "node-1" },
+        })
+    };
+    let mut mappings_problems = Vec::new();
+    for frame in realistic_frames() {
+        let doc = ingest::run(filebeat(frame.to_string())).expect("a data frame is kept");
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        ingest::leaves(&doc, "", &mut got);
+        ingest::leaves(&document(&frame), "", &mut want);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "same fields as the Logstash filter");
+        let mut event = frame["object"].clone();
+        event["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(doc["k8s"]["event"], event);
+        assert_eq!(doc["watch"]["type"], frame["type"]);
+        check_document(
+            &es_mappings(),
+            &doc,
+            &mut Vec::new(),
+            &mut mappings_problems,
+        );
+    }
+    assert!(mappings_problems.is_empty(), "{mappings_problems:?}");
+    // The best event time, in the Logstash filter's order.
+    let series = realistic_frames()
+        .into_iter()
+        .find(|f| f["object"]["series"].is_object())
+        .unwrap();
+    let doc = ingest::run(filebeat(series.to_string())).unwrap();
+    assert_eq!(
+        doc["@timestamp"],
+        series["object"]["series"]["lastObservedTime"]
+    );
+    // Bookmarks are dropped; ERROR frames and garbage go to the failure stream, raw line kept.
+    let bookmark =
+        r#"{"type":"BOOKMARK","object":{"kind":"Event","metadata":{"resourceVersion":"9"}}}"#;
+    assert!(ingest::run(filebeat(bookmark.into())).is_none());
+    for (line, why) in [
+        (
+            r#"{"type":"ERROR","object":{"kind":"Status","message":"too old","code":410}}"#,
+            "ERROR frame: too old",
+        ),
+        (
+            "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Event\" this is not json",
+            "not a watch frame",
+        ),
+        (r#"{"kind":"Event"}"#, "not a watch frame"),
+    ] {
+        let doc = ingest::run(filebeat(line.into())).unwrap();
+        assert_eq!(doc["error"]["message"], why, "{line}");
+        assert_eq!(doc["event"]["original"], line);
+        assert_eq!(doc["data_stream"]["dataset"], "kube_event_logger.failed");
+        assert!(doc.get("_frame").is_none() && doc.get("k8s").is_none());
+    }
+}
+
+#[test]
+fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_index() {
+    let readme = read("README.md");
+    let block = readme
+        .split_once("<!-- filebeat-to-elasticsearch-input")
+        .and_then(|(_, rest)| rest.split_once("```yaml\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the README shows the input")
+        .0;
+    let shown: Value = serde_saphyr::from_str(block).unwrap();
+    let mut shown = shown[0].clone();
+    let options = shown.as_object_mut().unwrap();
+    assert_eq!(options.remove("pipeline").unwrap(), "kube-event-logger");
+    let index = options.remove("index").unwrap();
+    assert!(
+        index
+            .as_str()
+            .unwrap()
+            .starts_with("logs-kube_event_logger-"),
+        "{index}"
+    );
+    let mut ours = yaml("filebeat/kube-event-logger.input.yml")[0].clone();
+    let ours = ours.as_object_mut().unwrap();
+    // Ours also sets what the reference manifests set already or need not.
+    for extra in [
+        "enabled",
+        "prospector.scanner.check_interval",
+        "fields",
+        "fields_under_root",
+    ] {
+        ours.remove(extra);
+    }
+    assert_eq!(
+        &*options, &*ours,
+        "the README's input drifted from filebeat/"
+    );
+    let pipeline = json("es-templates/ingest-pipeline.json");
+    assert!(pipeline["processors"].as_array().unwrap().len() > 5);
+    assert!(
+        read("es-templates/install.sh")
+            .contains("_ingest/pipeline/kube-event-logger ingest-pipeline.json")
     );
 }

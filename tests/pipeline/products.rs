@@ -160,6 +160,8 @@ pub const FILESTREAM_OPTIONS: &[Known] = &[
     k("tags", "8.14", FILESTREAM),
     k("fields", "8.14", FILESTREAM),
     k("fields_under_root", "8.14", FILESTREAM),
+    k("pipeline", "8.14", FILESTREAM),
+    k("index", "8.14", FILESTREAM),
 ];
 
 /// `major.minor` as a comparable pair.
