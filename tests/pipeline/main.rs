@@ -1232,3 +1232,82 @@ fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_inde
             .contains("_ingest/pipeline/kube-event-logger ingest-pipeline.json")
     );
 }
+
+#[test]
+fn every_template_policy_mapping_and_saved_object_field_exists_in_every_claimed_version() {
+    let check = |files: &[&str], table: &[products::Known], product: &str| {
+        for file in files {
+            let mut paths = Vec::new();
+            products::key_paths(
+                &json(file),
+                "",
+                &["template.mappings", "_meta", "policy._meta"],
+                &mut paths,
+            );
+            paths.sort();
+            paths.dedup();
+            let bad = products::unknown(paths.iter().map(String::as_str), table, product);
+            assert!(bad.is_empty(), "{file}: {bad:#?}");
+        }
+    };
+    check(
+        &[
+            "es-templates/index-template.json",
+            "es-templates/component-template-settings.json",
+            "es-templates/component-template-mappings.json",
+            "es-templates/ilm-policy.json",
+        ],
+        products::ES_TEMPLATE_KEYS,
+        "Elasticsearch",
+    );
+    check(
+        &[
+            "es-templates/opensearch/index-template.json",
+            "es-templates/opensearch/component-template-settings.json",
+            "es-templates/opensearch/component-template-mappings.json",
+            "es-templates/opensearch/ism-policy.json",
+        ],
+        products::OS_TEMPLATE_KEYS,
+        "OpenSearch",
+    );
+    fn types(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(t)) = map.get("type") {
+                    out.push(t.clone());
+                }
+                map.values().for_each(|v| types(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| types(v, out)),
+            _ => {}
+        }
+    }
+    for (file, table, product) in [
+        (
+            "es-templates/component-template-mappings.json",
+            products::ES_FIELD_TYPES,
+            "Elasticsearch",
+        ),
+        (
+            "es-templates/opensearch/component-template-mappings.json",
+            products::OS_FIELD_TYPES,
+            "OpenSearch",
+        ),
+    ] {
+        let mut used = Vec::new();
+        types(&json(file)["template"]["mappings"], &mut used);
+        used.sort();
+        used.dedup();
+        let bad = products::unknown(used.iter().map(String::as_str), table, product);
+        assert!(bad.is_empty(), "{file}: {bad:#?}");
+    }
+    for line in read("kibana/kube-event-logger.ndjson").lines() {
+        let object: Value = serde_json::from_str(line).unwrap();
+        let keys = object.as_object().unwrap().keys().map(String::as_str);
+        let bad = products::unknown(keys, products::KIBANA_OBJECT_KEYS, "Kibana");
+        assert!(bad.is_empty(), "{bad:#?}");
+        let kind = object["type"].as_str().unwrap();
+        let bad = products::unknown([kind], products::KIBANA_TYPES, "Kibana");
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+}

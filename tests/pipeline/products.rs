@@ -206,3 +206,149 @@ pub fn unknown<'a>(
         })
         .collect()
 }
+
+const ES_TEMPLATES: &str = "https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-indices-put-index-template (and put-component-template)";
+const ES_ILM: &str = "https://www.elastic.co/docs/manage-data/lifecycle/index-lifecycle-management/index-lifecycle (rollover, delete actions)";
+const ES_MAPPING: &str =
+    "https://www.elastic.co/docs/reference/elasticsearch/mapping-reference/field-data-types";
+const ES_SETTINGS: &str =
+    "https://www.elastic.co/docs/reference/elasticsearch/index-settings/index-modules";
+const OS_TEMPLATES: &str = "https://docs.opensearch.org/latest/im-plugin/index-templates/ (composable templates, data streams)";
+const OS_ISM: &str = "https://docs.opensearch.org/latest/im-plugin/ism/policies/ (states, rollover, delete, ism_template)";
+const OS_MAPPING: &str =
+    "https://docs.opensearch.org/latest/field-types/ (flat_object: dotted keys from 2.12)";
+const KIBANA_SO: &str = "https://www.elastic.co/docs/api/doc/kibana/operation/operation-importsavedobjectsdefault (ndjson export format)";
+
+/// Key paths (objects joined with `.`, arrays as `[]`; `_meta` is free-form, taken whole) of Elasticsearch's index template,
+/// component templates and ILM policy, and of OpenSearch's.
+pub const ES_TEMPLATE_KEYS: &[Known] = &[
+    k("index_patterns", "8.0", ES_TEMPLATES),
+    k("data_stream", "8.0", ES_TEMPLATES),
+    k("composed_of", "8.0", ES_TEMPLATES),
+    k("priority", "8.0", ES_TEMPLATES),
+    k("allow_auto_create", "8.0", ES_TEMPLATES),
+    k("_meta", "8.0", ES_TEMPLATES),
+    k("template.settings.index.lifecycle.name", "8.0", ES_SETTINGS),
+    k(
+        "template.settings.index.number_of_shards",
+        "8.0",
+        ES_SETTINGS,
+    ),
+    k("template.settings.index.codec", "8.0", ES_SETTINGS),
+    k(
+        "template.settings.index.mapping.total_fields.limit",
+        "8.0",
+        ES_SETTINGS,
+    ),
+    k("template.mappings", "8.0", ES_TEMPLATES),
+    k("policy._meta", "8.0", ES_ILM),
+    k("policy.phases.hot.actions.rollover.max_age", "8.0", ES_ILM),
+    k(
+        "policy.phases.hot.actions.rollover.max_primary_shard_size",
+        "8.0",
+        ES_ILM,
+    ),
+    k("policy.phases.delete.min_age", "8.0", ES_ILM),
+    k("policy.phases.delete.actions.delete", "8.0", ES_ILM),
+];
+
+pub const OS_TEMPLATE_KEYS: &[Known] = &[
+    k("index_patterns", "2.12", OS_TEMPLATES),
+    k("data_stream", "2.12", OS_TEMPLATES),
+    k("composed_of", "2.12", OS_TEMPLATES),
+    k("priority", "2.12", OS_TEMPLATES),
+    k("_meta", "2.12", OS_TEMPLATES),
+    k(
+        "template.settings.index.number_of_shards",
+        "2.12",
+        OS_TEMPLATES,
+    ),
+    k("template.settings.index.codec", "2.12", OS_TEMPLATES),
+    k(
+        "template.settings.index.mapping.total_fields.limit",
+        "2.12",
+        OS_TEMPLATES,
+    ),
+    k("template.mappings", "2.12", OS_TEMPLATES),
+    k("policy.description", "2.12", OS_ISM),
+    k("policy.default_state", "2.12", OS_ISM),
+    k("policy.states[].name", "2.12", OS_ISM),
+    k(
+        "policy.states[].actions[].rollover.min_index_age",
+        "2.12",
+        OS_ISM,
+    ),
+    k(
+        "policy.states[].actions[].rollover.min_primary_shard_size",
+        "2.12",
+        OS_ISM,
+    ),
+    k("policy.states[].actions[].delete", "2.12", OS_ISM),
+    k("policy.states[].transitions[].state_name", "2.12", OS_ISM),
+    k(
+        "policy.states[].transitions[].conditions.min_index_age",
+        "2.12",
+        OS_ISM,
+    ),
+    k("policy.states[].transitions", "2.12", OS_ISM),
+    k("policy.ism_template[].index_patterns", "2.12", OS_ISM),
+    k("policy.ism_template[].priority", "2.12", OS_ISM),
+];
+
+/// Field types in the mappings.
+pub const ES_FIELD_TYPES: &[Known] = &[
+    k("keyword", "8.0", ES_MAPPING),
+    k("constant_keyword", "8.0", ES_MAPPING),
+    k("match_only_text", "8.0", ES_MAPPING),
+    k("date", "8.0", ES_MAPPING),
+    k("long", "8.0", ES_MAPPING),
+    k("flattened", "8.0", ES_MAPPING),
+    k("object", "8.0", ES_MAPPING),
+];
+
+pub const OS_FIELD_TYPES: &[Known] = &[
+    k("keyword", "2.12", OS_MAPPING),
+    k("text", "2.12", OS_MAPPING),
+    k("date", "2.12", OS_MAPPING),
+    k("long", "2.12", OS_MAPPING),
+    k("flat_object", "2.12", OS_MAPPING),
+    k("object", "2.12", OS_MAPPING),
+];
+
+/// Top-level keys of a saved object in Kibana's ndjson export format, and the types we import.
+pub const KIBANA_OBJECT_KEYS: &[Known] = &[
+    k("type", "8.8", KIBANA_SO),
+    k("id", "8.8", KIBANA_SO),
+    k("attributes", "8.8", KIBANA_SO),
+    k("references", "8.8", KIBANA_SO),
+    k("coreMigrationVersion", "8.8", KIBANA_SO),
+];
+
+pub const KIBANA_TYPES: &[Known] = &[
+    k("index-pattern", "8.8", KIBANA_SO),
+    k("search", "8.8", KIBANA_SO),
+    k("visualization", "8.8", KIBANA_SO),
+    k("dashboard", "8.8", KIBANA_SO),
+];
+
+/// Every key path of a JSON document, arrays as `[]`; stops at `stop` paths (taken whole).
+pub fn key_paths(v: &serde_json::Value, prefix: &str, stop: &[&str], out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) if !map.is_empty() && !stop.contains(&prefix) => {
+            for (key, value) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                key_paths(value, &path, stop, out);
+            }
+        }
+        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
+            for item in items {
+                key_paths(item, &format!("{prefix}[]"), stop, out);
+            }
+        }
+        _ => out.push(prefix.to_string()),
+    }
+}
