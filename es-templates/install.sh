@@ -3,7 +3,7 @@
 #
 #   es-templates/install.sh URL                 # Elasticsearch 8.x / 9.x: ILM policy + templates
 #                                               # + the ingest pipeline (Filebeat → Elasticsearch)
-#   es-templates/install.sh URL --opensearch    # OpenSearch 2.x: ISM policy + templates
+#   es-templates/install.sh URL --opensearch    # OpenSearch 2.12+: ISM policy + templates
 #
 # Credentials: ES_API_KEY (Elasticsearch API key), or ES_USER and ES_PASSWORD. A private CA:
 # ES_CA=/path/to/ca.crt. Run it again after an upgrade: templates and policies are replaced in
