@@ -33,6 +33,30 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 const WATCH_TIMEOUT_MIN: Duration = Duration::from_secs(300);
 /// List items sent to the writer per batch.
 const LIST_BATCH_BYTES: usize = 256 * 1024;
+/// Watch bytes gathered into one batch while the connection has more ready.
+const BURST_BYTES: usize = 256 * 1024;
+/// How long a small batch waits for the next chunk before it goes to the writer.
+const LINGER: Duration = Duration::from_millis(2);
+/// Batches smaller than this linger.
+const LINGER_BELOW: usize = 32 * 1024;
+
+/// Why a watch body stopped giving chunks.
+enum ChunkEnd {
+    /// The server ended the stream cleanly.
+    Stream,
+    Outcome(Outcome),
+}
+
+/// The body's next frame if it is already there; `None` when it would have to wait.
+async fn ready_now<B: http_body::Body + Unpin>(
+    body: &mut B,
+) -> Option<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *body).poll_frame(cx) {
+        std::task::Poll::Ready(frame) => std::task::Poll::Ready(Some(frame)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
 
 /// Decides whether a data frame is written (the local part of `--filter`).
 pub type Keep = Arc<dyn Fn(&EventFrame<'_>) -> bool + Send + Sync>;
@@ -363,31 +387,65 @@ impl<A: EventsApi> ScopeWatch<A> {
                 }
             };
             quiet_since = Instant::now();
-            let data = match chunk {
-                None if splitter.pending() > 0 => {
-                    return Ok(Outcome::Broken(format!(
-                        "the stream ended inside a frame ({} bytes)",
-                        splitter.pending()
-                    )));
-                }
-                None => {
-                    return Ok(Outcome::Closed {
-                        ran_its_course: opened.elapsed() >= timeout / 2,
-                    });
-                }
-                Some(Err(e)) => return Ok(Outcome::Broken(e.to_string())),
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => data,
-                    Err(_) => continue,
-                },
-            };
+            // Everything the connection already holds goes into one batch: per burst, not per
+            // chunk (the API server flushes every event on its own when it is not busy).
             let mut batch = Batch::new();
-            let ended = splitter.push(&data, |line| self.take_line(line, &mut batch));
+            let mut next = Some(chunk);
+            let mut ended = Ok(());
+            while let Some(chunk) = next.take() {
+                ended = self.take_chunk(chunk, &mut splitter, &mut batch);
+                if ended.is_err() || batch.len() >= BURST_BYTES {
+                    break;
+                }
+                next = match ready_now(&mut body).await {
+                    Some(chunk) => Some(chunk),
+                    // A small batch waits a moment for the next chunk rather than pay a write
+                    // per frame (a burst of one-frame chunks). A lone frame is late by LINGER
+                    // at most; a large batch goes at once.
+                    None if batch.len() < LINGER_BELOW => {
+                        tokio::time::timeout(LINGER, body.frame()).await.ok()
+                    }
+                    None => None,
+                };
+            }
             self.send(batch).await?;
-            if let Err(outcome) = ended {
-                return Ok(outcome);
+            if let Err(end) = ended {
+                return Ok(match end {
+                    ChunkEnd::Stream => Outcome::Closed {
+                        ran_its_course: opened.elapsed() >= timeout / 2,
+                    },
+                    ChunkEnd::Outcome(outcome) => outcome,
+                });
             }
         }
+    }
+
+    /// Splits one chunk of the watch body into the batch. `Err` when the watch is over: the
+    /// stream ended (cleanly or inside a frame), broke, or a line ended it.
+    fn take_chunk<D: bytes::Buf, E: std::fmt::Display>(
+        &mut self,
+        chunk: Option<Result<http_body::Frame<D>, E>>,
+        splitter: &mut LineSplitter,
+        batch: &mut Batch,
+    ) -> Result<(), ChunkEnd> {
+        let mut data = match chunk {
+            None if splitter.pending() > 0 => {
+                return Err(ChunkEnd::Outcome(Outcome::Broken(format!(
+                    "the stream ended inside a frame ({} bytes)",
+                    splitter.pending()
+                ))));
+            }
+            None => return Err(ChunkEnd::Stream),
+            Some(Err(e)) => return Err(ChunkEnd::Outcome(Outcome::Broken(e.to_string()))),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => return Ok(()),
+            },
+        };
+        let bytes = data.copy_to_bytes(data.remaining());
+        splitter
+            .push(&bytes, |line| self.take_line(line, batch))
+            .map_err(ChunkEnd::Outcome)
     }
 
     /// Handles one line of the watch stream: data frames go into the batch, anything that ends

@@ -160,7 +160,7 @@ async fn rotated_files_stay_plain_for_compress_after_then_are_compressed() {
     ];
     let _d = start(&server, &dir, &args);
     wait_watching(&server, &server.current_rv().to_string()).await;
-    let expected = burst(&server, "e", 40).await;
+    let expected = burst(&server, "e", 300).await;
     eventually("every frame in the files", || {
         all_kept_lines(&log, "events.json").len() == expected.len()
     })
@@ -224,7 +224,7 @@ async fn a_harvester_away_during_rotations_finds_everything_while_files_stay_pla
         })
         .await;
         harvester.pause();
-        expected.extend(burst(&server, "away", 60).await);
+        expected.extend(burst(&server, "away", 400).await);
         eventually("rotations while the harvester is away", || {
             output_names(&log)
                 .iter()

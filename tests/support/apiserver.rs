@@ -99,7 +99,7 @@ struct Inner {
     paused: bool,
     requests: Vec<Recorded>,
     /// For benchmarks: a watch from this resourceVersion streams these bytes, then ends.
-    prebuilt: Option<(String, Bytes)>,
+    prebuilt: Option<(String, Arc<Vec<Bytes>>)>,
 }
 
 struct Shared {
@@ -368,13 +368,18 @@ impl FakeApiServer {
         self.with(|inner| inner.rv)
     }
 
-    /// Benchmarks: a watch from `from_rv` streams `stream` (whole frame lines) in 64 KiB
-    /// chunks, then ends. The LIST stays empty at `from_rv`.
-    pub fn prebuilt_stream(&self, from_rv: u64, stream: Bytes) {
+    /// Benchmarks: a watch from `from_rv` sends these chunks (together, whole frame lines), each
+    /// as one HTTP chunk, then ends. The LIST stays empty at `from_rv`.
+    pub fn prebuilt_stream(&self, from_rv: u64, chunks: Vec<Bytes>) {
         self.with(|inner| {
             inner.rv = from_rv;
-            inner.prebuilt = Some((from_rv.to_string(), stream));
+            inner.prebuilt = Some((from_rv.to_string(), Arc::new(chunks)));
         });
+    }
+
+    /// Back to serving watches from the history.
+    pub fn clear_prebuilt(&self) {
+        self.with(|inner| inner.prebuilt = None);
     }
 }
 
@@ -783,15 +788,12 @@ impl WatchStream {
         }
     }
 
-    /// The benchmark's stream, in 64 KiB chunks.
-    async fn send_prebuilt(mut self, stream: Bytes) {
-        let mut at = 0;
-        while at < stream.len() {
-            let end = (at + 64 * 1024).min(stream.len());
-            if self.tx.send_data(stream.slice(at..end)).await.is_err() {
+    /// The benchmark's stream, chunk by chunk.
+    async fn send_prebuilt(mut self, chunks: Arc<Vec<Bytes>>) {
+        for chunk in chunks.iter() {
+            if self.tx.send_data(chunk.clone()).await.is_err() {
                 return;
             }
-            at = end;
         }
     }
 

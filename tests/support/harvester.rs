@@ -182,7 +182,12 @@ pub fn all_kept_lines(dir: &Path, name: &str) -> Vec<String> {
     let mut lines = Vec::new();
     for p in files {
         let mut content = String::new();
-        let f = std::fs::File::open(&p).unwrap();
+        // A plain file compressed away since the listing: its .gz is seen at the next call.
+        let f = match std::fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("{}: {e}", p.display()),
+        };
         if p.extension().is_some_and(|e| e == "gz") {
             flate2::read::GzDecoder::new(f)
                 .read_to_string(&mut content)
