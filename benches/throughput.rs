@@ -167,25 +167,35 @@ fn run_curl(url: &str, out: &Path, expected: u64) -> Run {
     }
 }
 
-fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> Run {
+/// `kube-event-logger run` against the server, writing `out`, warnings only.
+fn spawn_logger(
+    server: &FakeApiServer,
+    dir: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Child {
     let kc = dir.join("kubeconfig");
     std::fs::write(&kc, server.kubeconfig(None)).unwrap();
-    let started = Instant::now();
-    let mut child = Command::new(support::BIN)
+    Command::new(support::BIN)
         .arg("run")
         .arg("--kubeconfig")
         .arg(&kc)
         .arg("--output-file")
         .arg(out)
-        // One file for the whole stream: the benchmark measures stream → file, not rotation.
-        .args(["--max-file-size", "1GiB"])
+        .args(extra)
         .arg("--http-addr=127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> Run {
+    let started = Instant::now();
+    // One file for the whole stream: the benchmark measures stream → file, not rotation.
+    let mut child = spawn_logger(server, dir, out, &["--max-file-size", "1GiB"]);
     let pid = child.id();
     let mut rss_samples = Vec::new();
     let marks = [expected / 4, expected / 2, expected];
@@ -228,21 +238,7 @@ fn single_frame_latency(
     dir: &Path,
 ) -> (f64, f64) {
     let out = dir.join("latency/events.json");
-    let kc = dir.join("kubeconfig");
-    std::fs::write(&kc, server.kubeconfig(None)).unwrap();
-    let mut child = Command::new(support::BIN)
-        .arg("run")
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .arg("--output-file")
-        .arg(&out)
-        .arg("--http-addr=127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_logger(server, dir, &out, &[]);
     let len = || std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     let before = server.requests().len();
     let deadline = Instant::now() + Duration::from_secs(30);

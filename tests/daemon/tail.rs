@@ -111,31 +111,18 @@ fn tail_all_reads_gz_and_plain_rotated_files_oldest_first_and_reports_bad_lines(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_follow_keeps_going_across_a_rotation() {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     let lines: Vec<&str> = include_str!("../fixtures/frames.jsonl").lines().collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.json");
     std::fs::write(&path, format!("{}\n", lines[0])).unwrap();
-    let mut child = std::process::Command::new(support::BIN)
-        .args(["tail", "-f", "-o", "json"])
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let next = || {
-        rx.recv_timeout(support::DEADLINE)
-            .expect("tail -f printed nothing")
-    };
+    let following = Following::start(&[
+        "-f".as_ref(),
+        "-o".as_ref(),
+        "json".as_ref(),
+        path.as_os_str(),
+    ]);
+    let next = || following.next();
     assert_eq!(next(), lines[0]);
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -157,8 +144,6 @@ async fn tail_follow_keeps_going_across_a_rotation() {
     for expected in &lines[3..7] {
         assert_eq!(next(), *expected);
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 // --- /metrics and readiness on a stalled watch.

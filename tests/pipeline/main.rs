@@ -628,6 +628,27 @@ async fn stand_in(
     (addr, seen, server)
 }
 
+/// Runs `es-templates/install.sh http://ADDR EXTRA…` off the async runtime; checks it succeeded.
+async fn install_sh(addr: std::net::SocketAddr, extra: &'static [&'static str]) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(repo("es-templates/install.sh"))
+            .arg(format!("http://{addr}"))
+            .args(extra)
+            .env("ES_USER", "elastic")
+            .env("ES_PASSWORD", "s3cret")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_sh_puts_the_policy_and_templates_in_order() {
     if std::process::Command::new("curl")
@@ -638,22 +659,7 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
         panic!("curl is needed (.ci/run installs it)");
     }
     let (addr, seen, server) = stand_in(false).await;
-    let run = move |extra: &[&str]| {
-        std::process::Command::new("bash")
-            .arg(repo("es-templates/install.sh"))
-            .arg(format!("http://{addr}"))
-            .args(extra)
-            .env("ES_USER", "elastic")
-            .env("ES_PASSWORD", "s3cret")
-            .output()
-            .unwrap()
-    };
-    let out = tokio::task::spawn_blocking(move || run(&[])).await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_sh(addr, &[]).await;
     let got = std::mem::take(&mut *seen.lock().unwrap());
     let paths: Vec<&str> = got.iter().map(|(_, p, _, _)| p.as_str()).collect();
     assert_eq!(
@@ -677,21 +683,7 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
         json("es-templates/component-template-mappings.json")
     );
 
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("bash")
-            .arg(repo("es-templates/install.sh"))
-            .arg(format!("http://{addr}"))
-            .arg("--opensearch")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_sh(addr, &["--opensearch"]).await;
     let got = std::mem::take(&mut *seen.lock().unwrap());
     let puts: Vec<&str> = got
         .iter()
@@ -719,21 +711,7 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_sh_updates_an_existing_ism_policy_and_attaches_it_to_existing_indices() {
     let (addr, seen, server) = stand_in(true).await;
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("bash")
-            .arg(repo("es-templates/install.sh"))
-            .arg(format!("http://{addr}"))
-            .arg("--opensearch")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_sh(addr, &["--opensearch"]).await;
     let got = std::mem::take(&mut *seen.lock().unwrap());
     let update = got
         .iter()
