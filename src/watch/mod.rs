@@ -39,6 +39,8 @@ const BURST_BYTES: usize = 256 * 1024;
 const LINGER: Duration = Duration::from_millis(2);
 /// Batches smaller than this linger.
 const LINGER_BELOW: usize = 32 * 1024;
+/// A batch's first frame waits at most about this long (plus one LINGER) for the rest.
+const GATHER_AT_MOST: Duration = Duration::from_millis(10);
 
 /// Why a watch body stopped giving chunks.
 enum ChunkEnd {
@@ -390,6 +392,7 @@ impl<A: EventsApi> ScopeWatch<A> {
             // Everything the connection already holds goes into one batch: per burst, not per
             // chunk (the API server flushes every event on its own when it is not busy).
             let mut batch = Batch::new();
+            let gathering = Instant::now();
             let mut next = Some(chunk);
             let mut ended = Ok(());
             while let Some(chunk) = next.take() {
@@ -402,7 +405,7 @@ impl<A: EventsApi> ScopeWatch<A> {
                     // A small batch waits a moment for the next chunk rather than pay a write
                     // per frame (a burst of one-frame chunks). A lone frame is late by LINGER
                     // at most; a large batch goes at once.
-                    None if batch.len() < LINGER_BELOW => {
+                    None if batch.len() < LINGER_BELOW && gathering.elapsed() < GATHER_AT_MOST => {
                         tokio::time::timeout(LINGER, body.frame()).await.ok()
                     }
                     None => None,
@@ -708,6 +711,75 @@ mod tests {
         let text = String::from_utf8(written).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains(r#""resourceVersion":"9""#), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_of_frames_is_batched_but_never_held_long() {
+        let api = Arc::new(Scripted::default());
+        let (mut sender, body) = Channel::<Bytes, String>::new(256);
+        api.watches.lock().unwrap().push_back(Ok(body));
+        let (tx, mut rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let ctx = Shared {
+            api: api.clone(),
+            tx,
+            health: Arc::new(Health::new(&[Scope::All])),
+            metrics: Arc::new(Metrics::new()),
+            cancel: cancel.clone(),
+            keep: None,
+            stall_timeout: Duration::from_secs(3600),
+        };
+        let resume = Resume {
+            written: Some(rv("5")),
+            covered: true,
+            ..Resume::default()
+        };
+        let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, resume).run());
+        // Small frames, 1 ms apart: each would let a batch linger again.
+        let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let sent = sent_at.clone();
+        tokio::spawn(async move {
+            for v in 6..206u64 {
+                let line = format!(
+                    r#"{{"type":"ADDED","object":{{"metadata":{{"namespace":"a","resourceVersion":"{v}"}}}}}}"#
+                ) + "\n";
+                sent.lock().unwrap().push(Instant::now());
+                if sender.send_data(Bytes::from(line)).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let mut batches = Vec::new();
+        let mut frames = 0;
+        while frames < 200 {
+            let Some(Write::Lines(batch)) = rx.recv().await else {
+                continue;
+            };
+            let first = frames;
+            frames += batch
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count();
+            batches.push((first, Instant::now()));
+        }
+        cancel.cancel();
+        task.await.unwrap().unwrap();
+        assert!(
+            batches.len() < 50,
+            "batched: {} batches for 200 frames",
+            batches.len()
+        );
+        // Each batch left at most 10 ms (gathering) + 2 ms (one linger) + 1 ms (timer
+        // granularity) after its first frame was sent.
+        let sent_at = sent_at.lock().unwrap();
+        for (first, written) in batches {
+            let held = written - sent_at[first];
+            assert!(
+                held <= Duration::from_millis(13),
+                "frame {first} was held {held:?}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
