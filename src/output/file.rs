@@ -26,6 +26,14 @@ pub struct Limits {
     pub compress_after: std::time::Duration,
 }
 
+/// Tests: one file that never rotates, rotated files compressed at once.
+#[cfg(test)]
+pub(super) const BIG: Limits = Limits {
+    max_file_size: 1 << 30,
+    max_files: 5,
+    compress_after: std::time::Duration::ZERO,
+};
+
 /// The active file, opened for appending.
 struct Active {
     file: File,
@@ -190,12 +198,6 @@ impl OutputFile {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    const BIG: Limits = Limits {
-        max_file_size: 1 << 30,
-        max_files: 5,
-        compress_after: std::time::Duration::ZERO,
-    };
 
     #[test]
     fn creates_parent_dirs_with_mode_0640_and_appends() {

@@ -305,14 +305,9 @@ impl<S: Sink> Writer<S> {
 
 #[cfg(test)]
 mod tests {
+    use super::file::BIG;
     use super::*;
     use std::sync::Mutex;
-
-    const BIG: Limits = Limits {
-        max_file_size: 1 << 30,
-        max_files: 5,
-        compress_after: std::time::Duration::ZERO,
-    };
 
     fn fast_retry() -> Backoff {
         Backoff::new(Duration::from_millis(2), Duration::from_millis(20))

@@ -649,14 +649,18 @@ mod tests {
         }
     }
 
-    /// Runs one scope's loop from `position` until `until` holds for the calls so far.
-    async fn drive(
-        api: Arc<Scripted>,
+    /// One scope's loop, spawned, resuming after `position`: its task, what it sends the
+    /// writer, and the token that stops it.
+    fn spawn_scope(
+        api: &Arc<Scripted>,
         position: &str,
         stall_timeout: Duration,
-        until: impl Fn(&[(String, Instant)]) -> bool,
-    ) -> Vec<u8> {
-        let (tx, mut rx) = mpsc::channel(16);
+    ) -> (
+        tokio::task::JoinHandle<Result<(), WatchError>>,
+        mpsc::Receiver<Write>,
+        CancellationToken,
+    ) {
+        let (tx, rx) = mpsc::channel(64);
         let cancel = CancellationToken::new();
         let ctx = Shared {
             api: api.clone(),
@@ -673,6 +677,17 @@ mod tests {
             ..Resume::default()
         };
         let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, resume).run());
+        (task, rx, cancel)
+    }
+
+    /// Runs one scope's loop from `position` until `until` holds for the calls so far.
+    async fn drive(
+        api: Arc<Scripted>,
+        position: &str,
+        stall_timeout: Duration,
+        until: impl Fn(&[(String, Instant)]) -> bool,
+    ) -> Vec<u8> {
+        let (task, mut rx, cancel) = spawn_scope(&api, position, stall_timeout);
         while !until(&api.calls()) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -718,23 +733,7 @@ mod tests {
         let api = Arc::new(Scripted::default());
         let (mut sender, body) = Channel::<Bytes, String>::new(256);
         api.watches.lock().unwrap().push_back(Ok(body));
-        let (tx, mut rx) = mpsc::channel(64);
-        let cancel = CancellationToken::new();
-        let ctx = Shared {
-            api: api.clone(),
-            tx,
-            health: Arc::new(Health::new(&[Scope::All])),
-            metrics: Arc::new(Metrics::new()),
-            cancel: cancel.clone(),
-            keep: None,
-            stall_timeout: Duration::from_secs(3600),
-        };
-        let resume = Resume {
-            written: Some(rv("5")),
-            covered: true,
-            ..Resume::default()
-        };
-        let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, resume).run());
+        let (task, mut rx, cancel) = spawn_scope(&api, "5", Duration::from_secs(3600));
         // Small frames, 1 ms apart: each would let a batch linger again.
         let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
         let sent = sent_at.clone();
