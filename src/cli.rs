@@ -160,6 +160,11 @@ pub struct RunArgs {
     /// Events per LIST page.
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub list_page_size: u32,
+
+    /// Memory for putting a LIST in resourceVersion order; a larger LIST is sorted in runs of
+    /// this size on disk, in unlinked dot-files beside the output, and merged.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    pub list_sort_memory: u64,
 }
 
 /// Sizes in human units: `100MiB`, `1GiB`, `512KiB`, `1000000`; at least 4 KiB.

@@ -27,6 +27,8 @@ pub struct RunConfig {
     pub output: OutputTarget,
     pub http_addr: SocketAddr,
     pub list_page_size: u32,
+    /// See `--list-sort-memory`.
+    pub list_sort_memory: usize,
     pub limits: Limits,
     /// Evaluated on every frame before it is written.
     pub filter: Option<Arc<Filter>>,
@@ -95,6 +97,7 @@ impl RunConfig {
             output,
             http_addr: args.http_addr,
             list_page_size: args.list_page_size,
+            list_sort_memory: usize::try_from(args.list_sort_memory).unwrap_or(usize::MAX),
             limits: Limits {
                 max_file_size: args.max_file_size,
                 max_files: args.max_files.into(),
@@ -191,6 +194,7 @@ mod tests {
         );
         assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(c.list_page_size, 500);
+        assert_eq!(c.list_sort_memory, 8 << 20);
         assert_eq!(c.stall_timeout, std::time::Duration::from_secs(300));
         assert_eq!(
             c.limits,

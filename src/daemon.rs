@@ -21,7 +21,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::output::{self, OutputError, OutputFile, WriterStats};
 use crate::position::{self, PositionError, Recovery};
-use crate::watch::{Keep, KubeApi, Resume, ScopeWatch, Shared, WatchError};
+use crate::watch::{Keep, KubeApi, ListSorting, Resume, ScopeWatch, Shared, SpillDir, WatchError};
 
 /// Why `run` failed; each kind has its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +80,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         OutputTarget::Stdout => None,
     };
     let (mut resumes, covered) = recover(&config)?;
+    let spill = spill_dir(&config.output);
     let health = Arc::new(Health::new(&config.scopes));
     let metrics = Arc::new(Metrics::new());
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
@@ -122,6 +123,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         cancel: cancel.clone(),
         keep,
         stall_timeout: config.stall_timeout,
+        lists: Arc::new(ListSorting::new(spill, config.list_sort_memory)),
     };
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
@@ -132,6 +134,33 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let result = supervise(watches, writer, cancel, shutdown).await;
     http.abort();
     result
+}
+
+/// Where a LIST larger than `--list-sort-memory` is sorted: beside the output file (its
+/// leftovers from a crash removed now, under the output's lock), or the temp directory when
+/// writing to stdout.
+fn spill_dir(output: &OutputTarget) -> SpillDir {
+    let OutputTarget::File(path) = output else {
+        return SpillDir::new(std::env::temp_dir(), ".kube-event-logger.list-".into());
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let spill = SpillDir::new(
+        crate::rotated::parent(path)
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+        crate::rotated::Naming::new(&name).list_sort(),
+    );
+    match spill.remove_leftovers() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            files = n,
+            "removed LIST sort files left by an earlier crash"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not remove LIST sort files left by an earlier crash")
+        }
+    }
+    spill
 }
 
 /// Repairs the output's tail and finds where each scope starts: scopes the output covers

@@ -57,6 +57,12 @@ impl Naming {
         format!(".{}.scopes", self.name)
     }
 
+    /// The prefix of the files a LIST is sorted in: dot-files, never harvested, unlinked as soon
+    /// as created.
+    pub fn list_sort(&self) -> String {
+        format!(".{}.list-", self.name)
+    }
+
     /// Recognises our rotated files; anything else in the directory is not ours.
     pub fn parse(&self, file_name: &str) -> Option<Rotated> {
         let (rest, temp) = match file_name.strip_prefix('.') {

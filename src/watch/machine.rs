@@ -52,6 +52,8 @@ pub enum Outcome {
     ErrorFrame(Status),
     /// The request failed before streaming (a 410 here is an expired continue token).
     Failed(ApiError),
+    /// A LIST could not be sorted on disk (disk full, unwritable directory).
+    Unwritable(String),
     /// Shutdown was requested.
     Cancelled,
 }
@@ -61,7 +63,11 @@ impl Outcome {
     pub fn breaks_watch(&self) -> bool {
         matches!(
             self,
-            Outcome::Broken(_) | Outcome::Stalled | Outcome::ErrorFrame(_) | Outcome::Failed(_)
+            Outcome::Broken(_)
+                | Outcome::Stalled
+                | Outcome::ErrorFrame(_)
+                | Outcome::Failed(_)
+                | Outcome::Unwritable(_)
         )
     }
 }
@@ -175,6 +181,7 @@ impl Machine {
                 resume(Wait::Backoff, WatchStart::ServerClosed)
             }
             Outcome::Stalled => relist(Wait::Backoff, Relist::Stalled),
+            Outcome::Unwritable(_) => relist(Wait::Backoff, Relist::Retry),
             Outcome::Expired if progressed => relist(Wait::None, Relist::Expired),
             Outcome::Expired => relist(Wait::Backoff, Relist::Expired),
             Outcome::Broken(_) => resume(Wait::Backoff, WatchStart::Broken),
@@ -264,6 +271,22 @@ mod tests {
             ))
         );
         assert_eq!(m.position(), Some(&rv("9")));
+    }
+
+    #[test]
+    fn a_list_that_cannot_be_sorted_on_disk_is_retried_with_backoff_never_fatal() {
+        let mut m = Machine::default();
+        let failed = Outcome::Unwritable("disk full".into());
+        assert!(failed.breaks_watch());
+        assert_eq!(
+            m.step(&failed),
+            go(Request::List, Wait::Backoff, Reason::List(Relist::Retry))
+        );
+        let mut m = at("5");
+        assert_eq!(
+            m.step(&failed),
+            go(Request::List, Wait::Backoff, Reason::List(Relist::Retry))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod api;
 mod lines;
 mod machine;
+mod sorted;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +21,15 @@ use tokio_util::sync::CancellationToken;
 pub use api::{ApiError, EventsApi, KubeApi};
 use lines::{Line, LineSplitter};
 use machine::{Machine, Outcome, Reason, Request, Step, Wait};
+use sorted::Sorter;
+pub use sorted::SpillDir;
 
 use crate::backoff::Backoff;
 use crate::event::EventFrame;
 use crate::frame::{Batch, DataKind, Frame, ListPage, ListedObject, ResourceVersion, Scope, Write};
 use crate::health::Health;
 use crate::metrics::{Metrics, Relist};
+use std::cmp::Ordering;
 
 /// Longest frame line accepted; longer ones are treated as a broken stream.
 const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -109,6 +113,32 @@ pub struct Shared<A> {
     pub keep: Option<Keep>,
     /// No frame for this long while the API server has newer events: the watch is stalled.
     pub stall_timeout: Duration,
+    pub lists: Arc<ListSorting>,
+}
+
+/// How LISTs are put in order: the memory for one sort run, where full runs spill, and one
+/// LIST at a time in the process, so memory does not grow with the number of scopes either.
+pub struct ListSorting {
+    spill: SpillDir,
+    budget: usize,
+    turn: tokio::sync::Semaphore,
+}
+
+impl ListSorting {
+    pub fn new(spill: SpillDir, budget: usize) -> Self {
+        Self {
+            spill,
+            budget,
+            turn: tokio::sync::Semaphore::new(1),
+        }
+    }
+}
+
+/// One LIST page: its items, the resourceVersion it was served at, the next page's token.
+struct Page {
+    items: Vec<ListedObject>,
+    resource_version: ResourceVersion,
+    next: Option<String>,
 }
 
 impl<A> Clone for Shared<A> {
@@ -121,6 +151,7 @@ impl<A> Clone for Shared<A> {
             cancel: self.cancel.clone(),
             keep: self.keep.clone(),
             stall_timeout: self.stall_timeout,
+            lists: self.lists.clone(),
         }
     }
 }
@@ -267,6 +298,9 @@ impl<A: EventsApi> ScopeWatch<A> {
                 self.ctx.metrics.stalled();
                 tracing::warn!(%scope, stall_timeout_s = self.ctx.stall_timeout.as_secs(), "the watch delivered nothing while the API server has newer events; not ready, listing again");
             }
+            Outcome::Unwritable(e) => {
+                tracing::error!(%scope, error = %e, "sorting the LIST on disk failed (disk full or the output directory not writable?); not ready, listing again with backoff");
+            }
             Outcome::Expired => {
                 tracing::warn!(%scope, "the watch position expired (410); listing again, writing only versions not yet written");
             }
@@ -276,68 +310,90 @@ impl<A: EventsApi> ScopeWatch<A> {
         }
     }
 
-    /// Every page of a LIST: the objects and the list's resourceVersion.
-    async fn list_all(&self) -> Result<(Vec<ListedObject>, ResourceVersion), Outcome> {
-        let mut items: Vec<ListedObject> = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let body = tokio::select! {
-                _ = self.ctx.cancel.cancelled() => return Err(Outcome::Cancelled),
-                r = self.ctx.api.list_page(&self.scope, token.as_deref()) => r,
-            };
-            let body = body.map_err(Outcome::Failed)?;
-            let page = ListPage::parse(&body)
-                .map_err(|e| Outcome::Failed(ApiError::Decode(e.to_string())))?;
-            for item in page.items {
-                match ListedObject::from_item(item) {
-                    Ok(obj) => items.push(obj),
-                    Err(e) => {
-                        tracing::warn!(scope = %self.scope, error = %e, "skipping a LIST item that is not an Event")
-                    }
+    /// One page of a LIST, parsed; items that are not Events are skipped with a warning.
+    async fn page(&self, token: Option<&str>) -> Result<Page, Outcome> {
+        let body = tokio::select! {
+            _ = self.ctx.cancel.cancelled() => return Err(Outcome::Cancelled),
+            r = self.ctx.api.list_page(&self.scope, token) => r,
+        };
+        let body = body.map_err(Outcome::Failed)?;
+        let page =
+            ListPage::parse(&body).map_err(|e| Outcome::Failed(ApiError::Decode(e.to_string())))?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for item in page.items {
+            match ListedObject::from_item(item) {
+                Ok(obj) => items.push(obj),
+                Err(e) => {
+                    tracing::warn!(scope = %self.scope, error = %e, "skipping a LIST item that is not an Event")
                 }
             }
-            token = page
+        }
+        let Some(rv) = page.metadata.resource_version.filter(|rv| !rv.is_empty()) else {
+            return Err(Outcome::Failed(ApiError::Decode(
+                "no metadata.resourceVersion".into(),
+            )));
+        };
+        Ok(Page {
+            items,
+            resource_version: ResourceVersion::new(rv.into_owned()),
+            next: page
                 .metadata
                 .continue_token
                 .filter(|t| !t.is_empty())
-                .map(Into::into);
-            if token.is_none() {
-                return match page.metadata.resource_version.filter(|rv| !rv.is_empty()) {
-                    Some(rv) => Ok((items, ResourceVersion::new(rv.into_owned()))),
-                    None => Err(Outcome::Failed(ApiError::Decode(
-                        "no metadata.resourceVersion".into(),
-                    ))),
-                };
-            }
-        }
+                .map(Into::into),
+        })
     }
 
-    /// LISTs every page, then writes the versions not yet written, oldest first.
+    /// LISTs every page, then writes the versions not yet written, oldest first. Memory is one
+    /// page plus the sort budget: a larger LIST is sorted in runs on disk.
+    ///
+    /// The list's resourceVersion is its first page's: a real API server serves every page at
+    /// that snapshot. An item newer than it can only come from a server that does not; it is
+    /// left to the watch from the list's resourceVersion, which delivers it in order, so the
+    /// output never holds a version the watch has not covered yet.
     async fn list(&mut self) -> Result<Outcome, WatchError> {
-        let (mut items, list_rv) = match self.list_all().await {
-            Ok(listed) => listed,
-            Err(outcome) => return Ok(outcome),
+        let lists = self.ctx.lists.clone();
+        let _turn = tokio::select! {
+            _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+            turn = lists.turn.acquire() => turn,
         };
-        self.machine.started();
-        sort_by_version(&mut items);
-        let total = items.len();
-        let mut written = 0usize;
-        let mut batch = Batch::new();
-        for obj in items {
-            if self.already_written(&obj) || !self.kept(&obj.line) {
-                continue;
+        let mut sorter = Sorter::new(lists.spill.clone(), lists.budget);
+        let (mut token, mut list_rv, mut listed, mut newer) = (None, None, 0u64, 0u64);
+        loop {
+            let page = match self.page(token.as_deref()).await {
+                Ok(page) => page,
+                Err(outcome) => return Ok(outcome),
+            };
+            let list_rv: &ResourceVersion = list_rv.get_or_insert(page.resource_version);
+            for obj in page.items {
+                listed += 1;
+                if obj.resource_version.compare(list_rv) == Some(Ordering::Greater) {
+                    newer += 1;
+                } else if !self.already_written(&obj) && self.kept(&obj.line) {
+                    sorter.push(&obj.resource_version, &obj.line);
+                }
             }
-            batch.extend_from_slice(&obj.line);
-            batch.push(b'\n');
-            written += 1;
-            self.ctx.metrics.frames_written(DataKind::Added, 1);
-            self.written = Some(obj.resource_version);
-            if batch.len() >= LIST_BATCH_BYTES {
-                self.send(std::mem::take(&mut batch)).await?;
+            if sorter.is_full() {
+                sorter = match blocking(move || sorter.spill().map(|()| sorter)).await {
+                    Ok(sorter) => sorter,
+                    Err(e) => return Ok(self.unwritable(e)),
+                };
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
             }
         }
-        self.send(batch).await?;
-        tracing::info!(scope = %self.scope, listed = total, written, resource_version = %list_rv, "listed events");
+        let list_rv = list_rv.expect("a LIST has a first page");
+        self.machine.started();
+        if newer > 0 {
+            tracing::warn!(scope = %self.scope, items = newer, resource_version = %list_rv, "the LIST held items newer than its resourceVersion (the API server did not serve every page at one snapshot); the watch from that version delivers them, in order");
+        }
+        let written = match self.write_sorted(sorter).await? {
+            Ok(written) => written,
+            Err(e) => return Ok(self.unwritable(e)),
+        };
+        tracing::info!(scope = %self.scope, listed, written, resource_version = %list_rv, "listed events");
         if !self.covered {
             self.covered = true;
             self.ctx
@@ -347,6 +403,43 @@ impl<A: EventsApi> ScopeWatch<A> {
                 .map_err(|_| WatchError::OutputClosed)?;
         }
         Ok(Outcome::Listed(list_rv))
+    }
+
+    /// Sends a sorted LIST to the writer, oldest first; how many lines.
+    async fn write_sorted(&mut self, sorter: Sorter) -> Result<std::io::Result<u64>, WatchError> {
+        let mut sorted = match blocking(move || sorter.finish()).await {
+            Ok(sorted) => sorted,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut written = 0;
+        loop {
+            let filled = blocking(move || {
+                let mut batch = Batch::with_capacity(LIST_BATCH_BYTES + 64 * 1024);
+                let filled = sorted.fill(&mut batch, LIST_BATCH_BYTES)?;
+                Ok((sorted, batch, filled))
+            })
+            .await;
+            let (back, batch, filled) = match filled {
+                Ok(filled) => filled,
+                Err(e) => return Ok(Err(e)),
+            };
+            sorted = back;
+            let Some(last) = filled.last else {
+                return Ok(Ok(written));
+            };
+            written += filled.lines;
+            self.ctx
+                .metrics
+                .frames_written(DataKind::Added, filled.lines);
+            self.written = Some(last);
+            self.send(batch).await?;
+        }
+    }
+
+    /// A LIST could not be sorted on disk: counted as a write error, retried with backoff.
+    fn unwritable(&self, e: std::io::Error) -> Outcome {
+        self.ctx.metrics.write_error();
+        Outcome::Unwritable(e.to_string())
     }
 
     /// Whether a LIST item passes the local filter.
@@ -528,16 +621,27 @@ impl<A: EventsApi> ScopeWatch<A> {
             .batch_written(time.map(|t| t.as_millisecond()));
     }
 
-    /// Whether the API server holds an Event newer than anything this watch has seen: a LIST
-    /// (not written) compared with the position.
+    /// Whether the API server holds an Event newer than anything this watch has seen: a LIST,
+    /// read page by page for its newest version only (nothing written, one page in memory).
     async fn server_is_ahead(&self) -> bool {
-        let Ok((items, _)) = self.list_all().await else {
-            return false;
-        };
-        let newest = items
-            .into_iter()
-            .map(|o| o.resource_version)
-            .reduce(ResourceVersion::newest);
+        let _turn = self.ctx.lists.turn.acquire().await;
+        let mut token = None;
+        let mut newest: Option<ResourceVersion> = None;
+        loop {
+            let Ok(page) = self.page(token.as_deref()).await else {
+                return false;
+            };
+            for obj in page.items {
+                newest = Some(match newest {
+                    Some(n) => n.newest(obj.resource_version),
+                    None => obj.resource_version,
+                });
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
         newest.is_some_and(|n| n.is_unwritten(self.machine.position()))
     }
 
@@ -554,10 +658,13 @@ impl<A: EventsApi> ScopeWatch<A> {
     }
 }
 
-/// Oldest first, so that the output stays in resourceVersion order and its last line is always a
-/// valid place to resume. Numeric versions sort numerically; others keep their LIST order after.
-fn sort_by_version(items: &mut [ListedObject]) {
-    items.sort_by_cached_key(|o| o.resource_version.sort_key());
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 #[cfg(test)]
@@ -670,6 +777,10 @@ mod tests {
             cancel: cancel.clone(),
             keep: None,
             stall_timeout,
+            lists: Arc::new(ListSorting::new(
+                SpillDir::new(std::env::temp_dir(), ".kube-event-logger-test.list-".into()),
+                1 << 20,
+            )),
         };
         let resume = Resume {
             written: Some(rv(position)),
@@ -726,6 +837,46 @@ mod tests {
         let text = String::from_utf8(written).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains(r#""resourceVersion":"9""#), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_list_item_newer_than_the_lists_version_is_left_to_the_watch() {
+        // A server that built a later page from live state: item 9 is newer than the list's
+        // version 5. Writing it would put 9 in the output before the watch covered 6..8.
+        let api = Arc::new(Scripted::default());
+        api.failing_watch(410, None);
+        api.list(5, &[4, 9, 3]);
+        let (mut sender, body) = Channel::<Bytes, String>::new(8);
+        api.watches.lock().unwrap().push_back(Ok(body));
+        let (task, mut rx, cancel) = spawn_scope(&api, "2", Duration::from_secs(3600));
+        for v in [7, 9] {
+            let line = format!(
+                r#"{{"type":"MODIFIED","object":{{"metadata":{{"namespace":"a","resourceVersion":"{v}"}}}}}}"#
+            ) + "\n";
+            sender.send_data(Bytes::from(line)).await.unwrap();
+        }
+        let mut versions = Vec::new();
+        // Until nothing more comes for a minute (paused time: at once).
+        while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await
+        {
+            if let Write::Lines(batch) = message {
+                for line in String::from_utf8(batch).unwrap().lines() {
+                    let frame = Frame::parse(line.as_bytes()).unwrap();
+                    let Frame::Data {
+                        resource_version, ..
+                    } = frame
+                    else {
+                        panic!("{line}")
+                    };
+                    versions.push(resource_version.as_str().to_owned());
+                }
+            }
+        }
+        cancel.cancel();
+        task.await.unwrap().unwrap();
+        assert_eq!(versions, ["3", "4", "7", "9"]);
+        let calls: Vec<String> = api.calls().into_iter().map(|(c, _)| c).collect();
+        assert_eq!(calls, ["watch from 2", "list", "watch from 5"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -809,18 +960,5 @@ mod tests {
             gaps[4]
         );
         assert!(calls.iter().all(|(c, _)| c == "watch from 5"), "{calls:?}");
-    }
-
-    #[test]
-    fn list_items_sort_oldest_first() {
-        let obj = |v: &str| ListedObject {
-            resource_version: rv(v),
-            namespace: None,
-            line: v.as_bytes().to_vec(),
-        };
-        let mut items = vec![obj("30"), obj("x"), obj("4"), obj("100")];
-        sort_by_version(&mut items);
-        let order: Vec<&str> = items.iter().map(|o| o.resource_version.as_str()).collect();
-        assert_eq!(order, ["4", "30", "100", "x"]);
     }
 }
