@@ -469,6 +469,10 @@ fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
             "{file}: compression temp files never match"
         );
         assert!(
+            !harvested(&dir.join(naming.list_sort() + "4242-0").to_string_lossy()),
+            "{file}: LIST sort files never match"
+        );
+        assert!(
             !harvested(&dir.join("other.json").to_string_lossy()),
             "{file}"
         );

@@ -100,6 +100,10 @@ struct Inner {
     requests: Vec<Recorded>,
     /// For benchmarks: a watch from this resourceVersion streams these bytes, then ends.
     prebuilt: Option<(String, Arc<Vec<Bytes>>)>,
+    /// Continue pages built from the objects as they are now, not the first page's snapshot.
+    live_lists: bool,
+    /// LIST responses still to serve before new requests are held (as by `pause`).
+    pause_after_lists: Option<usize>,
 }
 
 struct Shared {
@@ -323,6 +327,42 @@ impl FakeApiServer {
         });
     }
 
+    /// Creates `n` Events at once, without history (as if compacted since), spread over 7
+    /// namespaces, named so that LIST order (by namespace and name) is not resourceVersion order.
+    /// Returns (namespace, name) of each, oldest first; see [`preloaded_line`].
+    pub fn preload(&self, n: u64) -> Vec<(String, String)> {
+        self.with(|inner| {
+            let mut made = Vec::with_capacity(n as usize);
+            for j in 0..n {
+                inner.rv += 1;
+                let namespace = format!("ns-{}", j % 7);
+                // A permutation of 0..n (7919 is prime), so names sort apart from versions.
+                let name = format!("ev-{:08}", (j * 7919 + 13) % n.max(1));
+                let object: Arc<str> = events::event_object(&namespace, &name, inner.rv, 1).into();
+                let stored = Stored {
+                    namespace: namespace.clone(),
+                    object,
+                    count: 1,
+                };
+                inner.objects.insert(key(&namespace, &name), stored);
+                made.push((namespace, name));
+            }
+            inner.compacted = inner.rv;
+            made
+        })
+    }
+
+    /// LIST continue pages come from the objects as they are when each page is asked for, each
+    /// page carrying the current resourceVersion: a server that does not serve one snapshot.
+    pub fn set_live_lists(&self, live: bool) {
+        self.with(|inner| inner.live_lists = live);
+    }
+
+    /// After `n` more LIST responses, holds new requests until [`resume`](Self::resume).
+    pub fn pause_after_lists(&self, n: usize) {
+        self.with(|inner| inner.pause_after_lists = Some(n));
+    }
+
     /// Forgets history up to now, as etcd compaction does: older positions get 410.
     pub fn compact(&self) {
         self.with(|inner| {
@@ -515,7 +555,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         }
     }
     let resp = route(&shared, &path, &query, auth.as_deref());
-    shared.inner.lock().unwrap().requests.push(Recorded {
+    let mut inner = shared.inner.lock().unwrap();
+    let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    if !watching && let Some(left) = inner.pause_after_lists.as_mut() {
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            inner.pause_after_lists = None;
+            inner.paused = true;
+        }
+    }
+    inner.requests.push(Recorded {
         at: Instant::now(),
         path,
         query,
@@ -620,6 +669,9 @@ fn list_response(
         .and_then(|l| l.parse().ok())
         .filter(|&l| l > 0)
         .unwrap_or(usize::MAX);
+    if inner.live_lists {
+        return live_list_response(inner, namespace, selector, query, limit);
+    }
     let (id, offset) = match query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
             let Some((id, offset)) = token
@@ -688,6 +740,53 @@ fn list_response(
         r#"{{"kind":"EventList","apiVersion":"v1","metadata":{{"resourceVersion":"{}"{cont}}},"items":[{}]}}"#,
         snapshot.rv,
         items.join(",")
+    );
+    full(StatusCode::OK, body)
+}
+
+/// The line the client writes for a preloaded Event at `rv`.
+pub fn preloaded_line(namespace: &str, name: &str, rv: u64) -> String {
+    events::frame("ADDED", &events::event_object(namespace, name, rv, 1))
+}
+
+/// A LIST page from the objects as they are now: items after the key in the continue token,
+/// at the current resourceVersion.
+fn live_list_response(
+    inner: &Inner,
+    namespace: Option<String>,
+    selector: &Selector,
+    query: &HashMap<String, String>,
+    limit: usize,
+) -> Response<Body> {
+    use std::ops::Bound;
+    let after = match query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => Bound::Excluded(token.clone()),
+        None => Bound::Unbounded,
+    };
+    let mut page = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for (key, o) in inner.objects.range((after, Bound::Unbounded)) {
+        if !namespace.as_deref().is_none_or(|ns| ns == o.namespace)
+            || !selected(selector, &o.object)
+        {
+            continue;
+        }
+        if page.len() == limit {
+            more = true;
+            break;
+        }
+        page.push(events::strip_kind(&o.object));
+        last = Some(key.clone());
+    }
+    let cont = match last.filter(|_| more) {
+        Some(key) => format!(r#","continue":{}"#, serde_json::to_string(&key).unwrap()),
+        None => String::new(),
+    };
+    let body = format!(
+        r#"{{"kind":"EventList","apiVersion":"v1","metadata":{{"resourceVersion":"{}"{cont}}},"items":[{}]}}"#,
+        inner.rv,
+        page.join(",")
     );
     full(StatusCode::OK, body)
 }

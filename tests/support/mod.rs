@@ -39,6 +39,65 @@ impl Daemon {
         args: &[&str],
         rust_log: Option<&str>,
     ) -> Daemon {
+        let (cmd, output) = Self::command(dir, kubeconfig, args, rust_log);
+        Self::spawn(cmd, output)
+    }
+
+    /// As [`start`](Self::start), unable to write any file past `bytes` (`RLIMIT_FSIZE`, with
+    /// `SIGXFSZ` ignored so that a write fails with `EFBIG` as a full disk fails one) until
+    /// [`lift_file_size_limit`](Self::lift_file_size_limit).
+    #[allow(unsafe_code)]
+    pub fn start_with_file_size_limit(
+        dir: &Path,
+        kubeconfig: &str,
+        args: &[&str],
+        bytes: u64,
+    ) -> Daemon {
+        use std::os::unix::process::CommandExt;
+        let (mut cmd, output) =
+            Self::command(dir, kubeconfig, args, Some("info,kube_event_logger=debug"));
+        // SAFETY: between fork and exec only async-signal-safe calls, no allocation.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(cmd, output)
+    }
+
+    /// Lets the process write files of any size again (the disk has room again).
+    #[allow(unsafe_code)]
+    pub fn lift_file_size_limit(&self) {
+        let limit = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: a plain syscall on our child's pid with a valid rlimit.
+        let rc = unsafe {
+            libc::prlimit(
+                self.child.id() as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                &limit,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    }
+
+    fn command(
+        dir: &Path,
+        kubeconfig: &str,
+        args: &[&str],
+        rust_log: Option<&str>,
+    ) -> (Command, PathBuf) {
         let kc = dir.join("kubeconfig");
         std::fs::write(&kc, kubeconfig).unwrap();
         let output = dir.join("log/events.json");
@@ -61,6 +120,10 @@ impl Daemon {
             Some(filter) => cmd.env("RUST_LOG", filter),
             None => cmd.env_remove("RUST_LOG"),
         };
+        (cmd, output)
+    }
+
+    fn spawn(mut cmd: Command, output: PathBuf) -> Daemon {
         let mut child = cmd.spawn().expect("spawn kube-event-logger");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let err_pipe = child.stderr.take().unwrap();
