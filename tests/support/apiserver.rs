@@ -767,7 +767,7 @@ fn live_list_response(
     let mut last = None;
     let mut more = false;
     for (key, o) in inner.objects.range((after, Bound::Unbounded)) {
-        if !namespace.as_deref().is_none_or(|ns| ns == o.namespace)
+        if namespace.as_deref().is_some_and(|ns| ns != o.namespace)
             || !selected(selector, &o.object)
         {
             continue;
