@@ -17,6 +17,8 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+#[path = "support/measure.rs"]
+mod measure;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use support::apiserver::FakeApiServer;
 use support::events;
+use measure::{children_cpu_secs, env_or, proc_cpu_secs, proc_status_kib, spawn_logger};
 
 const FROM_RV: u64 = 1000;
 
@@ -34,13 +37,6 @@ struct Run {
     peak_rss_kib: u64,
     /// RSS (KiB) when a quarter, half and all of the stream was written.
     rss_samples: Vec<u64>,
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// How the stream is cut into HTTP chunks.
@@ -109,38 +105,6 @@ fn build_stream(n: usize) -> Bytes {
     Bytes::from(buf)
 }
 
-/// CPU seconds used by all waited-for children so far.
-fn children_cpu_secs() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn proc_cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let t = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15; `after` starts at field 3.
-    (t(11) + t(12)) / ticks
-}
-
 fn run_curl(url: &str, out: &Path, expected: u64) -> Run {
     let cpu_before = children_cpu_secs();
     let started = Instant::now();
@@ -165,31 +129,6 @@ fn run_curl(url: &str, out: &Path, expected: u64) -> Run {
         peak_rss_kib: 0,
         rss_samples: vec![],
     }
-}
-
-/// `kube-event-logger run` against the server, writing `out`, warnings only.
-fn spawn_logger(
-    server: &FakeApiServer,
-    dir: &Path,
-    out: &Path,
-    extra: &[&str],
-) -> std::process::Child {
-    let kc = dir.join("kubeconfig");
-    std::fs::write(&kc, server.kubeconfig(None)).unwrap();
-    Command::new(support::BIN)
-        .arg("run")
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .arg("--output-file")
-        .arg(out)
-        .args(extra)
-        .arg("--http-addr=127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> Run {

@@ -310,38 +310,17 @@ impl<A: EventsApi> ScopeWatch<A> {
         }
     }
 
-    /// One page of a LIST, parsed; items that are not Events are skipped with a warning.
-    async fn page(&self, token: Option<&str>) -> Result<Page, Outcome> {
-        let body = tokio::select! {
-            _ = self.ctx.cancel.cancelled() => return Err(Outcome::Cancelled),
-            r = self.ctx.api.list_page(&self.scope, token) => r,
-        };
-        let body = body.map_err(Outcome::Failed)?;
-        let page =
-            ListPage::parse(&body).map_err(|e| Outcome::Failed(ApiError::Decode(e.to_string())))?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for item in page.items {
-            match ListedObject::from_item(item) {
-                Ok(obj) => items.push(obj),
-                Err(e) => {
-                    tracing::warn!(scope = %self.scope, error = %e, "skipping a LIST item that is not an Event")
-                }
-            }
-        }
-        let Some(rv) = page.metadata.resource_version.filter(|rv| !rv.is_empty()) else {
-            return Err(Outcome::Failed(ApiError::Decode(
-                "no metadata.resourceVersion".into(),
-            )));
-        };
-        Ok(Page {
-            items,
-            resource_version: ResourceVersion::new(rv.into_owned()),
-            next: page
-                .metadata
-                .continue_token
-                .filter(|t| !t.is_empty())
-                .map(Into::into),
-        })
+    /// Fetches and parses one LIST page on a task of its own (aborted if dropped unawaited).
+    fn fetch_page(&self, token: Option<&str>) -> AbortOnDrop<Result<Page, Outcome>> {
+        let (api, scope, cancel) = (
+            self.ctx.api.clone(),
+            self.scope.clone(),
+            self.ctx.cancel.clone(),
+        );
+        let token = token.map(str::to_owned);
+        AbortOnDrop(tokio::spawn(async move {
+            page(&*api, &scope, token.as_deref(), &cancel).await
+        }))
     }
 
     /// LISTs every page, then writes the versions not yet written, oldest first. Memory is one
@@ -358,12 +337,17 @@ impl<A: EventsApi> ScopeWatch<A> {
             turn = lists.turn.acquire() => turn,
         };
         let mut sorter = Sorter::new(lists.spill.clone(), lists.budget);
-        let (mut token, mut list_rv, mut listed, mut newer) = (None, None, 0u64, 0u64);
-        loop {
-            let page = match self.page(token.as_deref()).await {
-                Ok(page) => page,
-                Err(outcome) => return Ok(outcome),
+        let (mut list_rv, mut listed, mut newer) = (None, 0u64, 0u64);
+        let mut next = Some(self.fetch_page(None));
+        while let Some(fetching) = next.take() {
+            let page = match fetching.await {
+                Ok(Ok(page)) => page,
+                Ok(Err(outcome)) => return Ok(outcome),
+                Err(e) => return Ok(Outcome::Failed(ApiError::Body(e.to_string()))),
             };
+            // The next page is fetched and parsed while this one is sorted: two pages in
+            // memory at most.
+            next = page.next.as_deref().map(|t| self.fetch_page(Some(t)));
             let list_rv: &ResourceVersion = list_rv.get_or_insert(page.resource_version);
             for obj in page.items {
                 listed += 1;
@@ -378,10 +362,6 @@ impl<A: EventsApi> ScopeWatch<A> {
                     Ok(sorter) => sorter,
                     Err(e) => return Ok(self.unwritable(e)),
                 };
-            }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
             }
         }
         let list_rv = list_rv.expect("a LIST has a first page");
@@ -413,8 +393,10 @@ impl<A: EventsApi> ScopeWatch<A> {
         };
         let mut written = 0;
         loop {
+            // Allocated here, not on the blocking thread: the writer frees it, and memory that
+            // moves between fewer threads' allocator arenas is returned sooner.
+            let mut batch = Batch::with_capacity(LIST_BATCH_BYTES + 64 * 1024);
             let filled = blocking(move || {
-                let mut batch = Batch::with_capacity(LIST_BATCH_BYTES + 64 * 1024);
                 let filled = sorted.fill(&mut batch, LIST_BATCH_BYTES)?;
                 Ok((sorted, batch, filled))
             })
@@ -628,7 +610,8 @@ impl<A: EventsApi> ScopeWatch<A> {
         let mut token = None;
         let mut newest: Option<ResourceVersion> = None;
         loop {
-            let Ok(page) = self.page(token.as_deref()).await else {
+            let fetched = page(&*self.ctx.api, &self.scope, token.as_deref(), &self.ctx.cancel);
+            let Ok(page) = fetched.await else {
                 return false;
             };
             for obj in page.items {
@@ -655,6 +638,65 @@ impl<A: EventsApi> ScopeWatch<A> {
             .send(Write::Lines(batch))
             .await
             .map_err(|_| WatchError::OutputClosed)
+    }
+}
+
+/// One page of a LIST, parsed; items that are not Events are skipped with a warning.
+async fn page<A: EventsApi>(
+    api: &A,
+    scope: &Scope,
+    token: Option<&str>,
+    cancel: &CancellationToken,
+) -> Result<Page, Outcome> {
+    let body = tokio::select! {
+        _ = cancel.cancelled() => return Err(Outcome::Cancelled),
+        r = api.list_page(scope, token) => r,
+    };
+    let body = body.map_err(Outcome::Failed)?;
+    let page =
+        ListPage::parse(&body).map_err(|e| Outcome::Failed(ApiError::Decode(e.to_string())))?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for item in page.items {
+        match ListedObject::from_item(item) {
+            Ok(obj) => items.push(obj),
+            Err(e) => {
+                tracing::warn!(%scope, error = %e, "skipping a LIST item that is not an Event")
+            }
+        }
+    }
+    let Some(rv) = page.metadata.resource_version.filter(|rv| !rv.is_empty()) else {
+        return Err(Outcome::Failed(ApiError::Decode(
+            "no metadata.resourceVersion".into(),
+        )));
+    };
+    Ok(Page {
+        items,
+        resource_version: ResourceVersion::new(rv.into_owned()),
+        next: page
+            .metadata
+            .continue_token
+            .filter(|t| !t.is_empty())
+            .map(Into::into),
+    })
+}
+
+/// A spawned task that is aborted when its handle is dropped (a LIST abandoned half-way).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
     }
 }
 

@@ -1,0 +1,72 @@
+//! What the benchmarks share: reading a process's CPU and memory from /proc and getrusage, and
+//! starting the real binary against a fake API server.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::{self, apiserver::FakeApiServer};
+
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU seconds used by all waited-for children so far.
+pub fn children_cpu_secs() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn proc_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let t = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15; `after` starts at field 3.
+    (t(11) + t(12)) / ticks
+}
+
+/// `kube-event-logger run` against the server, writing `out`, warnings only.
+pub fn spawn_logger(
+    server: &FakeApiServer,
+    dir: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Child {
+    let kc = dir.join("kubeconfig");
+    std::fs::write(&kc, server.kubeconfig(None)).unwrap();
+    Command::new(support::BIN)
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("--output-file")
+        .arg(out)
+        .args(extra)
+        .arg("--http-addr=127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
