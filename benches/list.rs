@@ -16,10 +16,10 @@
 // getrusage/kill through libc: the logger's CPU and memory.
 #![allow(unsafe_code)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 

@@ -15,19 +15,19 @@
 // getrusage/wait4/sysconf/kill through libc: CPU and memory figures of the processes measured.
 #![allow(unsafe_code)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use measure::{children_cpu_secs, env_or, proc_cpu_secs, proc_status_kib, spawn_logger};
 use support::apiserver::FakeApiServer;
 use support::events;
-use measure::{children_cpu_secs, env_or, proc_cpu_secs, proc_status_kib, spawn_logger};
 
 const FROM_RV: u64 = 1000;
 

@@ -14,7 +14,8 @@
 //!
 //! cluster    kube client from kubeconfig / in-cluster access
 //! watch/     LIST + WATCH per scope: api (EventsApi trait, kube implementation), lines (chunk →
-//!            lines), machine (the pure state machine), mod (the I/O loop that performs it)
+//!            lines), machine (the pure state machine), sorted (a LIST in resourceVersion
+//!            order in bounded memory: runs spilled to disk, k-way merge), mod (the I/O loop)
 //! backoff    capped exponential backoff with jitter (watch reconnects, output retries)
 //!
 //! output/    the writer thread; the rotating output file; retention plan; gzip tidier

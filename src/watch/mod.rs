@@ -610,7 +610,12 @@ impl<A: EventsApi> ScopeWatch<A> {
         let mut token = None;
         let mut newest: Option<ResourceVersion> = None;
         loop {
-            let fetched = page(&*self.ctx.api, &self.scope, token.as_deref(), &self.ctx.cancel);
+            let fetched = page(
+                &*self.ctx.api,
+                &self.scope,
+                token.as_deref(),
+                &self.ctx.cancel,
+            );
             let Ok(page) = fetched.await else {
                 return false;
             };

@@ -228,3 +228,27 @@ async fn poll_lines(d: &mut Daemon, n: usize) -> Vec<String> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     d.lines()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_namespaces_are_listed_one_at_a_time() {
+    let server = tls_server().await;
+    for i in 0..40 {
+        server.add("a", &format!("e{i:02}"));
+        server.add("b", &format!("e{i:02}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-n", "a", "-n", "b", "--list-page-size=5"];
+    let mut d = start(&server, &dir, &args);
+    d.wait_lines(80).await;
+    // Each namespace's 8 pages come together: the second LIST starts after the first ended,
+    // so only one LIST's memory is ever held.
+    let order: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| !r.is_watch())
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(order.len(), 16, "{order:?}");
+    let switches = order.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(switches, 1, "LISTs interleaved: {order:?}");
+}
