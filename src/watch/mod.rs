@@ -373,6 +373,10 @@ impl<A: EventsApi> ScopeWatch<A> {
             Ok(written) => written,
             Err(e) => return Ok(self.unwritable(e)),
         };
+        if self.ctx.cancel.is_cancelled() {
+            // Cut short: the scope is not covered to the list's end.
+            return Ok(Outcome::Cancelled);
+        }
         tracing::info!(scope = %self.scope, listed, written, resource_version = %list_rv, "listed events");
         if !self.covered {
             self.covered = true;
@@ -392,7 +396,9 @@ impl<A: EventsApi> ScopeWatch<A> {
             Err(e) => return Ok(Err(e)),
         };
         let mut written = 0;
-        loop {
+        // On shutdown the rest is left: the output holds a prefix, oldest first, which the
+        // next start resumes after.
+        while !self.ctx.cancel.is_cancelled() {
             // Allocated here, not on the blocking thread: the writer frees it, and memory that
             // moves between fewer threads' allocator arenas is returned sooner.
             let mut batch = Batch::with_capacity(LIST_BATCH_BYTES + 64 * 1024);
@@ -407,7 +413,7 @@ impl<A: EventsApi> ScopeWatch<A> {
             };
             sorted = back;
             let Some(last) = filled.last else {
-                return Ok(Ok(written));
+                break;
             };
             written += filled.lines;
             self.ctx
@@ -416,6 +422,7 @@ impl<A: EventsApi> ScopeWatch<A> {
             self.written = Some(last);
             self.send(batch).await?;
         }
+        Ok(Ok(written))
     }
 
     /// A LIST could not be sorted on disk: counted as a write error, retried with backoff.

@@ -252,3 +252,27 @@ async fn several_namespaces_are_listed_one_at_a_time() {
     let switches = order.windows(2).filter(|w| w[0] != w[1]).count();
     assert_eq!(switches, 1, "LISTs interleaved: {order:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_large_list_is_written_exits_within_2s_and_the_restart_completes_it() {
+    let server = tls_server().await;
+    let first_rv = server.current_rv() + 1;
+    let events = server.preload(20_000);
+    let expected = preloaded_lines(&events, first_rv);
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--list-sort-memory=1MiB", "--max-file-size=1GiB"];
+    let mut d = start(&server, &dir, &args);
+    d.wait_lines(1).await;
+    d.signal(libc::SIGTERM);
+    let status = d.wait_exit(Duration::from_secs(2)).await;
+    assert_eq!(status.code(), Some(0), "{}", d.stderr());
+    let written = d.lines();
+    assert_eq!(
+        written[..],
+        expected[..written.len()],
+        "a prefix, oldest first"
+    );
+    assert!(written.len() < 20_000, "stopped in the middle of the LIST");
+    let mut d = start(&server, &dir, &args);
+    assert_eq!(d.wait_lines(20_000).await, expected);
+}
