@@ -550,13 +550,13 @@ impl<A: EventsApi> ScopeWatch<A> {
             Outcome::Broken(format!("malformed line ({e}): {shown}"))
         };
         // With a filter, the frame and the Event view come from one parse and the view is
-        // judged at once; without, only the frame's head is read.
+        // judged at once; without, the line is read only as far as its resourceVersion.
         let (frame, kept) = match &self.ctx.keep {
             Some(keep) => {
                 let (frame, view) = EventFrame::parse_frame(bytes).map_err(malformed)?;
                 (frame, view.is_none_or(|v| keep(&v)))
             }
-            None => (Frame::parse(bytes).map_err(malformed)?, true),
+            None => (Frame::parse_head(bytes).map_err(malformed)?, true),
         };
         let (kind, rv) = match frame {
             Frame::Error(status) if status.is_expired() => return Err(Outcome::Expired),
