@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 /// Lines pending in memory before the writer flushes regardless.
 const FLUSH_BYTES: usize = 64 * 1024;
 /// Batches queued between the watch and the writer.
-pub const CHANNEL_BATCHES: usize = 16;
+pub const CHANNEL_BATCHES: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
