@@ -186,8 +186,6 @@ struct WireFrame<'a> {
 #[derive(Deserialize, Default)]
 struct ObjectHead<'a> {
     #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     metadata: Option<MetaHead<'a>>,
     #[serde(default)]
     code: Option<u16>,
@@ -264,6 +262,8 @@ struct Head<'a> {
     resource_version: Option<Cow<'a, str>>,
     /// The object's metadata has been read to its end.
     metadata_read: bool,
+    /// The object has a `kind` (among the fields read).
+    object_kind: bool,
     /// Reading stopped on purpose: enough was read.
     stopped: bool,
 }
@@ -338,6 +338,7 @@ map_seed!(ObjectSeed, "an object", |head, key, map| {
         map.next_value_seed(MetaSeed(&mut *head))?;
         head.metadata_read = true;
     } else {
+        head.object_kind |= key == "kind";
         map.next_value::<serde::de::IgnoredAny>()?;
     }
 });
@@ -421,12 +422,23 @@ impl ListedObject {
     /// Builds the ADDED frame for one LIST item. List items carry no `kind`/`apiVersion`; they are
     /// inserted first, as the watch stream would send them. The rest of the item is kept byte
     /// for byte.
+    ///
+    /// The page's parse has checked the item is JSON, so the item is read only as far as its
+    /// metadata's resourceVersion (a `kind` is looked for among the fields before it, where the
+    /// API server puts it).
     pub fn from_item(item: &RawValue) -> Result<Self, FrameError> {
         let raw = item.get().trim().as_bytes();
-        let head: ObjectHead<'_> =
-            serde_json::from_slice(raw).map_err(|e| FrameError::Json(e.to_string()))?;
-        let meta = head.metadata.unwrap_or_default();
-        let resource_version = version(meta.resource_version)
+        let mut head = Head {
+            kind: Some(Cow::Borrowed("ADDED")),
+            ..Head::default()
+        };
+        let mut de = serde_json::Deserializer::from_slice(raw);
+        match serde::de::DeserializeSeed::deserialize(ObjectSeed(&mut head), &mut de) {
+            Err(_) if head.stopped => {}
+            Err(e) => return Err(FrameError::Json(e.to_string())),
+            Ok(()) => {}
+        }
+        let resource_version = version(head.resource_version)
             .ok_or(FrameError::MissingResourceVersion("list item"))?;
         let body = raw
             .strip_prefix(b"{")
@@ -435,7 +447,7 @@ impl ListedObject {
             Vec::with_capacity(ADDED_PREFIX.len() + KIND_API_VERSION.len() + raw.len() + 2);
         line.extend_from_slice(ADDED_PREFIX);
         line.push(b'{');
-        if head.kind.is_none() {
+        if !head.object_kind {
             line.extend_from_slice(KIND_API_VERSION);
             if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'}') {
                 line.push(b',');
@@ -445,7 +457,7 @@ impl ListedObject {
         line.push(b'}');
         Ok(ListedObject {
             resource_version,
-            namespace: meta.namespace.map(Cow::into_owned),
+            namespace: head.namespace.map(Cow::into_owned),
             line,
         })
     }
