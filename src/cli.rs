@@ -161,6 +161,33 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub list_page_size: u32,
 
+    /// Run as one of several replicas: only the holder of a coordination.k8s.io/v1 Lease
+    /// lists, watches and writes; it keeps its write position in the Lease, and the next holder
+    /// continues from there. Off: this process always writes.
+    #[arg(long)]
+    pub leader_elect: bool,
+
+    /// How long a standby waits, after the last renewal it saw, before taking the Lease over.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_whole_seconds)]
+    pub leader_elect_lease_duration: std::time::Duration,
+
+    /// The leader stops writing when it could not renew for this long (less than the lease
+    /// duration, so it stops before anyone else may start).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_short_duration)]
+    pub leader_elect_renew_deadline: std::time::Duration,
+
+    /// How often the leader renews and a standby tries to acquire.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_short_duration)]
+    pub leader_elect_retry_period: std::time::Duration,
+
+    /// The Lease's name.
+    #[arg(long, value_name = "NAME", default_value = "kube-event-logger")]
+    pub leader_elect_resource_name: String,
+
+    /// The Lease's namespace. Default: the pod's own namespace in-cluster, else kube-system.
+    #[arg(long, value_name = "NS")]
+    pub leader_elect_resource_namespace: Option<String>,
+
     /// Memory for putting a LIST in resourceVersion order; a larger LIST is sorted in runs of
     /// this size on disk, in unlinked dot-files beside the output, and merged.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
@@ -183,6 +210,24 @@ fn parse_stall_timeout(s: &str) -> Result<std::time::Duration, String> {
         Some(d) if d.as_secs() >= 1 => Ok(d),
         Some(_) => Err("use at least 1s".into()),
         None => Err(format!("{s:?} is not a duration; use e.g. 30s, 5m or 1h")),
+    }
+}
+
+/// A duration of whole seconds, at least 1s (a Lease counts its duration in seconds).
+fn parse_whole_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match crate::time::parse_duration(s) {
+        Some(d) if d.as_secs() >= 1 && d.subsec_nanos() == 0 => Ok(d),
+        Some(_) => Err("use whole seconds, at least 1s".into()),
+        None => Err(format!("{s:?} is not a duration; use e.g. 15s")),
+    }
+}
+
+/// A duration that may be under a second: `250ms`, `2s`.
+fn parse_short_duration(s: &str) -> Result<std::time::Duration, String> {
+    match crate::time::parse_duration(s) {
+        Some(d) if d >= std::time::Duration::from_millis(10) => Ok(d),
+        Some(_) => Err("use at least 10ms".into()),
+        None => Err(format!("{s:?} is not a duration; use e.g. 2s or 500ms")),
     }
 }
 

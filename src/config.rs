@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub field_selector: Option<String>,
     /// See `--stall-timeout`.
     pub stall_timeout: std::time::Duration,
+    /// `--leader-elect`: the Lease and its timings.
+    pub leader: Option<crate::leader::ElectionConfig>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,12 +54,15 @@ pub enum ConfigError {
         "--namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)"
     )]
     BadNamespace(String),
+    #[error("--leader-elect: {0}")]
+    LeaderElect(String),
     #[error("--since {since} is later than --until {until}: nothing could match; swap them")]
     EmptyWindow { since: String, until: String },
 }
 
 impl RunConfig {
     pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
+        let leader = election(&args)?;
         let mut scopes = Vec::new();
         for ns in args.namespaces {
             if !is_dns_label(&ns) {
@@ -88,6 +93,7 @@ impl RunConfig {
         }
         let field_selector = Some(selectors.join(",")).filter(|s| !s.is_empty());
         Ok(Self {
+            leader,
             stall_timeout: args.stall_timeout,
             filter,
             field_selector,
@@ -105,6 +111,67 @@ impl RunConfig {
             },
         })
     }
+}
+
+/// The Lease settings of `--leader-elect`, checked as client-go checks them.
+fn election(args: &RunArgs) -> Result<Option<crate::leader::ElectionConfig>, ConfigError> {
+    if !args.leader_elect {
+        return Ok(None);
+    }
+    let (lease, renew, retry) = (
+        args.leader_elect_lease_duration,
+        args.leader_elect_renew_deadline,
+        args.leader_elect_retry_period,
+    );
+    if renew >= lease {
+        return Err(ConfigError::LeaderElect(format!(
+            "the renew deadline ({renew:?}) must be shorter than the lease duration ({lease:?}): \
+             the leader must stop before a standby may take over"
+        )));
+    }
+    if retry.mul_f64(1.2) >= renew {
+        return Err(ConfigError::LeaderElect(format!(
+            "the retry period ({retry:?}) must be well under the renew deadline ({renew:?}), \
+             so that a renewal can be retried before it"
+        )));
+    }
+    let namespace = args
+        .leader_elect_resource_namespace
+        .clone()
+        .or_else(own_namespace)
+        .unwrap_or_else(|| "kube-system".into());
+    if !is_dns_label(&namespace) {
+        return Err(ConfigError::LeaderElect(format!(
+            "{namespace:?} is not a valid namespace name for the Lease"
+        )));
+    }
+    Ok(Some(crate::leader::ElectionConfig {
+        name: args.leader_elect_resource_name.clone(),
+        namespace,
+        identity: identity(),
+        lease_duration: lease,
+        renew_deadline: renew,
+        retry_period: retry,
+    }))
+}
+
+/// The pod's namespace, from its service-account mount.
+fn own_namespace() -> Option<String> {
+    let ns = std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+    ns.ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Who we are in the Lease: `$POD_NAME`, else the host name and a random suffix.
+fn identity() -> String {
+    if let Some(pod) = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()) {
+        return pod;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "kube-event-logger".into());
+    format!("{host}_{:08x}", fastrand::u32(..))
 }
 
 /// Lines `tail --follow` starts with, as `tail -f` does.

@@ -5,7 +5,7 @@
 //! watches (stop reading), lets the writer drain the channel (write what was read), syncs and
 //! returns.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -17,9 +17,10 @@ use crate::event::EventFrame;
 use std::collections::BTreeMap;
 
 use crate::frame::{Scope, Write};
-use crate::health::Health;
-use crate::metrics::Metrics;
-use crate::output::{self, OutputError, OutputFile, WriterStats};
+use crate::health::{Health, Standby};
+use crate::leader::{Elector, Positions};
+use crate::metrics::{Leadership, Metrics};
+use crate::output::{self, OutputError, OutputFile, Progress, WriterStats};
 use crate::position::{self, PositionError, Recovery};
 use crate::watch::{Keep, KubeApi, ListSorting, Resume, ScopeWatch, Shared, SpillDir, WatchError};
 
@@ -72,6 +73,25 @@ impl RunError {
     }
 }
 
+/// What every leadership term shares.
+struct Context {
+    config: RunConfig,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    api: Arc<KubeApi>,
+    lists: Arc<ListSorting>,
+    keep: Option<Keep>,
+}
+
+/// How a term of writing ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Shutdown: everything read was written and synced.
+    Shutdown,
+    /// Leadership was lost: the watches stopped, what they had read was written.
+    Lost,
+}
+
 /// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     // Before anything reads or repairs the output: it may be another process's.
@@ -79,7 +99,6 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         OutputTarget::File(path) => Some(output::Lock::acquire(path)?),
         OutputTarget::Stdout => None,
     };
-    let (mut resumes, covered) = recover(&config)?;
     let spill = spill_dir(&config.output);
     let health = Arc::new(Health::new(&config.scopes));
     let metrics = Arc::new(Metrics::new());
@@ -92,22 +111,6 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         })?;
     tracing::info!(%http_addr, "serving /healthz, /readyz and /metrics");
     let http = tokio::spawn(serve);
-
-    let cancel = CancellationToken::new();
-    let on_covered = record_coverage(&config.output, covered);
-    let (tx, writer) = start_writer(
-        &config,
-        health.clone(),
-        metrics.clone(),
-        cancel.clone(),
-        on_covered,
-    )?;
-    let writer = tokio::task::spawn_blocking(move || writer.join());
-    let api = Arc::new(KubeApi::new(
-        client,
-        config.list_page_size,
-        config.field_selector.clone(),
-    ));
     if let Some(sel) = &config.field_selector {
         tracing::info!(field_selector = %sel, "the API server filters by this field selector");
     }
@@ -115,15 +118,173 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         let keep: Keep = Arc::new(move |event: &EventFrame<'_>| filter.matches(event));
         keep
     });
-    let shared = Shared {
-        api,
-        tx,
+    let api = Arc::new(KubeApi::new(
+        client.clone(),
+        config.list_page_size,
+        config.field_selector.clone(),
+    ));
+    let lists = Arc::new(ListSorting::new(spill, config.list_sort_memory));
+    let election = config.leader.clone();
+    let ctx = Context {
+        config,
         health,
         metrics,
-        cancel: cancel.clone(),
+        api,
+        lists,
         keep,
+    };
+    tokio::pin!(shutdown);
+    let result = match election {
+        None => {
+            ctx.metrics.set_leader(true);
+            let positions = Arc::new(Mutex::new(Positions::new()));
+            let never = std::future::pending::<()>();
+            lead(&ctx, &Positions::new(), &mut shutdown, positions, never)
+                .await
+                .map(|_| ())
+        }
+        Some(election) => elect(&ctx, Elector::new(client, election), &mut shutdown).await,
+    };
+    http.abort();
+    result
+}
+
+/// `--leader-elect`: stands by until this replica holds the Lease, writes while it does, and
+/// stands by again if it loses it. At shutdown the leader records its final position in the
+/// Lease and releases it.
+async fn elect(
+    ctx: &Context,
+    mut elector: Elector,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<(), RunError> {
+    let config = elector.config().clone();
+    tracing::info!(identity = %config.identity, lease = %format!("{}/{}", config.namespace, config.name), "standing by for the Lease");
+    loop {
+        ctx.metrics.set_leader(false);
+        for scope in &ctx.config.scopes {
+            ctx.health.set_watching(scope, false);
+        }
+        loop {
+            let standby = Standby {
+                leader: elector.holder().map(str::to_owned),
+            };
+            ctx.health.set_standby(Some(standby));
+            let none = Positions::new();
+            let attempt = tokio::select! {
+                _ = &mut *shutdown => return Ok(()),
+                r = elector.try_acquire_or_renew(&none) => r,
+            };
+            match attempt {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot read or take the Lease; trying again")
+                }
+            }
+            let pause = config.retry_period.mul_f64(1.0 + 0.2 * fastrand::f64());
+            tokio::select! {
+                _ = &mut *shutdown => return Ok(()),
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+        let handover = elector.handover().clone();
+        tracing::info!(identity = %config.identity, positions = %crate::leader::encode_positions(&handover), "became the leader; continuing from the newer of the Lease's positions and the output's");
+        ctx.health.set_standby(None);
+        ctx.metrics.set_leader(true);
+        ctx.metrics.leadership(Leadership::Acquired);
+        let positions = Arc::new(Mutex::new(Positions::new()));
+        let renewing = keep_leading(&mut elector, positions.clone());
+        let ended = lead(ctx, &handover, shutdown, positions.clone(), renewing).await?;
+        let positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if ended == Ended::Shutdown {
+            match elector.release(&positions).await {
+                Ok(()) => {
+                    tracing::info!(positions = %crate::leader::encode_positions(&positions), "released the Lease with the final positions")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot release the Lease; a standby takes over once it expires")
+                }
+            }
+            ctx.metrics.leadership(Leadership::Released);
+            return Ok(());
+        }
+        ctx.metrics.leadership(Leadership::Lost);
+        tracing::warn!("stopped writing: no longer the leader; standing by");
+    }
+}
+
+/// Renews the Lease every retry period with the write positions; returns when leadership is
+/// lost: another replica holds the Lease, or no renewal succeeded within the renew deadline
+/// (counted from when the last successful one was sent, so the leader stops before a standby,
+/// which waits a whole lease duration from when it saw that renewal, may start).
+async fn keep_leading(elector: &mut Elector, positions: Arc<Mutex<Positions>>) {
+    let config = elector.config().clone();
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(config.retry_period).await;
+        let sent = tokio::time::Instant::now();
+        let deadline = renewed + config.renew_deadline;
+        let now_positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let attempt =
+            tokio::time::timeout_at(deadline, elector.try_acquire_or_renew(&now_positions));
+        match attempt.await {
+            Ok(Ok(true)) => renewed = sent,
+            Ok(Ok(false)) => {
+                tracing::warn!(leader = ?elector.holder(), "another replica holds the Lease");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot renew the Lease; trying again until the renew deadline")
+            }
+            Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= renewed + config.renew_deadline {
+            tracing::warn!(
+                renew_deadline_ms = config.renew_deadline.as_millis() as u64,
+                "the Lease was not renewed within the renew deadline"
+            );
+            return;
+        }
+    }
+}
+
+/// One term of writing: recovers the position (the newer of the output's and `handover`),
+/// starts the writer and one watch per scope, and supervises them until shutdown, a fatal error
+/// or `lost` resolves. `positions` holds the write position per scope throughout (the last one
+/// when this returns).
+async fn lead(
+    ctx: &Context,
+    handover: &Positions,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    positions: Arc<Mutex<Positions>>,
+    lost: impl Future<Output = ()>,
+) -> Result<Ended, RunError> {
+    let config = &ctx.config;
+    let (mut resumes, covered) = recover(config)?;
+    let covered = take_over(config, &mut resumes, covered, handover)?;
+    *positions.lock().unwrap_or_else(|e| e.into_inner()) = resumes
+        .iter()
+        .filter_map(|(scope, r)| Some((scope.clone(), r.written.clone()?)))
+        .collect();
+    let cancel = CancellationToken::new();
+    let on_progress = record_progress(&config.output, covered, positions.clone());
+    let (tx, writer) = start_writer(
+        config,
+        ctx.health.clone(),
+        ctx.metrics.clone(),
+        cancel.clone(),
+        on_progress,
+    )?;
+    let writer = tokio::task::spawn_blocking(move || writer.join());
+    let shared = Shared {
+        api: ctx.api.clone(),
+        tx,
+        health: ctx.health.clone(),
+        metrics: ctx.metrics.clone(),
+        cancel: cancel.clone(),
+        keep: ctx.keep.clone(),
         stall_timeout: config.stall_timeout,
-        lists: Arc::new(ListSorting::new(spill, config.list_sort_memory)),
+        lists: ctx.lists.clone(),
     };
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
@@ -131,9 +292,44 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), resume).run());
     }
     drop(shared);
-    let result = supervise(watches, writer, cancel, shutdown).await;
-    http.abort();
-    result
+    supervise(watches, writer, cancel, shutdown, lost).await
+}
+
+/// A new leader continues from the Lease's position for a scope when it is newer than what its
+/// own output holds (or the output does not cover the scope): the output now covers it, jointly
+/// with the previous leader's.
+fn take_over(
+    config: &RunConfig,
+    resumes: &mut BTreeMap<Scope, Resume>,
+    mut covered: Vec<Scope>,
+    handover: &Positions,
+) -> Result<Vec<Scope>, RunError> {
+    let mut changed = false;
+    for (scope, rv) in handover {
+        let Some(resume) = resumes.get_mut(scope) else {
+            continue;
+        };
+        let newer = !resume.covered || rv.is_unwritten(resume.written.as_ref());
+        if newer {
+            tracing::info!(%scope, resource_version = %rv, "continuing from the previous leader's position");
+            *resume = Resume {
+                written: Some(rv.clone()),
+                covered: true,
+                marks: BTreeMap::new(),
+            };
+            if !covered.contains(scope) {
+                covered.push(scope.clone());
+                changed = true;
+            }
+        }
+    }
+    if let (true, OutputTarget::File(path)) = (changed, &config.output) {
+        position::write_scopes(path, &covered).map_err(|source| OutputError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(covered)
 }
 
 /// Where a LIST larger than `--list-sort-memory` is sorted: beside the output file (its
@@ -233,20 +429,32 @@ fn recover(config: &RunConfig) -> Result<(BTreeMap<Scope, Resume>, Vec<Scope>), 
     Ok((resumes, covered))
 }
 
-/// What the writer does once a newly listed scope is written and synced: add it to the record.
-fn record_coverage(output: &OutputTarget, mut covered: Vec<Scope>) -> output::OnCovered {
-    let OutputTarget::File(path) = output else {
-        return Box::new(|_| {});
+/// What the writer reports: write positions go to `positions` (renewals carry them to the
+/// Lease); a newly listed scope, once written and synced, goes into the output's record.
+fn record_progress(
+    output: &OutputTarget,
+    mut covered: Vec<Scope>,
+    positions: Arc<Mutex<Positions>>,
+) -> output::OnProgress {
+    let path = match output {
+        OutputTarget::File(path) => Some(path.clone()),
+        OutputTarget::Stdout => None,
     };
-    let path = path.clone();
-    Box::new(move |scope: &Scope| {
-        if !covered.contains(scope) {
-            covered.push(scope.clone());
+    Box::new(move |progress| match progress {
+        Progress::Written(scope, rv) => {
+            let mut positions = positions.lock().unwrap_or_else(|e| e.into_inner());
+            positions.insert(scope.clone(), rv.clone());
         }
-        match position::write_scopes(&path, &covered) {
-            Ok(()) => tracing::info!(%scope, "the output now covers this scope"),
-            Err(e) => {
-                tracing::warn!(%scope, error = %e, "cannot record the scopes the output covers; the next start lists this scope again")
+        Progress::Covered(scope) => {
+            let Some(path) = &path else { return };
+            if !covered.contains(scope) {
+                covered.push(scope.clone());
+            }
+            match position::write_scopes(path, &covered) {
+                Ok(()) => tracing::info!(%scope, "the output now covers this scope"),
+                Err(e) => {
+                    tracing::warn!(%scope, error = %e, "cannot record the scopes the output covers; the next start lists this scope again")
+                }
             }
         }
     })
@@ -260,16 +468,22 @@ async fn supervise(
     mut watches: JoinSet<Result<(), WatchError>>,
     mut writer: WriterTask,
     cancel: CancellationToken,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), RunError> {
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    lost: impl Future<Output = ()>,
+) -> Result<Ended, RunError> {
     let mut failure: Option<RunError> = None;
+    let mut ended = Ended::Shutdown;
     let mut watches_done = false;
     let mut stats: Option<WriterStats> = None;
     let mut writer_done = false;
-    tokio::pin!(shutdown);
+    tokio::pin!(lost);
     while !(watches_done && writer_done) {
         tokio::select! {
-            _ = &mut shutdown, if !cancel.is_cancelled() => cancel.cancel(),
+            _ = &mut *shutdown, if !cancel.is_cancelled() => cancel.cancel(),
+            _ = &mut lost, if !cancel.is_cancelled() => {
+                ended = Ended::Lost;
+                cancel.cancel();
+            }
             joined = watches.join_next(), if !watches_done => match joined {
                 None => watches_done = true,
                 Some(Ok(Ok(()))) => {}
@@ -301,7 +515,7 @@ async fn supervise(
             "output flushed and synced"
         );
     }
-    failure.map_or(Ok(()), Err)
+    failure.map_or(Ok(ended), Err)
 }
 
 type WriterHandle = std::thread::JoinHandle<Result<WriterStats, OutputError>>;
@@ -311,16 +525,16 @@ fn start_writer(
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
-    on_covered: output::OnCovered,
+    on_progress: output::OnProgress,
 ) -> Result<(tokio::sync::mpsc::Sender<Write>, WriterHandle), RunError> {
     let retry = Backoff::default();
     Ok(match &config.output {
         OutputTarget::File(path) => {
             let file = OutputFile::open(path, config.limits)?.with_metrics(metrics.clone());
-            output::spawn_writer(file, health, metrics, cancel, retry, on_covered)
+            output::spawn_writer(file, health, metrics, cancel, retry, on_progress)
         }
         OutputTarget::Stdout => {
-            output::spawn_writer(output::Stdout, health, metrics, cancel, retry, on_covered)
+            output::spawn_writer(output::Stdout, health, metrics, cancel, retry, on_progress)
         }
     })
 }

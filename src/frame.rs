@@ -102,6 +102,9 @@ pub enum Write {
     /// Every frame of this scope up to here has been sent: once written and synced, the output
     /// covers the scope (see `position::covered`).
     Covered(Scope),
+    /// The last frame sent for this scope so far has this resourceVersion: once the lines before
+    /// are written, it is the scope's write position (handed over to the next leader).
+    Position(Scope, ResourceVersion),
 }
 
 impl From<Batch> for Write {

@@ -11,6 +11,14 @@ use crate::frame::Scope;
 pub struct Health {
     output_ok: AtomicBool,
     watching: Mutex<BTreeMap<Scope, bool>>,
+    /// With `--leader-elect`, while another replica leads: who, if known.
+    standby: Mutex<Option<Standby>>,
+}
+
+/// This replica waits for the Lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standby {
+    pub leader: Option<String>,
 }
 
 impl Health {
@@ -19,7 +27,23 @@ impl Health {
         Self {
             output_ok: AtomicBool::new(false),
             watching: Mutex::new(scopes.iter().map(|s| (s.clone(), false)).collect()),
+            standby: Mutex::new(None),
         }
+    }
+
+    /// Standing by (`Some`) or leading (`None`).
+    pub fn set_standby(&self, standby: Option<Standby>) {
+        *self.standby.lock().unwrap_or_else(|e| e.into_inner()) = standby;
+    }
+
+    /// A standby is ready: it is healthy and waiting; only the leader needs watches and output.
+    /// What the readiness answer says besides "ok", if anything.
+    pub fn role(&self) -> Option<String> {
+        let standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
+        standby.as_ref().map(|s| match &s.leader {
+            Some(l) => format!("standby; {l} leads"),
+            None => "standby".into(),
+        })
     }
 
     pub fn set_output_ok(&self, ok: bool) {
@@ -37,6 +61,9 @@ impl Health {
 
     /// Ready: every scope has an established watch and the output takes writes.
     pub fn ready(&self) -> Result<(), String> {
+        if self.role().is_some() {
+            return Ok(());
+        }
         if !self.output_ok() {
             return Err("output is not writable".into());
         }
@@ -73,6 +100,13 @@ mod tests {
         h.set_watching(&scopes[1], true);
         assert!(h.ready().is_ok());
         h.set_output_ok(false);
+        assert!(h.ready().is_err());
+        h.set_standby(Some(Standby {
+            leader: Some("b-0".into()),
+        }));
+        assert!(h.ready().is_ok(), "a standby is ready: healthy and waiting");
+        assert_eq!(h.role().as_deref(), Some("standby; b-0 leads"));
+        h.set_standby(None);
         assert!(h.ready().is_err());
     }
 }

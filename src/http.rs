@@ -44,7 +44,10 @@ pub async fn bind(
 
 async fn readyz(State(s): State<Shared>) -> (StatusCode, String) {
     match s.health.ready() {
-        Ok(()) => (StatusCode::OK, "ok\n".into()),
+        Ok(()) => match s.health.role() {
+            Some(role) => (StatusCode::OK, format!("ok ({role})\n")),
+            None => (StatusCode::OK, "ok\n".into()),
+        },
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {why}\n"),

@@ -17,6 +17,7 @@
 //!            lines), machine (the pure state machine), sorted (a LIST in resourceVersion
 //!            order in bounded memory: runs spilled to disk, k-way merge), mod (the I/O loop)
 //! backoff    capped exponential backoff with jitter (watch reconnects, output retries)
+//! leader     leader election on a Lease, with the write position handed over in it
 //!
 //! output/    the writer thread; the rotating output file; retention plan; gzip tidier
 //! rotated    rotated-file names, listing and opening (plain or gzip): output, position, tail
@@ -51,6 +52,7 @@ mod filter;
 mod frame;
 mod health;
 mod http;
+mod leader;
 mod metrics;
 mod output;
 mod position;

@@ -79,8 +79,31 @@ impl Relist {
     }
 }
 
+/// A change of leadership (`--leader-elect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leadership {
+    /// This replica acquired the Lease.
+    Acquired,
+    /// It could not renew in time, or another took the Lease: back to standby.
+    Lost,
+    /// It gave the Lease up at shutdown.
+    Released,
+}
+
+impl Leadership {
+    fn label(self) -> &'static str {
+        match self {
+            Leadership::Acquired => "acquired",
+            Leadership::Lost => "lost",
+            Leadership::Released => "released",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    leader: Gauge,
+    leadership: Family<ReasonLabel, Counter>,
     frames: [Counter; 3],
     bytes_written: Counter,
     watch_starts: Family<ReasonLabel, Counter>,
@@ -102,6 +125,22 @@ impl Default for Metrics {
     }
 }
 
+/// `--leader-elect`'s gauge and transitions counter.
+fn register_leadership(registry: &mut Registry) -> (Gauge, Family<ReasonLabel, Counter>) {
+    let (leader, leadership) = (Gauge::default(), Family::default());
+    registry.register(
+        "leader",
+        "1 while this process writes (always without --leader-elect), 0 while it stands by",
+        Gauge::clone(&leader),
+    );
+    registry.register(
+        "leadership_transitions",
+        "Changes of leadership of this replica, by what happened",
+        Family::clone(&leadership),
+    );
+    (leader, leadership)
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -120,6 +159,7 @@ impl Metrics {
         let (watch_starts, relists) = (Family::default(), Family::default());
         let (seconds_since_last_frame, event_time_lag) = (Gauge::default(), Gauge::default());
         let mut registry = Registry::with_prefix("kube_event_logger");
+        let (leader, leadership) = register_leadership(&mut registry);
         registry.register(
             "frames_written",
             "Watch frames written to the output, by watch type",
@@ -167,6 +207,8 @@ impl Metrics {
         );
         Metrics {
             registry,
+            leader,
+            leadership,
             frames,
             bytes_written,
             watch_starts,
@@ -179,6 +221,18 @@ impl Metrics {
             last_frame_ms: AtomicI64::new(0),
             last_event_ms: AtomicI64::new(0),
         }
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    pub fn leadership(&self, what: Leadership) {
+        self.leadership
+            .get_or_create(&ReasonLabel {
+                reason: what.label().into(),
+            })
+            .inc();
     }
 
     pub fn frames_written(&self, kind: DataKind, n: u64) {

@@ -18,30 +18,35 @@ pub fn parse_time(s: &str, now: Timestamp) -> Option<Timestamp> {
     now.checked_add(SignedDuration::from_secs(sign * secs)).ok()
 }
 
-/// A duration such as `30s`, `5m`, `2h30m` or `1d`.
+/// A duration such as `30s`, `5m`, `2h30m`, `1d` or `250ms`.
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
-    let mut secs: u64 = 0;
+    let mut millis: u64 = 0;
     let mut digits = String::new();
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             digits.push(c);
             continue;
         }
         let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            's' => 1000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
             _ => return None,
         };
         let n: u64 = digits.parse().ok()?;
-        secs = secs.checked_add(n.checked_mul(unit)?)?;
+        millis = millis.checked_add(n.checked_mul(unit)?)?;
         digits.clear();
     }
-    if !digits.is_empty() || s.is_empty() || secs > i64::MAX as u64 {
+    if !digits.is_empty() || s.is_empty() || millis / 1000 > i64::MAX as u64 {
         return None;
     }
-    Some(std::time::Duration::from_secs(secs))
+    Some(std::time::Duration::from_millis(millis))
 }
 
 #[cfg(test)]
@@ -78,6 +83,15 @@ mod tests {
 
     #[test]
     fn durations() {
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_duration("1m30s500ms"),
+            Some(std::time::Duration::from_millis(90_500))
+        );
+        assert_eq!(parse_duration("5mm"), None);
         let secs = |s| parse_duration(s).map(|d| d.as_secs());
         assert_eq!(secs("30s"), Some(30));
         assert_eq!(secs("2h30m"), Some(9000));

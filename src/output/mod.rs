@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use file::{Limits, OutputFile};
 
 use crate::backoff::Backoff;
-use crate::frame::{Scope, Write as Message};
+use crate::frame::{ResourceVersion, Scope, Write as Message};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -164,9 +164,17 @@ pub struct WriterStats {
     pub failures: u64,
 }
 
-/// Called with a scope once everything sent for it before its [`Message::Covered`] is written
-/// and synced.
-pub type OnCovered = Box<dyn FnMut(&Scope) + Send>;
+/// What the writer reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// Everything sent before a [`Message::Position`] is written: the scope's write position.
+    Written(&'a Scope, &'a ResourceVersion),
+    /// Everything sent for the scope before its [`Message::Covered`] is written and synced.
+    Covered(&'a Scope),
+}
+
+/// Called with the writer's [`Progress`], on the writer thread.
+pub type OnProgress = Box<dyn FnMut(Progress<'_>) + Send>;
 
 /// Starts the writer thread. It ends when every sender is dropped, after writing and syncing all
 /// it received; or, once `cancel` fires, at a write that still fails.
@@ -176,7 +184,7 @@ pub fn spawn_writer(
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
     retry: Backoff,
-    on_covered: OnCovered,
+    on_progress: OnProgress,
 ) -> (
     mpsc::Sender<Message>,
     JoinHandle<Result<WriterStats, OutputError>>,
@@ -192,7 +200,8 @@ pub fn spawn_writer(
                 cancel,
                 retry,
                 stats: WriterStats::default(),
-                on_covered,
+                on_progress,
+                positions: Vec::new(),
             };
             writer.run(rx)
         })
@@ -207,7 +216,9 @@ struct Writer<S> {
     cancel: CancellationToken,
     retry: Backoff,
     stats: WriterStats,
-    on_covered: OnCovered,
+    on_progress: OnProgress,
+    /// Positions whose lines are still pending: reported once those are written.
+    positions: Vec<(Scope, ResourceVersion)>,
 }
 
 impl<S: Sink> Writer<S> {
@@ -232,7 +243,16 @@ impl<S: Sink> Writer<S> {
                 Message::Covered(scope) => {
                     self.flush(&mut pending)?;
                     self.sink.sync()?;
-                    (self.on_covered)(&scope);
+                    (self.on_progress)(Progress::Covered(&scope));
+                    continue;
+                }
+                Message::Position(scope, rv) => {
+                    if pending.is_empty() {
+                        (self.on_progress)(Progress::Written(&scope, &rv));
+                    } else {
+                        self.positions.retain(|(s, _)| *s != scope);
+                        self.positions.push((scope, rv));
+                    }
                     continue;
                 }
             };
@@ -284,6 +304,9 @@ impl<S: Sink> Writer<S> {
         self.stats.bytes += pending.len() as u64;
         self.stats.writes += 1;
         pending.clear();
+        for (scope, rv) in std::mem::take(&mut self.positions) {
+            (self.on_progress)(Progress::Written(&scope, &rv));
+        }
         if pending.capacity() > FLUSH_BYTES * 4 {
             pending.shrink_to(FLUSH_BYTES * 2);
         }

@@ -649,7 +649,16 @@ impl<A: EventsApi> ScopeWatch<A> {
             .tx
             .send(Write::Lines(batch))
             .await
-            .map_err(|_| WatchError::OutputClosed)
+            .map_err(|_| WatchError::OutputClosed)?;
+        if let Some(rv) = &self.written {
+            let position = Write::Position(self.scope.clone(), rv.clone());
+            self.ctx
+                .tx
+                .send(position)
+                .await
+                .map_err(|_| WatchError::OutputClosed)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,370 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, as client-go's `leaderelection` does it
+//! (kube-scheduler's timings), with one addition: the leader keeps its write position per scope
+//! in an annotation of the Lease, updated in the same write as each renewal, so that the next
+//! leader continues where the last one's output ended.
+//!
+//! Expiry is judged by our own clock: a candidate remembers when it last saw the Lease's holder
+//! or renew time change and takes over once the lease duration passes with no change; clocks are
+//! never compared across machines. Every update carries the resourceVersion read before it
+//! (optimistic concurrency): of two candidates racing, exactly one wins, the other gets 409.
+//!
+//! No crate of the kube-rs ecosystem writes state of ours in the renewal itself
+//! (`kube-leader-election` compares timestamps across machines, `kube-lease-manager` applies its
+//! own fields only), so the small protocol is written here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, PostParams};
+use tokio::time::Instant;
+
+use crate::frame::{ResourceVersion, Scope};
+
+/// The annotation holding the leader's write position per scope: `{"*":"123"}` for all
+/// namespaces, `{"ns":"123",…}` with `--namespace`.
+pub const POSITIONS_ANNOTATION: &str = "kube-event-logger.io/positions";
+
+/// The write position per scope.
+pub type Positions = BTreeMap<Scope, ResourceVersion>;
+
+/// `--leader-elect-*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElectionConfig {
+    pub name: String,
+    pub namespace: String,
+    pub identity: String,
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElectionError {
+    #[error("the Lease {namespace}/{name}: {source}")]
+    Api {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Positions as the annotation holds them.
+pub fn encode_positions(positions: &Positions) -> String {
+    let map: BTreeMap<&str, &str> = positions
+        .iter()
+        .map(|(scope, rv)| (scope_key(scope), rv.as_str()))
+        .collect();
+    serde_json::to_string(&map).unwrap_or_default()
+}
+
+/// Positions from the annotation; anything unreadable counts as none (the output decides then).
+pub fn decode_positions(text: &str) -> Positions {
+    let map: BTreeMap<String, String> = serde_json::from_str(text).unwrap_or_default();
+    map.into_iter()
+        .filter(|(_, rv)| !rv.is_empty())
+        .map(|(key, rv)| {
+            let scope = match key.as_str() {
+                "*" => Scope::All,
+                _ => Scope::Namespace(key),
+            };
+            (scope, ResourceVersion::new(rv))
+        })
+        .collect()
+}
+
+fn scope_key(scope: &Scope) -> &str {
+    match scope {
+        Scope::All => "*",
+        Scope::Namespace(ns) => ns,
+    }
+}
+
+/// What a candidate last saw of the Lease, and when by its own clock.
+#[derive(Debug, Clone)]
+struct Observed {
+    holder: Option<String>,
+    renew_time: Option<MicroTime>,
+    duration: Duration,
+    at: Instant,
+}
+
+/// Whose the Lease is, as far as we can tell.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ours,
+    /// No holder, or the holder has not renewed for its whole lease duration.
+    Free,
+    /// Held by another, renewed within its lease duration as we saw it.
+    Held(String),
+}
+
+/// Pure: the Lease as now seen; the expiry clock restarts only when its holder or renew time
+/// changed since we last looked.
+fn observe(before: Option<&Observed>, spec: LeaseSpec, now: Instant) -> Observed {
+    let same =
+        before.filter(|o| o.holder == spec.holder_identity && o.renew_time == spec.renew_time);
+    let duration =
+        Duration::from_secs(u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0));
+    Observed {
+        at: same.map_or(now, |o| o.at),
+        holder: spec.holder_identity,
+        renew_time: spec.renew_time,
+        duration,
+    }
+}
+
+/// Pure: who holds the Lease given what we saw and when.
+fn verdict(observed: &Observed, me: &str, now: Instant) -> Verdict {
+    match observed.holder.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) if h == me => Verdict::Ours,
+        Some(h) if now < observed.at + observed.duration => Verdict::Held(h.to_string()),
+        _ => Verdict::Free,
+    }
+}
+
+/// One candidate for the Lease.
+pub struct Elector {
+    api: Api<Lease>,
+    config: ElectionConfig,
+    observed: Option<Observed>,
+    /// The positions in the Lease when we acquired it.
+    handover: Positions,
+}
+
+impl Elector {
+    pub fn new(client: kube::Client, config: ElectionConfig) -> Self {
+        Self {
+            api: Api::namespaced(client, &config.namespace),
+            config,
+            observed: None,
+            handover: Positions::new(),
+        }
+    }
+
+    pub fn config(&self) -> &ElectionConfig {
+        &self.config
+    }
+
+    /// The holder we last saw, if another.
+    pub fn holder(&self) -> Option<&str> {
+        self.observed
+            .as_ref()
+            .and_then(|o| o.holder.as_deref())
+            .filter(|h| !h.is_empty() && *h != self.config.identity)
+    }
+
+    /// The write positions the Lease held when we acquired it.
+    pub fn handover(&self) -> &Positions {
+        &self.handover
+    }
+
+    fn error(&self, source: kube::Error) -> ElectionError {
+        ElectionError::Api {
+            namespace: self.config.namespace.clone(),
+            name: self.config.name.clone(),
+            source,
+        }
+    }
+
+    /// Remembers the Lease as read.
+    fn observe(&mut self, lease: &Lease) {
+        let spec = lease.spec.clone().unwrap_or_default();
+        self.observed = Some(observe(self.observed.as_ref(), spec, Instant::now()));
+    }
+
+    /// One round: creates the Lease, takes it over when free, or renews it when ours, writing
+    /// `positions` with a renewal. True when we hold it afterwards. A lost race is `Ok(false)`.
+    pub async fn try_acquire_or_renew(
+        &mut self,
+        positions: &Positions,
+    ) -> Result<bool, ElectionError> {
+        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        let current = self
+            .api
+            .get_opt(&self.config.name)
+            .await
+            .map_err(|e| self.error(e))?;
+        let Some(mut lease) = current else {
+            let lease = self.new_lease(now);
+            return self.write(None, lease).await;
+        };
+        self.observe(&lease);
+        let observed = self.observed.clone().expect("just observed");
+        let verdict = verdict(&observed, &self.config.identity, Instant::now());
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        match verdict {
+            Verdict::Held(_) => return Ok(false),
+            Verdict::Ours => {
+                spec.renew_time = Some(now);
+                spec.lease_duration_seconds = Some(self.duration_secs());
+                lease
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(POSITIONS_ANNOTATION.into(), encode_positions(positions));
+            }
+            Verdict::Free => {
+                self.handover = lease
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(POSITIONS_ANNOTATION))
+                    .map(|t| decode_positions(t))
+                    .unwrap_or_default();
+                spec.holder_identity = Some(self.config.identity.clone());
+                spec.acquire_time = Some(now.clone());
+                spec.renew_time = Some(now);
+                spec.lease_duration_seconds = Some(self.duration_secs());
+                spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            }
+        }
+        let name = self.config.name.clone();
+        self.write(Some(&name), lease).await
+    }
+
+    /// Clean shutdown: writes the final positions and an empty holder with a 1 s duration, so
+    /// that a standby takes over at its next retry instead of waiting the lease out.
+    pub async fn release(&mut self, positions: &Positions) -> Result<(), ElectionError> {
+        let current = self
+            .api
+            .get_opt(&self.config.name)
+            .await
+            .map_err(|e| self.error(e))?;
+        let Some(mut lease) = current else {
+            return Ok(());
+        };
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if spec.holder_identity.as_deref() != Some(&self.config.identity) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
+        lease
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(POSITIONS_ANNOTATION.into(), encode_positions(positions));
+        let name = self.config.name.clone();
+        self.write(Some(&name), lease).await.map(|_| ())
+    }
+
+    fn duration_secs(&self) -> i32 {
+        i32::try_from(self.config.lease_duration.as_secs()).unwrap_or(i32::MAX)
+    }
+
+    fn new_lease(&self, now: MicroTime) -> Lease {
+        let mut lease = Lease::default();
+        lease.metadata.name = Some(self.config.name.clone());
+        lease.metadata.namespace = Some(self.config.namespace.clone());
+        lease.spec = Some(LeaseSpec {
+            holder_identity: Some(self.config.identity.clone()),
+            lease_duration_seconds: Some(self.duration_secs()),
+            acquire_time: Some(now.clone()),
+            renew_time: Some(now),
+            lease_transitions: Some(0),
+            ..LeaseSpec::default()
+        });
+        lease
+    }
+
+    /// Creates (`name` None) or replaces the Lease; a conflict means another got there first.
+    async fn write(&mut self, name: Option<&str>, lease: Lease) -> Result<bool, ElectionError> {
+        let params = PostParams::default();
+        let written = match name {
+            None => self.api.create(&params, &lease).await,
+            Some(name) => self.api.replace(name, &params, &lease).await,
+        };
+        match written {
+            Ok(lease) => {
+                self.observe(&lease);
+                let ours = lease
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    == Some(self.config.identity.as_str());
+                Ok(ours)
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(holder: Option<&str>, at: Instant) -> Observed {
+        Observed {
+            holder: holder.map(Into::into),
+            renew_time: None,
+            duration: Duration::from_secs(15),
+            at,
+        }
+    }
+
+    #[test]
+    fn a_lease_is_free_when_empty_or_not_renewed_for_its_duration_by_our_clock() {
+        let t0 = Instant::now();
+        let later = |s| t0 + Duration::from_secs(s);
+        assert_eq!(
+            verdict(&seen(Some("me"), t0), "me", later(100)),
+            Verdict::Ours
+        );
+        assert_eq!(verdict(&seen(None, t0), "me", t0), Verdict::Free);
+        assert_eq!(verdict(&seen(Some(""), t0), "me", t0), Verdict::Free);
+        assert_eq!(
+            verdict(&seen(Some("b"), t0), "me", later(14)),
+            Verdict::Held("b".into())
+        );
+        assert_eq!(
+            verdict(&seen(Some("b"), t0), "me", later(15)),
+            Verdict::Free
+        );
+    }
+
+    #[test]
+    fn the_expiry_clock_restarts_only_when_holder_or_renew_time_change() {
+        let time = |s: &str| Some(MicroTime(s.parse().unwrap()));
+        let spec = |holder: &str, renewed: &str| LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(15),
+            renew_time: time(renewed),
+            ..LeaseSpec::default()
+        };
+        let t0 = Instant::now();
+        let later = |s| t0 + Duration::from_secs(s);
+        let first = observe(None, spec("b", "2026-11-22T10:00:00Z"), t0);
+        assert_eq!((first.at, first.duration), (t0, Duration::from_secs(15)));
+        let again = observe(Some(&first), spec("b", "2026-11-22T10:00:00Z"), later(9));
+        assert_eq!(again.at, t0, "the same record again: the clock runs on");
+        assert_eq!(verdict(&again, "me", later(15)), Verdict::Free);
+        let renewed = observe(Some(&again), spec("b", "2026-11-22T10:00:02Z"), later(10));
+        assert_eq!(renewed.at, later(10));
+        assert_eq!(
+            verdict(&renewed, "me", later(15)),
+            Verdict::Held("b".into())
+        );
+        let moved = observe(Some(&renewed), spec("c", "2026-11-22T10:00:02Z"), later(11));
+        assert_eq!(moved.at, later(11), "a new holder restarts the clock");
+    }
+
+    #[test]
+    fn positions_round_trip_through_the_annotation() {
+        let mut p = Positions::new();
+        p.insert(Scope::All, ResourceVersion::new("120".into()));
+        p.insert(
+            Scope::Namespace("kube-system".into()),
+            ResourceVersion::new("7".into()),
+        );
+        let text = encode_positions(&p);
+        assert_eq!(text, r#"{"*":"120","kube-system":"7"}"#);
+        assert_eq!(decode_positions(&text), p);
+        assert!(decode_positions("not json").is_empty());
+        assert!(decode_positions(r#"{"a":""}"#).is_empty());
+    }
+}
