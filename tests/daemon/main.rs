@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod http;
+mod leader;
 mod list;
 mod restart;
 mod rotation;

@@ -43,6 +43,19 @@ impl Daemon {
         Self::spawn(cmd, output)
     }
 
+    /// As [`start`](Self::start), with these environment variables set.
+    pub fn start_with_env(
+        dir: &Path,
+        kubeconfig: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        let (mut cmd, output) =
+            Self::command(dir, kubeconfig, args, Some("info,kube_event_logger=debug"));
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd, output)
+    }
+
     /// As [`start`](Self::start), unable to write any file past `bytes` (`RLIMIT_FSIZE`, with
     /// `SIGXFSZ` ignored so that a write fails with `EFBIG` as a full disk fails one) until
     /// [`lift_file_size_limit`](Self::lift_file_size_limit).
@@ -113,6 +126,7 @@ impl Daemon {
         cmd.args(args)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .env_remove("KUBECONFIG")
+            .env_remove("POD_NAME")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
