@@ -112,13 +112,11 @@ fn the_base_is_least_privilege_hardened_and_matches_the_daemon() {
     find(&objects, "ServiceAccount", "kube-event-logger");
     find(&objects, "NetworkPolicy", "kube-event-logger");
 
-    let deploy = find(&objects, "Deployment", "kube-event-logger");
+    let deploy = find(&objects, "StatefulSet", "kube-event-logger");
     assert_eq!(deploy["metadata"]["namespace"], "kube-system");
-    assert_eq!(deploy["spec"]["replicas"], 1);
-    assert_eq!(
-        deploy["spec"]["strategy"]["type"], "Recreate",
-        "never two writers on one file"
-    );
+    assert_eq!(deploy["spec"]["replicas"], 2, "a leader and a standby");
+    assert_eq!(deploy["spec"]["updateStrategy"]["type"], "RollingUpdate");
+    assert_eq!(deploy["spec"]["podManagementPolicy"], "Parallel");
     let pod = &deploy["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "kube-event-logger");
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -159,6 +157,43 @@ fn the_base_is_least_privilege_hardened_and_matches_the_daemon() {
         ["prepare-dir", output_dir, "--owner", owner.as_str()]
     );
     assert_eq!(init["volumeMounts"][0]["mountPath"], output_dir);
+
+    // High availability: leader election, one directory per replica, spread over nodes.
+    assert!(args.contains(&"--leader-elect"), "{args:?}");
+    for container in [c, init] {
+        let env = container["env"].as_array().unwrap();
+        let pod_name = env.iter().find(|e| e["name"] == "POD_NAME").unwrap();
+        assert_eq!(pod_name["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+        assert_eq!(
+            container["volumeMounts"][0]["subPathExpr"], "$(POD_NAME)",
+            "two replicas on one node never share a file"
+        );
+    }
+    let spread = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    let labels = &deploy["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in spread["labelSelector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&labels[k], v);
+    }
+    let pdb = find(&objects, "PodDisruptionBudget", "kube-event-logger");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(pdb["spec"]["selector"], deploy["spec"]["selector"]);
+    // The Lease only, in its namespace; update only on its name.
+    let role = find(&objects, "Role", "kube-event-logger-lease");
+    assert_eq!(role["metadata"]["namespace"], "kube-system");
+    let rules = role["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    for rule in rules {
+        assert_eq!(strings(&rule["apiGroups"]), ["coordination.k8s.io"]);
+        assert_eq!(strings(&rule["resources"]), ["leases"]);
+    }
+    assert_eq!(strings(&rules[0]["verbs"]), ["get", "create"]);
+    assert!(rules[0]["resourceNames"].is_null());
+    assert_eq!(strings(&rules[1]["verbs"]), ["update"]);
+    assert_eq!(strings(&rules[1]["resourceNames"]), ["kube-event-logger"]);
+    let binding = find(&objects, "RoleBinding", "kube-event-logger-lease");
+    assert_eq!(binding["roleRef"]["name"], "kube-event-logger-lease");
+    assert_eq!(binding["subjects"][0]["name"], "kube-event-logger");
 }
 
 #[test]
@@ -166,7 +201,7 @@ fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat
     let Some(objects) = render("deploy/overlays/sidecar") else {
         return;
     };
-    let deploy = find(&objects, "Deployment", "kube-event-logger");
+    let deploy = find(&objects, "StatefulSet", "kube-event-logger");
     let pod = &deploy["spec"]["template"]["spec"];
     assert!(
         pod["initContainers"].is_null(),
@@ -255,7 +290,7 @@ fn the_dockerfile_builds_a_static_binary_into_a_minimal_non_root_image() {
         .parse()
         .expect("a numeric UID");
     assert!(uid >= 10000);
-    let deploy = std::fs::read_to_string(root.join("deploy/base/deployment.yaml")).unwrap();
+    let deploy = std::fs::read_to_string(root.join("deploy/base/statefulset.yaml")).unwrap();
     assert!(
         deploy.contains(&format!("runAsUser: {uid}")),
         "the manifest runs the image's user"
@@ -303,7 +338,7 @@ fn the_readme_overlay_points_both_containers_at_your_registry() {
     let Some(objects) = render(local.to_str().unwrap()) else {
         return;
     };
-    let deployment = find(&objects, "Deployment", "kube-event-logger");
+    let deployment = find(&objects, "StatefulSet", "kube-event-logger");
     let spec = &deployment["spec"]["template"]["spec"];
     let containers = [&spec["initContainers"][0], &spec["containers"][0]];
     for c in containers {

@@ -468,6 +468,13 @@ fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
             !harvested(&name(Form::Temp)),
             "{file}: compression temp files never match"
         );
+        if file.ends_with("input.yml") {
+            let replica = dir.join("kube-event-logger-1").join(active.file_name().unwrap());
+            assert!(
+                harvested(replica.to_str().unwrap()),
+                "{file}: a replica's own directory (deploy/base)"
+            );
+        }
         assert!(
             !harvested(&dir.join(naming.list_sort() + "4242-0").to_string_lossy()),
             "{file}: LIST sort files never match"
