@@ -252,6 +252,42 @@ mod tests {
     }
 
     #[test]
+    fn leader_election_is_off_by_default_and_its_timings_are_checked() {
+        assert_eq!(parse(&[]).unwrap().leader, None);
+        let e = parse(&["--leader-elect", "--leader-elect-resource-namespace=ops"])
+            .unwrap()
+            .leader
+            .unwrap();
+        assert_eq!(
+            (e.name.as_str(), e.namespace.as_str()),
+            ("kube-event-logger", "ops")
+        );
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(
+            (e.lease_duration, e.renew_deadline, e.retry_period),
+            (secs(15), secs(10), secs(2)),
+            "kube-scheduler's defaults"
+        );
+        assert!(!e.identity.is_empty());
+        let err = |args: &[&str]| match parse(args) {
+            Err(ConfigError::LeaderElect(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        let why = err(&["--leader-elect", "--leader-elect-renew-deadline=15s"]);
+        assert!(why.contains("shorter than the lease duration"), "{why}");
+        let why = err(&["--leader-elect", "--leader-elect-retry-period=9s"]);
+        assert!(why.contains("well under the renew deadline"), "{why}");
+        let why = err(&["--leader-elect", "--leader-elect-resource-namespace=Not_OK"]);
+        assert!(why.contains("not a valid namespace"), "{why}");
+        let cli = Cli::try_parse_from([
+            "kube-event-logger",
+            "run",
+            "--leader-elect-lease-duration=1500ms",
+        ]);
+        assert!(cli.is_err(), "a Lease counts whole seconds");
+    }
+
+    #[test]
     fn defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.scopes, [Scope::All]);

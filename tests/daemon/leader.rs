@@ -34,6 +34,12 @@ async fn seen(d: &Daemon, needle: &str) -> tokio::time::Instant {
     tokio::time::Instant::now()
 }
 
+fn positions_in_lease(server: &FakeApiServer) -> Option<String> {
+    let lease = server.lease(LEASE_NS, LEASE)?;
+    let positions = &lease["metadata"]["annotations"]["kube-event-logger.io/positions"];
+    positions.as_str().map(str::to_owned)
+}
+
 fn holder(server: &FakeApiServer) -> Option<String> {
     let lease = server.lease(LEASE_NS, LEASE)?;
     lease["spec"]["holderIdentity"].as_str().map(str::to_owned)
@@ -100,9 +106,7 @@ async fn only_the_leader_writes_and_a_standby_is_ready_and_says_who_leads() {
     // The renewals carry the write position: the last line written.
     let want = format!(r#"{{"*":"{}"}}"#, rv_of(&changes[19]));
     eventually("the position in the Lease", || {
-        server.lease(LEASE_NS, LEASE).is_some_and(|l| {
-            l["metadata"]["annotations"]["kube-event-logger.io/positions"] == want.as_str()
-        })
+        positions_in_lease(&server).as_deref() == Some(want.as_str())
     })
     .await;
 }
@@ -146,8 +150,19 @@ async fn kill_9_of_the_leader_the_standby_leads_within_the_lease_duration_and_no
     let (mut a, b) = two_replicas(&server, &da, &db).await;
     let mut changes: Vec<String> = (0..30).map(|i| server.add("a", &format!("e{i}"))).collect();
     a.wait_lines(30).await;
+    // A renewal records line 30; the next 10 lines are written after it.
+    let recorded = format!(r#"{{"*":"{}"}}"#, rv_of(&changes[29]));
+    eventually("line 30's position in the Lease", || {
+        positions_in_lease(&server).as_deref() == Some(recorded.as_str())
+    })
+    .await;
+    changes.extend((0..10).map(|i| server.occur("a", &format!("e{i}"))));
+    a.wait_lines(40).await;
     a.kill9().await;
     let killed = tokio::time::Instant::now();
+    let positions: serde_json::Value =
+        serde_json::from_str(&positions_in_lease(&server).unwrap()).unwrap();
+    let renewed_at: u64 = positions["*"].as_str().unwrap().parse().unwrap();
     changes.extend((30..40).map(|i| server.add("b", &format!("e{i}"))));
     let took_over = seen(&b, "became the leader").await;
     let waited = took_over - killed;
@@ -168,9 +183,22 @@ async fn kill_9_of_the_leader_the_standby_leads_within_the_lease_duration_and_no
     .await
     .unwrap_or_else(|e| panic!("{e}\nA:\n{}\nB:\n{}", a.lines().join("\n"), b.stderr()));
     // What A wrote after its last renewal may be in B's file again: never more than that.
-    let twice = all.len() - changes.len();
-    assert!(twice <= 30, "{twice} duplicates");
     assert_no_duplicates(&b.lines());
+    let after_renewal = a
+        .lines()
+        .iter()
+        .filter(|l| rv_of(l).parse::<u64>().unwrap() > renewed_at)
+        .count();
+    let twice = all.len() - changes.len();
+    assert!(
+        twice <= after_renewal,
+        "{twice} duplicates, {after_renewal} lines written after the last renewal"
+    );
+    let b_first: u64 = rv_of(&b.lines()[0]).parse().unwrap();
+    assert!(
+        b_first > renewed_at,
+        "B continues after the renewed position"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,13 +163,17 @@ fn the_base_is_least_privilege_hardened_and_matches_the_daemon() {
     for container in [c, init] {
         let env = container["env"].as_array().unwrap();
         let pod_name = env.iter().find(|e| e["name"] == "POD_NAME").unwrap();
-        assert_eq!(pod_name["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+        assert_eq!(
+            pod_name["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
         assert_eq!(
             container["volumeMounts"][0]["subPathExpr"], "$(POD_NAME)",
             "two replicas on one node never share a file"
         );
     }
-    let spread = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
+    let spread = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        [0]["podAffinityTerm"];
     assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
     let labels = &deploy["spec"]["template"]["metadata"]["labels"];
     for (k, v) in spread["labelSelector"]["matchLabels"].as_object().unwrap() {

@@ -469,7 +469,9 @@ fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
             "{file}: compression temp files never match"
         );
         if file.ends_with("input.yml") {
-            let replica = dir.join("kube-event-logger-1").join(active.file_name().unwrap());
+            let replica = dir
+                .join("kube-event-logger-1")
+                .join(active.file_name().unwrap());
             assert!(
                 harvested(replica.to_str().unwrap()),
                 "{file}: a replica's own directory (deploy/base)"
