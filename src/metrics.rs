@@ -104,6 +104,7 @@ pub struct Metrics {
     registry: Registry,
     leader: Gauge,
     leadership: Family<ReasonLabel, Counter>,
+    ready: Gauge,
     frames: [Counter; 3],
     bytes_written: Counter,
     watch_starts: Family<ReasonLabel, Counter>,
@@ -125,9 +126,14 @@ impl Default for Metrics {
     }
 }
 
-/// `--leader-elect`'s gauge and transitions counter.
-fn register_leadership(registry: &mut Registry) -> (Gauge, Family<ReasonLabel, Counter>) {
-    let (leader, leadership) = (Gauge::default(), Family::default());
+/// `--leader-elect`'s gauge and transitions counter, and readiness.
+fn register_leadership(registry: &mut Registry) -> (Gauge, Family<ReasonLabel, Counter>, Gauge) {
+    let (leader, leadership, ready) = (Gauge::default(), Family::default(), Gauge::default());
+    registry.register(
+        "ready",
+        "1 when /readyz answers 200 (a standby is ready), else 0",
+        Gauge::clone(&ready),
+    );
     registry.register(
         "leader",
         "1 while this process writes (always without --leader-elect), 0 while it stands by",
@@ -138,7 +144,7 @@ fn register_leadership(registry: &mut Registry) -> (Gauge, Family<ReasonLabel, C
         "Changes of leadership of this replica, by what happened",
         Family::clone(&leadership),
     );
-    (leader, leadership)
+    (leader, leadership, ready)
 }
 
 fn now_ms() -> i64 {
@@ -159,7 +165,7 @@ impl Metrics {
         let (watch_starts, relists) = (Family::default(), Family::default());
         let (seconds_since_last_frame, event_time_lag) = (Gauge::default(), Gauge::default());
         let mut registry = Registry::with_prefix("kube_event_logger");
-        let (leader, leadership) = register_leadership(&mut registry);
+        let (leader, leadership, ready) = register_leadership(&mut registry);
         registry.register(
             "frames_written",
             "Watch frames written to the output, by watch type",
@@ -209,6 +215,7 @@ impl Metrics {
             registry,
             leader,
             leadership,
+            ready,
             frames,
             bytes_written,
             watch_starts,
@@ -221,6 +228,11 @@ impl Metrics {
             last_frame_ms: AtomicI64::new(0),
             last_event_ms: AtomicI64::new(0),
         }
+    }
+
+    /// Readiness as `/readyz` sees it, set before each scrape.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     pub fn set_leader(&self, leading: bool) {

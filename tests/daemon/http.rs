@@ -239,3 +239,44 @@ async fn metrics_are_served_in_the_format_their_content_type_names() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_finds_nothing_to_lint_in_a_live_metrics_body() {
+    let server = tls_server().await;
+    server.add("a", "one");
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir, &[]);
+    let addr = d.http_addr().await;
+    d.wait_lines(1).await;
+    let (code, body) = http_get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(body.contains("kube_event_logger_ready 1"), "{body}");
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: promtool is not on PATH ({e}); .ci/run installs it");
+            return;
+        }
+        Err(e) => panic!("promtool is needed in CI: {e}"),
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics:\n{}{}\n--- body\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

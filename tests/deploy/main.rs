@@ -356,3 +356,84 @@ fn the_readme_overlay_points_both_containers_at_your_registry() {
     let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
     assert!(ignored.lines().any(|l| l == "/deploy/overlays/local/"));
 }
+
+fn read_yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Runs promtool in `deploy/prometheus`, or `None` (with a note) when it is missing outside CI.
+fn promtool(args: &[&str]) -> Option<std::process::Output> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    match std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) => Some(out),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: promtool is not on PATH ({e}); .ci/run installs it");
+            None
+        }
+        Err(e) => panic!("promtool is needed in CI: {e}"),
+    }
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_and_the_prometheus_rule_carries_the_same_groups() {
+    let plain = read_yaml("deploy/prometheus/kube-event-logger.rules.yml");
+    let operator = read_yaml("deploy/prometheus/prometheusrule.yaml");
+    assert_eq!(operator["kind"], "PrometheusRule");
+    assert_eq!(operator["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(operator["spec"]["groups"], plain["groups"]);
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let alerts_section = readme
+        .split("\n## Alerts\n")
+        .nth(1)
+        .expect("a README section \"Alerts\"")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let metrics_table = readme
+        .split("\n### Metrics\n")
+        .nth(1)
+        .expect("a README metrics table")
+        .split("\n\n")
+        .find(|block| block.starts_with("| metric |"))
+        .unwrap();
+    for rule in plain["groups"][0]["rules"].as_array().unwrap() {
+        let name = rule["alert"].as_str().unwrap();
+        assert!(
+            alerts_section
+                .lines()
+                .any(|l| l.starts_with(&format!("| `{name}` |"))),
+            "README \"Alerts\" has no runbook line for {name}"
+        );
+        let expr = rule["expr"].as_str().unwrap();
+        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("kube_event_logger_") {
+                assert!(
+                    metrics_table.contains(&format!("`{word}")),
+                    "{name} uses {word}, which the daemon does not export"
+                );
+            }
+        }
+    }
+    let Some(checked) = promtool(&["check", "rules", "kube-event-logger.rules.yml"]) else {
+        return;
+    };
+    assert!(
+        checked.status.success(),
+        "promtool check rules:\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let tested = promtool(&["test", "rules", "rules.test.yml"]).unwrap();
+    assert!(
+        tested.status.success(),
+        "promtool test rules:\n{}{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+}
