@@ -509,9 +509,9 @@ fn kibana_objects_reference_only_mapped_fields_and_each_other() {
 
 #[test]
 fn opensearch_dashboards_objects_reference_only_mapped_fields_and_each_other() {
-    let mappings = json("es-templates/opensearch/component-template-mappings.json")["template"]
-        ["mappings"]
-        .clone();
+    let mappings =
+        json("es-templates/opensearch/component-template-mappings.json")["template"]["mappings"]
+            .clone();
     saved_objects_reference_only_mapped_fields_and_each_other(
         "opensearch-dashboards/kube-event-logger.ndjson",
         &mappings,
@@ -561,7 +561,10 @@ fn opensearch_dashboards_objects_are_in_its_format_and_mirror_the_kibana_ones() 
                 serde_json::from_str(o["attributes"]["panelsJSON"].as_str().unwrap()).unwrap();
             for p in &panels {
                 assert_eq!(p["version"], "7.10.2");
-                assert!(p.get("type").is_none(), "7.x panels keep their type in references");
+                assert!(
+                    p.get("type").is_none(),
+                    "7.x panels keep their type in references"
+                );
             }
             let options: Value =
                 serde_json::from_str(o["attributes"]["optionsJSON"].as_str().unwrap()).unwrap();
