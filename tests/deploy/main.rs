@@ -200,11 +200,19 @@ fn the_base_is_least_privilege_hardened_and_matches_the_daemon() {
     assert_eq!(binding["subjects"][0]["name"], "kube-event-logger");
 }
 
-#[test]
-fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat_dir() {
-    let Some(objects) = render("deploy/overlays/sidecar") else {
-        return;
-    };
+/// A shipper in the daemon's pod: the overlay shares an emptyDir, needs no root init container,
+/// mounts the shipper's config from a ConfigMap generated from the repository's own file, and
+/// lets the shipper reach its destination.
+struct Sidecar {
+    overlay: &'static str,
+    container: &'static str,
+    config_volume: &'static str,
+    config_file: &'static str,
+    egress_port: u64,
+}
+
+fn assert_sidecar(s: &Sidecar) -> Option<Value> {
+    let objects = render(s.overlay)?;
     let deploy = find(&objects, "StatefulSet", "kube-event-logger");
     let pod = &deploy["spec"]["template"]["spec"];
     assert!(
@@ -227,10 +235,10 @@ fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat
                 .any(|m| m["name"] == "output" && m["mountPath"] == "/var/log/kube-event-logger")
         );
     }
-    // The Filebeat config is filebeat/filebeat.yml itself, through the generated ConfigMap.
+    // The config is the repository's file itself, through the generated ConfigMap.
     let config_volume = volumes
         .iter()
-        .find(|v| v["name"] == "filebeat-config")
+        .find(|v| v["name"] == s.config_volume)
         .unwrap();
     let cm_name = config_volume["configMap"]["name"].as_str().unwrap();
     let cm = find(&objects, "ConfigMap", cm_name);
@@ -238,13 +246,30 @@ fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat
         cm["metadata"]["name"], cm_name,
         "the generated name (with its hash) is referenced"
     );
-    let original = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("filebeat/filebeat.yml"),
-    )
-    .unwrap();
-    assert_eq!(cm["data"]["filebeat.yml"].as_str().unwrap(), original);
-    let filebeat = containers.iter().find(|c| c["name"] == "filebeat").unwrap();
-    assert!(strings(&filebeat["args"]).contains(&"/etc/filebeat/filebeat.yml"));
+    let original =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(s.config_file)).unwrap();
+    let key = Path::new(s.config_file)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(cm["data"][key].as_str().unwrap(), original);
+    let shipper = containers
+        .iter()
+        .find(|c| c["name"] == s.container)
+        .unwrap();
+    let mount = shipper["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == s.config_volume)
+        .unwrap();
+    let in_container = format!("{}/{key}", mount["mountPath"].as_str().unwrap());
+    assert!(
+        strings(&shipper["args"]).contains(&in_container.as_str()),
+        "{} reads {in_container}",
+        s.container
+    );
     let egress: Vec<u64> = find(&objects, "NetworkPolicy", "kube-event-logger")["spec"]["egress"]
         .as_array()
         .unwrap()
@@ -258,8 +283,68 @@ fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat
         })
         .collect();
     assert!(
-        egress.contains(&5044),
-        "Filebeat may reach Logstash: {egress:?}"
+        egress.contains(&s.egress_port),
+        "{} may reach its destination: {egress:?}",
+        s.container
+    );
+    Some(shipper.clone())
+}
+
+#[test]
+fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat_dir() {
+    assert_sidecar(&Sidecar {
+        overlay: "deploy/overlays/sidecar",
+        container: "filebeat",
+        config_volume: "filebeat-config",
+        config_file: "filebeat/filebeat.yml",
+        egress_port: 5044,
+    });
+}
+
+#[test]
+fn the_loki_overlay_runs_alloy_beside_the_daemon_with_every_variable_its_config_reads() {
+    let Some(alloy) = assert_sidecar(&Sidecar {
+        overlay: "deploy/overlays/loki",
+        container: "alloy",
+        config_volume: "alloy-config",
+        config_file: "loki/config.alloy",
+        egress_port: 3100,
+    }) else {
+        return;
+    };
+    let config =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("loki/config.alloy"))
+            .unwrap();
+    let env: Vec<&str> = alloy["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    let read: Vec<&str> = config
+        .split("sys.env(\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert!(!read.is_empty());
+    for name in &read {
+        assert!(
+            env.contains(name),
+            "{name} is read by config.alloy but not set"
+        );
+    }
+    // Alloy keeps its read positions on a volume, not in the read-only root.
+    let args = strings(&alloy["args"]);
+    let storage = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--storage.path="))
+        .expect("--storage.path");
+    assert!(
+        alloy["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == storage)
     );
 }
 

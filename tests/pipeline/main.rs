@@ -1,10 +1,12 @@
-//! The Elastic pipeline (filebeat/, logstash/, es-templates/, kibana/) checked against itself and
-//! against the daemon: every file parses, and the parts cannot drift apart unnoticed.
+//! The pipelines (filebeat/, logstash/, es-templates/, kibana/, opensearch-dashboards/, loki/)
+//! checked against themselves and against the daemon: every file parses, and the parts cannot drift apart unnoticed.
 
+mod alloy;
 #[path = "../support/events.rs"]
 mod events;
 mod ingest;
 mod logstash;
+mod loki;
 mod products;
 
 use std::path::{Path, PathBuf};
