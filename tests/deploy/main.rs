@@ -30,6 +30,95 @@ fn render(dir: &str) -> Option<Vec<Value>> {
     Some(serde_saphyr::from_str_multiple::<Value, _>(&text).unwrap())
 }
 
+/// `helm template` of the chart, or `None` (with a note) when helm is missing outside CI.
+fn helm_template(args: &[&str]) -> Option<Vec<Value>> {
+    let out = match std::process::Command::new("helm")
+        .args(["template", "kube-event-logger"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm/kube-event-logger"))
+        .args(args)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: helm is not on PATH ({e}); .ci/run installs it");
+            return None;
+        }
+        Err(e) => panic!("helm is needed in CI: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(serde_saphyr::from_str_multiple::<Value, _>(&text).unwrap())
+}
+
+fn by_kind_and_name(objects: Vec<Value>) -> std::collections::BTreeMap<(String, String), Value> {
+    objects
+        .into_iter()
+        .filter(|o| !o.is_null())
+        .map(|o| {
+            let key = (
+                o["kind"].as_str().unwrap().to_owned(),
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+            );
+            (key, o)
+        })
+        .collect()
+}
+
+#[test]
+fn the_helm_chart_renders_the_kustomize_base_and_takes_namespace_and_image() {
+    let Some(chart) = helm_template(&["--namespace", "kube-system"]) else {
+        return;
+    };
+    let Some(base) = render("deploy/base") else {
+        return;
+    };
+    let (chart, base) = (by_kind_and_name(chart), by_kind_and_name(base));
+    assert_eq!(
+        chart.keys().collect::<Vec<_>>(),
+        base.keys().collect::<Vec<_>>()
+    );
+    for (key, object) in &base {
+        assert_eq!(&chart[key], object, "{key:?}");
+    }
+    // Values: another namespace everywhere a namespace is, another image in both containers.
+    let other = by_kind_and_name(
+        helm_template(&[
+            "--namespace",
+            "monitoring",
+            "--set",
+            "image.repository=registry.example.com/kube-event-logger",
+            "--set",
+            "image.tag=1.2.3",
+        ])
+        .unwrap(),
+    );
+    for ((kind, name), o) in &other {
+        let cluster_scoped = kind.starts_with("Cluster");
+        assert_eq!(
+            o["metadata"]["namespace"].as_str(),
+            (!cluster_scoped).then_some("monitoring"),
+            "{kind} {name}"
+        );
+        for subject in o["subjects"].as_array().into_iter().flatten() {
+            assert_eq!(subject["namespace"], "monitoring", "{kind} {name}");
+        }
+    }
+    let pod = &other[&("StatefulSet".to_owned(), "kube-event-logger".to_owned())]["spec"]["template"]
+        ["spec"];
+    for c in pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(pod["initContainers"].as_array().unwrap())
+    {
+        assert_eq!(c["image"], "registry.example.com/kube-event-logger:1.2.3");
+    }
+}
+
 fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
     objects
         .iter()
