@@ -7,51 +7,47 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// Renders a kustomization, or `None` (with a note) when kubectl is missing outside CI.
-fn render(dir: &str) -> Option<Vec<Value>> {
-    let out = match std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+/// Runs a tool CI installs, or `None` (with a note) when it is missing outside CI.
+fn tool(program: &str, args: &[&str], dir: &Path) -> Option<std::process::Output> {
+    match std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
         .output()
     {
-        Ok(out) => out,
+        Ok(out) => Some(out),
         Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: kubectl is not on PATH ({e}); .ci/run installs it");
-            return None;
+            eprintln!("skipped: {program} is not on PATH ({e}); .ci/run installs it");
+            None
         }
-        Err(e) => panic!("kubectl is needed in CI: {e}"),
-    };
+        Err(e) => panic!("{program} is needed in CI: {e}"),
+    }
+}
+
+/// The objects a tool prints as YAML documents, run in the repository's root.
+fn rendered(program: &str, args: &[&str]) -> Option<Vec<Value>> {
+    let out = tool(program, args, Path::new(env!("CARGO_MANIFEST_DIR")))?;
     assert!(
         out.status.success(),
-        "kubectl kustomize {dir}: {}",
+        "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
     Some(serde_saphyr::from_str_multiple::<Value, _>(&text).unwrap())
 }
 
-/// `helm template` of the chart, or `None` (with a note) when helm is missing outside CI.
+/// Renders a kustomization.
+fn render(dir: &str) -> Option<Vec<Value>> {
+    rendered("kubectl", &["kustomize", dir])
+}
+
+/// `helm template` of the chart.
 fn helm_template(args: &[&str]) -> Option<Vec<Value>> {
-    let out = match std::process::Command::new("helm")
-        .args(["template", "kube-event-logger"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm/kube-event-logger"))
-        .args(args)
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: helm is not on PATH ({e}); .ci/run installs it");
-            return None;
-        }
-        Err(e) => panic!("helm is needed in CI: {e}"),
-    };
-    assert!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    Some(serde_saphyr::from_str_multiple::<Value, _>(&text).unwrap())
+    let chart = [
+        "template",
+        "kube-event-logger",
+        "deploy/helm/kube-event-logger",
+    ];
+    rendered("helm", &[&chart[..], args].concat())
 }
 
 fn by_kind_and_name(objects: Vec<Value>) -> std::collections::BTreeMap<(String, String), Value> {
@@ -536,21 +532,13 @@ fn read_yaml(path: &str) -> Value {
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Runs promtool in `deploy/prometheus`, or `None` (with a note) when it is missing outside CI.
+/// Runs promtool in `deploy/prometheus`.
 fn promtool(args: &[&str]) -> Option<std::process::Output> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
-    match std::process::Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-    {
-        Ok(out) => Some(out),
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: promtool is not on PATH ({e}); .ci/run installs it");
-            None
-        }
-        Err(e) => panic!("promtool is needed in CI: {e}"),
-    }
+    tool(
+        "promtool",
+        args,
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus"),
+    )
 }
 
 #[test]
