@@ -488,33 +488,48 @@ fn the_dockerfile_builds_a_static_binary_into_a_minimal_non_root_image() {
 
 /// The README's deploy steps, the part that needs no registry: the overlay they write renders with
 /// the registry's image in both containers, pulled if not present.
-#[test]
-fn the_readme_overlay_points_both_containers_at_your_registry() {
+/// The overlay a README block after `marker` writes with a YAML heredoc, rendered in its place
+/// in a copy of the checkout (links to deploy/ and loki/).
+fn readme_overlay(marker: &str) -> Option<Vec<Value>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let steps = readme
-        .split_once("<!-- deploy-steps")
-        .expect("the README marks its deploy steps")
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("the README marks {marker}"))
         .1;
     let body = steps
         .split_once("<<YAML\n")
-        .and_then(|(_, rest)| rest.split_once("\nYAML\n"))
+        .and_then(|(_, rest)| rest.split_once("YAML\n"))
         .expect("the steps write the overlay with a YAML heredoc")
         .0;
-    assert!(steps.contains("REGISTRY=registry.example.com/platform"));
-    let kustomization = body.replace("$REGISTRY", "registry.example.com/platform");
-    // The overlay's place in the checkout, rebuilt in a temp dir: overlays/local and ../../base.
+    // The block may sit in a list item: its lines carry the heredoc's own indentation.
+    let margin = body.len() - body.trim_start_matches(' ').len();
+    let kustomization: String = body
+        .lines()
+        .map(|l| format!("{}\n", l.get(margin..).unwrap_or("")))
+        .collect::<String>()
+        .replace("$REGISTRY", "registry.example.com/platform");
+    assert!(readme.contains("REGISTRY=registry.example.com/platform"));
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("deploy/overlays/local");
     std::fs::create_dir_all(&local).unwrap();
-    std::os::unix::fs::symlink(root.join("deploy/base"), dir.path().join("deploy/base")).unwrap();
+    for linked in [
+        "deploy/base",
+        "deploy/overlays/loki",
+        "deploy/overlays/sidecar",
+        "loki",
+        "filebeat",
+    ] {
+        std::os::unix::fs::symlink(root.join(linked), dir.path().join(linked)).unwrap();
+    }
     std::fs::write(local.join("kustomization.yaml"), kustomization).unwrap();
-    let Some(objects) = render(local.to_str().unwrap()) else {
-        return;
-    };
-    let deployment = find(&objects, "StatefulSet", "kube-event-logger");
-    let spec = &deployment["spec"]["template"]["spec"];
-    let containers = [&spec["initContainers"][0], &spec["containers"][0]];
+    let objects = render(local.to_str().unwrap());
+    let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "/deploy/overlays/local/"));
+    objects
+}
+
+fn assert_our_image(containers: &[&Value]) {
     for c in containers {
         assert_eq!(
             c["image"], "registry.example.com/platform/kube-event-logger:0.1.0",
@@ -523,8 +538,39 @@ fn the_readme_overlay_points_both_containers_at_your_registry() {
         );
         assert_eq!(c["imagePullPolicy"], "IfNotPresent", "{}", c["name"]);
     }
-    let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
-    assert!(ignored.lines().any(|l| l == "/deploy/overlays/local/"));
+}
+
+#[test]
+fn the_readme_overlay_points_both_containers_at_your_registry() {
+    let Some(objects) = readme_overlay("<!-- deploy-steps") else {
+        return;
+    };
+    let spec = &find(&objects, "StatefulSet", "kube-event-logger")["spec"]["template"]["spec"];
+    assert_our_image(&[&spec["initContainers"][0], &spec["containers"][0]]);
+}
+
+#[test]
+fn the_readme_loki_overlay_sets_the_loki_url_and_cluster_and_your_image() {
+    let Some(objects) = readme_overlay("<!-- loki-steps") else {
+        return;
+    };
+    let spec = &find(&objects, "StatefulSet", "kube-event-logger")["spec"]["template"]["spec"];
+    assert_our_image(&[&spec["containers"][0]]);
+    let alloy = &spec["containers"][1];
+    assert_eq!(alloy["name"], "alloy");
+    let env: Vec<&str> = alloy["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(env, ["LOKI_URL", "CLUSTER_NAME"]);
+    assert!(
+        alloy["env"][0]["value"]
+            .as_str()
+            .unwrap()
+            .ends_with("/loki/api/v1/push")
+    );
 }
 
 fn read_yaml(path: &str) -> Value {
