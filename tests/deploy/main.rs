@@ -127,6 +127,16 @@ fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
+/// The names of a container's environment variables, in order.
+fn env_names(container: &Value) -> Vec<&str> {
+    container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect()
+}
+
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -400,12 +410,7 @@ fn the_loki_overlay_runs_alloy_beside_the_daemon_with_every_variable_its_config_
     let config =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("loki/config.alloy"))
             .unwrap();
-    let env: Vec<&str> = alloy["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let env = env_names(&alloy);
     let read: Vec<&str> = config
         .split("sys.env(\"")
         .skip(1)
@@ -558,12 +563,7 @@ fn the_readme_loki_overlay_sets_the_loki_url_and_cluster_and_your_image() {
     assert_our_image(&[&spec["containers"][0]]);
     let alloy = &spec["containers"][1];
     assert_eq!(alloy["name"], "alloy");
-    let env: Vec<&str> = alloy["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let env = env_names(alloy);
     assert_eq!(env, ["LOKI_URL", "CLUSTER_NAME"]);
     assert!(
         alloy["env"][0]["value"]
