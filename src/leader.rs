@@ -116,6 +116,15 @@ fn observe(before: Option<&Observed>, spec: LeaseSpec, now: Instant) -> Observed
     }
 }
 
+/// Puts the write positions in the Lease's annotation, for the next leader.
+fn record_positions(lease: &mut Lease, positions: &Positions) {
+    lease
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(POSITIONS_ANNOTATION.into(), encode_positions(positions));
+}
+
 /// Pure: who holds the Lease given what we saw and when.
 fn verdict(observed: &Observed, me: &str, now: Instant) -> Verdict {
     match observed.holder.as_deref().filter(|h| !h.is_empty()) {
@@ -169,10 +178,21 @@ impl Elector {
         }
     }
 
-    /// Remembers the Lease as read.
-    fn observe(&mut self, lease: &Lease) {
+    /// Remembers the Lease as read; who holds it, as seen now.
+    fn observe(&mut self, lease: &Lease) -> Verdict {
         let spec = lease.spec.clone().unwrap_or_default();
-        self.observed = Some(observe(self.observed.as_ref(), spec, Instant::now()));
+        let now = Instant::now();
+        let observed = observe(self.observed.as_ref(), spec, now);
+        let verdict = verdict(&observed, &self.config.identity, now);
+        self.observed = Some(observed);
+        verdict
+    }
+
+    async fn read(&self) -> Result<Option<Lease>, ElectionError> {
+        self.api
+            .get_opt(&self.config.name)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// One round: creates the Lease, takes it over when free, or renews it when ours, writing
@@ -182,29 +202,18 @@ impl Elector {
         positions: &Positions,
     ) -> Result<bool, ElectionError> {
         let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
-        let current = self
-            .api
-            .get_opt(&self.config.name)
-            .await
-            .map_err(|e| self.error(e))?;
-        let Some(mut lease) = current else {
+        let Some(mut lease) = self.read().await? else {
             let lease = self.new_lease(now);
             return self.write(None, lease).await;
         };
-        self.observe(&lease);
-        let observed = self.observed.clone().expect("just observed");
-        let verdict = verdict(&observed, &self.config.identity, Instant::now());
+        let verdict = self.observe(&lease);
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         match verdict {
             Verdict::Held(_) => return Ok(false),
             Verdict::Ours => {
                 spec.renew_time = Some(now);
                 spec.lease_duration_seconds = Some(self.duration_secs());
-                lease
-                    .metadata
-                    .annotations
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(POSITIONS_ANNOTATION.into(), encode_positions(positions));
+                record_positions(&mut lease, positions);
             }
             Verdict::Free => {
                 self.handover = lease
@@ -228,12 +237,7 @@ impl Elector {
     /// Clean shutdown: writes the final positions and an empty holder with a 1 s duration, so
     /// that a standby takes over at its next retry instead of waiting the lease out.
     pub async fn release(&mut self, positions: &Positions) -> Result<(), ElectionError> {
-        let current = self
-            .api
-            .get_opt(&self.config.name)
-            .await
-            .map_err(|e| self.error(e))?;
-        let Some(mut lease) = current else {
+        let Some(mut lease) = self.read().await? else {
             return Ok(());
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -243,11 +247,7 @@ impl Elector {
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
-        lease
-            .metadata
-            .annotations
-            .get_or_insert_with(BTreeMap::new)
-            .insert(POSITIONS_ANNOTATION.into(), encode_positions(positions));
+        record_positions(&mut lease, positions);
         let name = self.config.name.clone();
         self.write(Some(&name), lease).await.map(|_| ())
     }
