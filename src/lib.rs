@@ -13,9 +13,11 @@
 //! event      a borrowed, typed view of an Event (filter and viewer); frame + view in one parse
 //!
 //! cluster    kube client from kubeconfig / in-cluster access
-//! watch/     LIST + WATCH per scope: api (EventsApi trait, kube implementation), lines (chunk →
-//!            lines), machine (the pure state machine), sorted (a LIST in resourceVersion
-//!            order in bounded memory: runs spilled to disk, k-way merge), mod (the I/O loop)
+//! watch/     LIST + WATCH per scope: machine (the pure state machine: outcome → next request),
+//!            list (how a LIST is done), stream (chunks → lines → batches), external_sort (a
+//!            LIST in resourceVersion order in bounded memory: runs on disk, k-way merge), lines
+//!            (chunk → lines), api (the EventsApi trait, kube implementation), mod (the run loop
+//!            and its reporting)
 //! backoff    capped exponential backoff with jitter (watch reconnects, output retries)
 //! leader     leader election on a Lease, with the write position handed over in it
 //!

@@ -18,7 +18,7 @@ const MAX_LIST_BODY: usize = 256 * 1024 * 1024;
 /// Largest error body we read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("HTTP {code} from the API server: {}", status_text(.status))]
     Status {
@@ -26,8 +26,8 @@ pub enum ApiError {
         retry_after: Option<Duration>,
         status: Status,
     },
-    #[error("request to the API server failed: {}", crate::telemetry::root_cause(.0))]
-    Transport(kube::Error),
+    #[error("request to the API server failed: {}", crate::telemetry::root_cause(.0.as_ref()))]
+    Transport(std::sync::Arc<kube::Error>),
     #[error("reading the response failed: {0}")]
     Body(String),
     #[error("the LIST response is not an EventList: {0}")]
@@ -131,7 +131,11 @@ impl KubeApi {
             http::HeaderValue::from_static("application/json"),
         );
         let req = http::Request::from_parts(parts, Body::from(body));
-        let resp = self.client.send(req).await.map_err(ApiError::Transport)?;
+        let resp = self
+            .client
+            .send(req)
+            .await
+            .map_err(|e| ApiError::Transport(e.into()))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -166,7 +170,7 @@ impl EventsApi for KubeApi {
         }
         let req = kube::core::Request::new(collection(scope))
             .list(&params)
-            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e)))?;
+            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e).into()))?;
         let resp = self.send(req).await?;
         let body = Limited::new(resp.into_body(), MAX_LIST_BODY)
             .collect()
@@ -187,7 +191,7 @@ impl EventsApi for KubeApi {
         params.field_selector = self.field_selector.clone();
         let req = kube::core::Request::new(collection(scope))
             .watch(&params, from.as_str())
-            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e)))?;
+            .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e).into()))?;
         Ok(self.send(req).await?.into_body())
     }
 }

@@ -73,13 +73,13 @@ impl Outcome {
 }
 
 /// What the loop does after an attempt.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Step {
     /// Shutdown: return.
     Stop,
     /// A refusal before any request succeeded (credentials, RBAC, a rejected parameter):
-    /// retrying will not help, the scope ends and the process exits.
-    Fatal,
+    /// retrying will not help, the scope ends with this error and the process exits.
+    Fatal(ApiError),
     Next {
         request: Request,
         wait: Wait,
@@ -89,6 +89,31 @@ pub enum Step {
     },
 }
 
+impl PartialEq for Step {
+    /// Two fatal steps are equal when their errors say the same (an error is not comparable).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Step::Stop, Step::Stop) => true,
+            (Step::Fatal(a), Step::Fatal(b)) => a.to_string() == b.to_string(),
+            (
+                Step::Next {
+                    request,
+                    wait,
+                    reason,
+                    progressed,
+                },
+                Step::Next {
+                    request: r,
+                    wait: w,
+                    reason: why,
+                    progressed: p,
+                },
+            ) => (request, wait, reason, progressed) == (r, w, why, p),
+            _ => false,
+        }
+    }
+}
+
 /// One scope's watch state.
 #[derive(Debug, Default)]
 pub struct Machine {
@@ -96,10 +121,8 @@ pub struct Machine {
     position: Option<ResourceVersion>,
     /// Quick, empty watch ends in a row.
     stalls: u32,
-    /// Whether any request for this scope has succeeded.
+    /// Whether the API server has accepted any request for this scope.
     started: bool,
-    /// Whether the current attempt delivered a frame.
-    seen: bool,
 }
 
 impl Machine {
@@ -124,20 +147,18 @@ impl Machine {
         self.position.as_ref()
     }
 
-    /// A data or BOOKMARK frame arrived.
-    pub fn saw(&mut self, rv: ResourceVersion) {
-        self.position = Some(rv);
-        self.seen = true;
-    }
-
-    /// A request succeeded: refusals from now on are retried, not fatal.
-    pub fn started(&mut self) {
-        self.started = true;
-    }
-
-    /// From how an attempt ended to what comes next.
-    pub fn step(&mut self, outcome: &Outcome) -> Step {
-        let progressed = std::mem::take(&mut self.seen)
+    /// From how an attempt ended, and the newest version its frames carried (data or
+    /// BOOKMARK), to what comes next. Any outcome but a failed request means the API server
+    /// accepted one: refusals from then on are retried, not fatal.
+    pub fn step(&mut self, seen: Option<ResourceVersion>, outcome: &Outcome) -> Step {
+        if !matches!(outcome, Outcome::Failed(_) | Outcome::Cancelled) {
+            self.started = true;
+        }
+        let saw_frames = seen.is_some();
+        if let Some(rv) = seen {
+            self.position = Some(rv);
+        }
+        let progressed = saw_frames
             || matches!(
                 outcome,
                 Outcome::Listed(_)
@@ -162,7 +183,7 @@ impl Machine {
         };
         match outcome {
             Outcome::Cancelled => Step::Stop,
-            Outcome::Failed(e) if !self.started && e.is_refusal() => Step::Fatal,
+            Outcome::Failed(e) if !self.started && e.is_refusal() => Step::Fatal(e.clone()),
             Outcome::Listed(rv) => {
                 self.position = Some(rv.clone());
                 next(
@@ -205,7 +226,7 @@ mod tests {
 
     fn at(pos: &str) -> Machine {
         let mut m = Machine::new(Some(rv(pos)));
-        m.started();
+        m.started = true;
         m
     }
 
@@ -263,7 +284,7 @@ mod tests {
     fn a_list_leads_to_a_watch_from_its_version() {
         let mut m = Machine::default();
         assert_eq!(
-            m.step(&Outcome::Listed(rv("9"))),
+            m.step(None, &Outcome::Listed(rv("9"))),
             progressed(go(
                 Request::Watch(rv("9")),
                 Wait::None,
@@ -279,12 +300,12 @@ mod tests {
         let failed = Outcome::Unwritable("disk full".into());
         assert!(failed.breaks_watch());
         assert_eq!(
-            m.step(&failed),
+            m.step(None, &failed),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Retry))
         );
         let mut m = at("5");
         assert_eq!(
-            m.step(&failed),
+            m.step(None, &failed),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Retry))
         );
     }
@@ -292,9 +313,8 @@ mod tests {
     #[test]
     fn clean_ends_resume_at_once_and_broken_ones_back_off() {
         let mut m = at("5");
-        m.saw(rv("6"));
         assert_eq!(
-            m.step(&CLOSED),
+            m.step(Some(rv("6")), &CLOSED),
             progressed(go(
                 Request::Watch(rv("6")),
                 Wait::None,
@@ -302,7 +322,7 @@ mod tests {
             ))
         );
         assert_eq!(
-            m.step(&Outcome::Broken("x".into())),
+            m.step(None, &Outcome::Broken("x".into())),
             go(
                 Request::Watch(rv("6")),
                 Wait::Backoff,
@@ -310,10 +330,13 @@ mod tests {
             )
         );
         assert_eq!(
-            m.step(&Outcome::ErrorFrame(Status {
-                code: 500,
-                ..Status::default()
-            })),
+            m.step(
+                None,
+                &Outcome::ErrorFrame(Status {
+                    code: 500,
+                    ..Status::default()
+                })
+            ),
             go(
                 Request::Watch(rv("6")),
                 Wait::Backoff,
@@ -322,9 +345,12 @@ mod tests {
         );
         // A watch that lasted its time is progress even without a frame.
         assert_eq!(
-            m.step(&Outcome::Closed {
-                ran_its_course: true
-            }),
+            m.step(
+                None,
+                &Outcome::Closed {
+                    ran_its_course: true
+                }
+            ),
             progressed(go(
                 Request::Watch(rv("6")),
                 Wait::None,
@@ -341,10 +367,10 @@ mod tests {
             Wait::Backoff,
             Reason::Watch(WatchStart::ServerClosed),
         );
-        assert_eq!(m.step(&CLOSED), again);
-        assert_eq!(m.step(&CLOSED), again);
+        assert_eq!(m.step(None, &CLOSED), again);
+        assert_eq!(m.step(None, &CLOSED), again);
         assert_eq!(
-            m.step(&CLOSED),
+            m.step(None, &CLOSED),
             go(
                 Request::List,
                 Wait::Backoff,
@@ -352,41 +378,44 @@ mod tests {
             )
         );
         // Progress in between clears the count.
-        m.step(&CLOSED);
-        m.saw(rv("5"));
-        m.step(&Outcome::Broken("x".into()));
-        m.step(&CLOSED);
-        assert_eq!(m.step(&CLOSED), again);
+        m.step(None, &CLOSED);
+        m.step(Some(rv("5")), &Outcome::Broken("x".into()));
+        m.step(None, &CLOSED);
+        assert_eq!(m.step(None, &CLOSED), again);
     }
 
     #[test]
     fn expiry_relists() {
         let mut m = at("5");
         assert_eq!(
-            m.step(&Outcome::Expired),
+            m.step(None, &Outcome::Expired),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Expired))
         );
-        m.saw(rv("6"));
         assert_eq!(
-            m.step(&Outcome::Expired),
+            m.step(Some(rv("6")), &Outcome::Expired),
             progressed(go(Request::List, Wait::None, Reason::List(Relist::Expired)))
         );
         assert_eq!(
-            m.step(&Outcome::Failed(status(410, None))),
+            m.step(None, &Outcome::Failed(status(410, None))),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Expired))
         );
         assert_eq!(
-            m.step(&Outcome::Stalled),
+            m.step(None, &Outcome::Stalled),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Stalled))
         );
     }
 
     #[test]
     fn retry_after_is_honoured_and_cancel_stops() {
-        let mut m = Machine::default();
-        m.started();
+        let mut m = Machine {
+            started: true,
+            ..Machine::default()
+        };
         assert_eq!(
-            m.step(&Outcome::Failed(status(429, Some(Duration::from_secs(2))))),
+            m.step(
+                None,
+                &Outcome::Failed(status(429, Some(Duration::from_secs(2))))
+            ),
             go(
                 Request::List,
                 Wait::RetryAfter(Duration::from_secs(2)),
@@ -395,28 +424,31 @@ mod tests {
         );
         let mut m = at("7");
         assert_eq!(
-            m.step(&Outcome::Failed(status(503, None))),
+            m.step(None, &Outcome::Failed(status(503, None))),
             go(
                 Request::Watch(rv("7")),
                 Wait::Backoff,
                 Reason::Watch(WatchStart::RequestFailed)
             )
         );
-        assert_eq!(m.step(&Outcome::Cancelled), Step::Stop);
+        assert_eq!(m.step(None, &Outcome::Cancelled), Step::Stop);
     }
 
     #[test]
     fn refusals_are_fatal_only_before_anything_succeeded() {
         let mut m = Machine::new(Some(rv("3")));
-        assert_eq!(m.step(&Outcome::Failed(status(403, None))), Step::Fatal);
+        assert_eq!(
+            m.step(None, &Outcome::Failed(status(403, None))),
+            Step::Fatal(status(403, None))
+        );
         // Not a refusal: retried even before the first success.
         assert!(matches!(
-            m.step(&Outcome::Failed(status(500, None))),
+            m.step(None, &Outcome::Failed(status(500, None))),
             Step::Next { .. }
         ));
-        m.started();
+        m.started = true;
         assert_eq!(
-            m.step(&Outcome::Failed(status(403, None))),
+            m.step(None, &Outcome::Failed(status(403, None))),
             go(
                 Request::Watch(rv("3")),
                 Wait::Backoff,

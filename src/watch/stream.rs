@@ -1,0 +1,195 @@
+//! How the watch stream is read: HTTP chunks → lines → batches. Everything the connection
+//! already holds goes into one batch; a small batch lingers a moment for the next chunk; each
+//! line is read as far as the frame's type and resourceVersion, and anything that ends the watch
+//! comes back as its [`Outcome`].
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+
+use super::api::EventsApi;
+use super::lines::{Line, LineSplitter};
+use super::machine::Outcome;
+use super::{ScopeWatch, WatchError};
+use crate::event::EventFrame;
+use crate::frame::{Batch, Frame, ResourceVersion};
+
+/// Longest frame line accepted; longer ones are treated as a broken stream.
+const MAX_LINE: usize = 16 * 1024 * 1024;
+/// Watch duration asked of the server: random in [MIN, 2×MIN), as client-go's reflector does.
+const WATCH_TIMEOUT_MIN: Duration = Duration::from_secs(300);
+/// Watch bytes gathered into one batch while the connection has more ready.
+const BURST_BYTES: usize = 256 * 1024;
+/// How long a small batch waits for the next chunk before it goes to the writer.
+const LINGER: Duration = Duration::from_millis(2);
+/// Batches smaller than this linger.
+const LINGER_BELOW: usize = 32 * 1024;
+/// A batch's first frame waits at most about this long (plus one LINGER) for the rest.
+const GATHER_AT_MOST: Duration = Duration::from_millis(10);
+
+/// Why a watch body stopped giving chunks.
+enum ChunkEnd {
+    /// The server ended the stream cleanly.
+    Stream,
+    Outcome(Outcome),
+}
+
+/// The body's next frame if it is already there; `None` when it would have to wait.
+async fn ready_now<B: http_body::Body + Unpin>(
+    body: &mut B,
+) -> Option<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *body).poll_frame(cx) {
+        std::task::Poll::Ready(frame) => std::task::Poll::Ready(Some(frame)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+impl<A: EventsApi> ScopeWatch<A> {
+    /// One WATCH connection, until it ends.
+    pub(super) async fn watch(&mut self, from: ResourceVersion) -> Result<Outcome, WatchError> {
+        let timeout = WATCH_TIMEOUT_MIN + WATCH_TIMEOUT_MIN.mul_f64(fastrand::f64());
+        let opened = Instant::now();
+        let body = tokio::select! {
+            _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+            r = self.ctx.api.watch(&self.scope, &from, timeout) => r,
+        };
+        let mut body = match body {
+            Ok(b) => b,
+            Err(e) if e.is_expired() => return Ok(Outcome::Expired),
+            Err(e) => return Ok(Outcome::Failed(e)),
+        };
+        self.ctx.health.set_watching(&self.scope, true);
+        tracing::debug!(scope = %self.scope, resource_version = %from, "watching");
+        let mut splitter = LineSplitter::new(MAX_LINE);
+        let mut quiet_since = Instant::now();
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+                f = body.frame() => f,
+                _ = tokio::time::sleep_until(quiet_since + self.ctx.stall_timeout) => {
+                    if self.server_is_ahead().await {
+                        return Ok(Outcome::Stalled);
+                    }
+                    quiet_since = Instant::now();
+                    continue;
+                }
+            };
+            quiet_since = Instant::now();
+            // Everything the connection already holds goes into one batch: per burst, not per
+            // chunk (the API server flushes every event on its own when it is not busy).
+            let mut batch = Batch::new();
+            let gathering = Instant::now();
+            let mut next = Some(chunk);
+            let mut ended = Ok(());
+            while let Some(chunk) = next.take() {
+                ended = self.take_chunk(chunk, &mut splitter, &mut batch);
+                if ended.is_err() || batch.len() >= BURST_BYTES {
+                    break;
+                }
+                next = match ready_now(&mut body).await {
+                    Some(chunk) => Some(chunk),
+                    // A small batch waits a moment for the next chunk rather than pay a write
+                    // per frame (a burst of one-frame chunks). A lone frame is late by LINGER
+                    // at most; a large batch goes at once.
+                    None if batch.len() < LINGER_BELOW && gathering.elapsed() < GATHER_AT_MOST => {
+                        tokio::time::timeout(LINGER, body.frame()).await.ok()
+                    }
+                    None => None,
+                };
+            }
+            self.send(batch).await?;
+            if let Err(end) = ended {
+                return Ok(match end {
+                    ChunkEnd::Stream => Outcome::Closed {
+                        ran_its_course: opened.elapsed() >= timeout / 2,
+                    },
+                    ChunkEnd::Outcome(outcome) => outcome,
+                });
+            }
+        }
+    }
+
+    /// Splits one chunk of the watch body into the batch. `Err` when the watch is over: the
+    /// stream ended (cleanly or inside a frame), broke, or a line ended it.
+    fn take_chunk<D: bytes::Buf, E: std::fmt::Display>(
+        &mut self,
+        chunk: Option<Result<http_body::Frame<D>, E>>,
+        splitter: &mut LineSplitter,
+        batch: &mut Batch,
+    ) -> Result<(), ChunkEnd> {
+        let mut data = match chunk {
+            None if splitter.pending() > 0 => {
+                return Err(ChunkEnd::Outcome(Outcome::Broken(format!(
+                    "the stream ended inside a frame ({} bytes)",
+                    splitter.pending()
+                ))));
+            }
+            None => return Err(ChunkEnd::Stream),
+            Some(Err(e)) => return Err(ChunkEnd::Outcome(Outcome::Broken(e.to_string()))),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => return Ok(()),
+            },
+        };
+        let bytes = data.copy_to_bytes(data.remaining());
+        splitter
+            .push(&bytes, |line| self.take_line(line, batch))
+            .map_err(ChunkEnd::Outcome)
+    }
+
+    /// Handles one line of the watch stream: data frames go into the batch, anything that ends
+    /// the watch comes back as its outcome. One parse per line, also with a filter.
+    fn take_line(&mut self, line: Line<'_>, batch: &mut Batch) -> Result<(), Outcome> {
+        let bytes = match line {
+            Line::Complete([]) => return Ok(()),
+            Line::Complete(b) => b,
+            Line::TooLong(n) => {
+                return Err(Outcome::Broken(format!(
+                    "a line of {n} bytes exceeds the {MAX_LINE}-byte limit"
+                )));
+            }
+        };
+        let malformed = |e: crate::frame::FrameError| {
+            let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
+            Outcome::Broken(format!("malformed line ({e}): {shown}"))
+        };
+        // With a filter, the frame and the Event view come from one parse and the view is
+        // judged at once; without, the line is read only as far as its resourceVersion.
+        let (frame, kept) = match &self.ctx.keep {
+            Some(keep) => {
+                let (frame, view) = EventFrame::parse_frame(bytes).map_err(malformed)?;
+                (frame, view.is_none_or(|v| keep(&v)))
+            }
+            None => (Frame::parse_head(bytes).map_err(malformed)?, true),
+        };
+        let (kind, rv) = match frame {
+            Frame::Error(status) if status.is_expired() => return Err(Outcome::Expired),
+            Frame::Error(status) => return Err(Outcome::ErrorFrame(status)),
+            Frame::Bookmark(rv) => {
+                self.seen = Some(rv);
+                return Ok(());
+            }
+            Frame::Data {
+                kind,
+                resource_version,
+                ..
+            } => (kind, resource_version),
+        };
+        self.seen = Some(rv.clone());
+        if !rv.is_unwritten(self.written.as_ref()) {
+            tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
+            return Ok(());
+        }
+        if !kept {
+            return Ok(());
+        }
+        batch.extend_from_slice(bytes);
+        batch.push(b'\n');
+        self.written = Some(rv);
+        self.ctx.metrics.frames_written(kind, 1);
+        Ok(())
+    }
+}
