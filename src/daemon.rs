@@ -14,21 +14,20 @@ use crate::backoff::Backoff;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
-use std::collections::BTreeMap;
-
-use crate::frame::{Scope, Write};
+use crate::frame::Write;
 use crate::health::{Health, Standby};
-use crate::leader::{Elector, Positions};
+use crate::frame::Positions;
+use crate::leader::Elector;
 use crate::metrics::{Leadership, Metrics};
-use crate::output::{self, OutputError, OutputFile, Progress, WriterStats};
-use crate::position::{self, PositionError, Recovery};
-use crate::watch::{Keep, KubeApi, ListSorting, Resume, ScopeWatch, Shared, SpillDir, WatchError};
+use crate::output::{self, OutputError, OutputFile, WriterStats};
+use crate::resume::{self, ResumeError};
+use crate::watch::{Keep, KubeApi, ListSorting, ScopeWatch, Shared, SpillDir, WatchError};
 
 /// Why `run` failed; each kind has its own exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Position(#[from] PositionError),
+    Resume(#[from] ResumeError),
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]
@@ -260,14 +259,11 @@ async fn lead(
     lost: impl Future<Output = ()>,
 ) -> Result<Ended, RunError> {
     let config = &ctx.config;
-    let (mut resumes, covered) = recover(config)?;
-    let covered = take_over(config, &mut resumes, covered, handover)?;
-    *positions.lock().unwrap_or_else(|e| e.into_inner()) = resumes
-        .iter()
-        .filter_map(|(scope, r)| Some((scope.clone(), r.written.clone()?)))
-        .collect();
+    let mut plan = resume::recover(&config.output, &config.scopes)?;
+    resume::hand_over(&config.output, &mut plan, handover)?;
+    *positions.lock().unwrap_or_else(|e| e.into_inner()) = plan.positions();
     let cancel = CancellationToken::new();
-    let on_progress = record_progress(&config.output, covered, positions.clone());
+    let on_progress = resume::record_progress(&config.output, plan.covered, positions.clone());
     let (tx, writer) = start_writer(
         config,
         ctx.health.clone(),
@@ -288,48 +284,11 @@ async fn lead(
     };
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
-        let resume = resumes.remove(scope).unwrap_or_default();
+        let resume = plan.resumes.remove(scope).unwrap_or_default();
         watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), resume).run());
     }
     drop(shared);
     supervise(watches, writer, cancel, shutdown, lost).await
-}
-
-/// A new leader continues from the Lease's position for a scope when it is newer than what its
-/// own output holds (or the output does not cover the scope): the output now covers it, jointly
-/// with the previous leader's.
-fn take_over(
-    config: &RunConfig,
-    resumes: &mut BTreeMap<Scope, Resume>,
-    mut covered: Vec<Scope>,
-    handover: &Positions,
-) -> Result<Vec<Scope>, RunError> {
-    let mut changed = false;
-    for (scope, rv) in handover {
-        let Some(resume) = resumes.get_mut(scope) else {
-            continue;
-        };
-        let newer = !resume.covered || rv.is_unwritten(resume.written.as_ref());
-        if newer {
-            tracing::info!(%scope, resource_version = %rv, "continuing from the previous leader's position");
-            *resume = Resume {
-                written: Some(rv.clone()),
-                covered: true,
-                marks: BTreeMap::new(),
-            };
-            if !covered.contains(scope) {
-                covered.push(scope.clone());
-                changed = true;
-            }
-        }
-    }
-    if let (true, OutputTarget::File(path)) = (changed, &config.output) {
-        position::write_scopes(path, &covered).map_err(|source| OutputError::Write {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok(covered)
 }
 
 /// Where a LIST larger than `--list-sort-memory` is sorted: beside the output file (its
@@ -357,107 +316,6 @@ fn spill_dir(output: &OutputTarget) -> SpillDir {
         }
     }
     spill
-}
-
-/// Repairs the output's tail and finds where each scope starts: scopes the output covers
-/// resume after their last frame; the others are listed, skipping what the output holds. Records
-/// the covered scopes before anything is written; returns them too.
-fn recover(config: &RunConfig) -> Result<(BTreeMap<Scope, Resume>, Vec<Scope>), RunError> {
-    let OutputTarget::File(path) = &config.output else {
-        let all = config.scopes.iter().map(|s| {
-            (
-                s.clone(),
-                Resume {
-                    covered: true,
-                    ..Resume::default()
-                },
-            )
-        });
-        return Ok((all.collect(), config.scopes.clone()));
-    };
-    let older: Vec<_> = crate::rotated::beside(path)
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
-    let recorded = position::read_scopes(path);
-    let (covered, uncovered): (Vec<Scope>, Vec<Scope>) = config
-        .scopes
-        .iter()
-        .cloned()
-        .partition(|s| position::covered(s, recorded.as_deref()));
-    let recovery = position::recover(path, &older, &covered)?;
-    report_recovery(path, &recovery);
-    let marks = if uncovered.is_empty() {
-        BTreeMap::new()
-    } else {
-        position::newest_per_namespace(path, &older)?
-    };
-    let mut resumes = BTreeMap::new();
-    for scope in &covered {
-        let written = recovery.positions.get(scope).cloned();
-        resumes.insert(
-            scope.clone(),
-            Resume {
-                written,
-                covered: true,
-                marks: BTreeMap::new(),
-            },
-        );
-    }
-    for scope in &uncovered {
-        tracing::info!(%scope, "the output does not cover this scope up to its end (the scopes changed); listing it, skipping what the output holds");
-        let marks = marks
-            .iter()
-            .filter(|(ns, _)| scope.contains(Some(ns)))
-            .map(|(ns, rv)| (ns.clone(), rv.clone()))
-            .collect();
-        resumes.insert(
-            scope.clone(),
-            Resume {
-                written: None,
-                covered: false,
-                marks,
-            },
-        );
-    }
-    if recorded.as_deref() != Some(covered.as_slice()) {
-        position::write_scopes(path, &covered).map_err(|source| OutputError::Write {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok((resumes, covered))
-}
-
-/// What the writer reports: write positions go to `positions` (renewals carry them to the
-/// Lease); a newly listed scope, once written and synced, goes into the output's record.
-fn record_progress(
-    output: &OutputTarget,
-    mut covered: Vec<Scope>,
-    positions: Arc<Mutex<Positions>>,
-) -> output::OnProgress {
-    let path = match output {
-        OutputTarget::File(path) => Some(path.clone()),
-        OutputTarget::Stdout => None,
-    };
-    Box::new(move |progress| match progress {
-        Progress::Written(scope, rv) => {
-            let mut positions = positions.lock().unwrap_or_else(|e| e.into_inner());
-            positions.insert(scope.clone(), rv.clone());
-        }
-        Progress::Covered(scope) => {
-            let Some(path) = &path else { return };
-            if !covered.contains(scope) {
-                covered.push(scope.clone());
-            }
-            match position::write_scopes(path, &covered) {
-                Ok(()) => tracing::info!(%scope, "the output now covers this scope"),
-                Err(e) => {
-                    tracing::warn!(%scope, error = %e, "cannot record the scopes the output covers; the next start lists this scope again")
-                }
-            }
-        }
-    })
 }
 
 type WriterTask = tokio::task::JoinHandle<std::thread::Result<Result<WriterStats, OutputError>>>;
@@ -537,16 +395,4 @@ fn start_writer(
             output::spawn_writer(output::Stdout, health, metrics, cancel, retry, on_progress)
         }
     })
-}
-
-fn report_recovery(path: &std::path::Path, r: &Recovery) {
-    if r.torn_bytes > 0 {
-        tracing::warn!(path = %path.display(), bytes = r.torn_bytes, "cut off a torn last line left by a crash; it was never complete, so nothing is lost");
-    }
-    if r.invalid_lines > 0 {
-        tracing::warn!(path = %path.display(), lines = r.invalid_lines, "skipped lines that are not watch frames while looking for the last position");
-    }
-    for (scope, rv) in &r.positions {
-        tracing::info!(%scope, resource_version = %rv, "last frame in the output");
-    }
 }

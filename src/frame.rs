@@ -95,6 +95,9 @@ impl std::fmt::Display for Scope {
 /// One or more complete frame lines, each ending in `\n`: what the watch hands the writer.
 pub type Batch = Vec<u8>;
 
+/// The write position per scope (what the output holds, what a Lease hands over).
+pub type Positions = std::collections::BTreeMap<Scope, ResourceVersion>;
+
 /// What a watch sends the writer, in order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Write {

@@ -20,14 +20,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, PostParams};
 use tokio::time::Instant;
 
-use crate::frame::{ResourceVersion, Scope};
+use crate::frame::{Positions, ResourceVersion, Scope};
 
 /// The annotation holding the leader's write position per scope: `{"*":"123"}` for all
 /// namespaces, `{"ns":"123",…}` with `--namespace`.
 pub const POSITIONS_ANNOTATION: &str = "kube-event-logger.io/positions";
-
-/// The write position per scope.
-pub type Positions = BTreeMap<Scope, ResourceVersion>;
 
 /// `--leader-elect-*`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,6 +24,7 @@
 //! output/    the writer thread; the rotating output file; retention plan; gzip tidier
 //! rotated    rotated-file names, listing and opening (plain or gzip): output, position, tail
 //! position   where the output ends: torn-line repair, per-scope resume points
+//! resume     resume planning: where each scope starts (output, scope record, Lease handover)
 //!
 //! filter/    the filter language: parse (nom) → fields → check → eval; selector push-down
 //! tail/      the viewer: follow (reading across rotations), render (table/json), mod (parallel)
@@ -58,6 +59,7 @@ mod leader;
 mod metrics;
 mod output;
 mod position;
+mod resume;
 pub mod rotated;
 pub mod shutdown;
 pub mod tail;
