@@ -14,11 +14,11 @@ use crate::backoff::Backoff;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
-use crate::frame::Write;
-use crate::health::{Health, Standby};
 use crate::frame::Positions;
-use crate::leader::Elector;
-use crate::metrics::{Leadership, Metrics};
+use crate::frame::Write;
+use crate::health::Health;
+use crate::leader::{self, Elector};
+use crate::metrics::Metrics;
 use crate::output::{self, OutputError, OutputFile, WriterStats};
 use crate::resume::{self, ResumeError};
 use crate::watch::{Keep, KubeApi, ListSorting, ScopeWatch, Shared, SpillDir, WatchError};
@@ -159,90 +159,20 @@ async fn elect(
     let config = elector.config().clone();
     tracing::info!(identity = %config.identity, lease = %format!("{}/{}", config.namespace, config.name), "standing by for the Lease");
     loop {
-        ctx.metrics.set_leader(false);
-        for scope in &ctx.config.scopes {
-            ctx.health.set_watching(scope, false);
-        }
-        loop {
-            let standby = Standby {
-                leader: elector.holder().map(str::to_owned),
-            };
-            ctx.health.set_standby(Some(standby));
-            let none = Positions::new();
-            let attempt = tokio::select! {
-                _ = &mut *shutdown => return Ok(()),
-                r = elector.try_acquire_or_renew(&none) => r,
-            };
-            match attempt {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot read or take the Lease; trying again")
-                }
-            }
-            let pause = config.retry_period.mul_f64(1.0 + 0.2 * fastrand::f64());
-            tokio::select! {
-                _ = &mut *shutdown => return Ok(()),
-                _ = tokio::time::sleep(pause) => {}
-            }
-        }
-        let handover = elector.handover().clone();
-        tracing::info!(identity = %config.identity, positions = %crate::leader::encode_positions(&handover), "became the leader; continuing from the newer of the Lease's positions and the output's");
-        ctx.health.set_standby(None);
-        ctx.metrics.set_leader(true);
-        ctx.metrics.leadership(Leadership::Acquired);
+        let (health, metrics, scopes) = (&ctx.health, &ctx.metrics, &ctx.config.scopes);
+        let Some(handover) =
+            leader::stand_by(&mut elector, health, metrics, scopes, shutdown).await
+        else {
+            return Ok(());
+        };
         let positions = Arc::new(Mutex::new(Positions::new()));
-        let renewing = keep_leading(&mut elector, positions.clone());
+        let renewing = leader::keep_leading(&mut elector, positions.clone());
         let ended = lead(ctx, &handover, shutdown, positions.clone(), renewing).await?;
         let positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if ended == Ended::Shutdown {
-            match elector.release(&positions).await {
-                Ok(()) => {
-                    tracing::info!(positions = %crate::leader::encode_positions(&positions), "released the Lease with the final positions")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot release the Lease; a standby takes over once it expires")
-                }
-            }
-            ctx.metrics.leadership(Leadership::Released);
+        let released = ended == Ended::Shutdown;
+        leader::step_down(&mut elector, metrics, &positions, released).await;
+        if released {
             return Ok(());
-        }
-        ctx.metrics.leadership(Leadership::Lost);
-        tracing::warn!("stopped writing: no longer the leader; standing by");
-    }
-}
-
-/// Renews the Lease every retry period with the write positions; returns when leadership is
-/// lost: another replica holds the Lease, or no renewal succeeded within the renew deadline
-/// (counted from when the last successful one was sent, so the leader stops before a standby,
-/// which waits a whole lease duration from when it saw that renewal, may start).
-async fn keep_leading(elector: &mut Elector, positions: Arc<Mutex<Positions>>) {
-    let config = elector.config().clone();
-    let mut renewed = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(config.retry_period).await;
-        let sent = tokio::time::Instant::now();
-        let deadline = renewed + config.renew_deadline;
-        let now_positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let attempt =
-            tokio::time::timeout_at(deadline, elector.try_acquire_or_renew(&now_positions));
-        match attempt.await {
-            Ok(Ok(true)) => renewed = sent,
-            Ok(Ok(false)) => {
-                tracing::warn!(leader = ?elector.holder(), "another replica holds the Lease");
-                return;
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot renew the Lease; trying again until the renew deadline")
-            }
-            Err(_) => {}
-        }
-        if tokio::time::Instant::now() >= renewed + config.renew_deadline {
-            tracing::warn!(
-                renew_deadline_ms = config.renew_deadline.as_millis() as u64,
-                "the Lease was not renewed within the renew deadline"
-            );
-            return;
         }
     }
 }

@@ -1,16 +1,6 @@
-//! Leader election on a `coordination.k8s.io/v1` Lease, as client-go's `leaderelection` does it
-//! (kube-scheduler's timings), with one addition: the leader keeps its write position per scope
-//! in an annotation of the Lease, updated in the same write as each renewal, so that the next
-//! leader continues where the last one's output ended.
-//!
-//! Expiry is judged by our own clock: a candidate remembers when it last saw the Lease's holder
-//! or renew time change and takes over once the lease duration passes with no change; clocks are
-//! never compared across machines. Every update carries the resourceVersion read before it
-//! (optimistic concurrency): of two candidates racing, exactly one wins, the other gets 409.
-//!
-//! No crate of the kube-rs ecosystem writes state of ours in the renewal itself
-//! (`kube-leader-election` compares timestamps across machines, `kube-lease-manager` applies its
-//! own fields only), so the small protocol is written here.
+//! The Lease protocol: one candidate's view of the Lease ([`observe`], [`verdict`], pure), and
+//! its rounds against the API ([`Elector`]: create, take over when free, renew when ours,
+//! release) through the small [`LeaseApi`] trait, so the loops run under paused time in tests.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, PostParams};
+
+use super::{ElectionConfig, ElectionError};
 use tokio::time::Instant;
 
 use crate::frame::{Positions, ResourceVersion, Scope};
@@ -25,28 +17,6 @@ use crate::frame::{Positions, ResourceVersion, Scope};
 /// The annotation holding the leader's write position per scope: `{"*":"123"}` for all
 /// namespaces, `{"ns":"123",…}` with `--namespace`.
 pub const POSITIONS_ANNOTATION: &str = "kube-event-logger.io/positions";
-
-/// `--leader-elect-*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElectionConfig {
-    pub name: String,
-    pub namespace: String,
-    pub identity: String,
-    pub lease_duration: Duration,
-    pub renew_deadline: Duration,
-    pub retry_period: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ElectionError {
-    #[error("the Lease {namespace}/{name}: {source}")]
-    Api {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-}
 
 /// Positions as the annotation holds them.
 pub fn encode_positions(positions: &Positions) -> String {
@@ -131,9 +101,35 @@ fn verdict(observed: &Observed, me: &str, now: Instant) -> Verdict {
     }
 }
 
+/// The Lease calls a candidate makes: read, create, replace (with the resourceVersion read
+/// before as precondition; a conflict is `kube::Error::Api` with code 409).
+pub trait LeaseApi: Send + Sync {
+    fn get(&self, name: &str) -> impl Future<Output = Result<Option<Lease>, kube::Error>> + Send;
+    fn create(&self, lease: &Lease) -> impl Future<Output = Result<Lease, kube::Error>> + Send;
+    fn replace(
+        &self,
+        name: &str,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<Lease, kube::Error>> + Send;
+}
+
+impl LeaseApi for Api<Lease> {
+    async fn get(&self, name: &str) -> Result<Option<Lease>, kube::Error> {
+        self.get_opt(name).await
+    }
+
+    async fn create(&self, lease: &Lease) -> Result<Lease, kube::Error> {
+        Api::create(self, &PostParams::default(), lease).await
+    }
+
+    async fn replace(&self, name: &str, lease: &Lease) -> Result<Lease, kube::Error> {
+        Api::replace(self, name, &PostParams::default(), lease).await
+    }
+}
+
 /// One candidate for the Lease.
-pub struct Elector {
-    api: Api<Lease>,
+pub struct Elector<L = Api<Lease>> {
+    api: L,
     config: ElectionConfig,
     observed: Option<Observed>,
     /// The positions in the Lease when we acquired it.
@@ -142,8 +138,14 @@ pub struct Elector {
 
 impl Elector {
     pub fn new(client: kube::Client, config: ElectionConfig) -> Self {
+        Self::with_api(Api::namespaced(client, &config.namespace), config)
+    }
+}
+
+impl<L: LeaseApi> Elector<L> {
+    pub fn with_api(api: L, config: ElectionConfig) -> Self {
         Self {
-            api: Api::namespaced(client, &config.namespace),
+            api,
             config,
             observed: None,
             handover: Positions::new(),
@@ -187,7 +189,7 @@ impl Elector {
 
     async fn read(&self) -> Result<Option<Lease>, ElectionError> {
         self.api
-            .get_opt(&self.config.name)
+            .get(&self.config.name)
             .await
             .map_err(|e| self.error(e))
     }
@@ -270,10 +272,9 @@ impl Elector {
 
     /// Creates (`name` None) or replaces the Lease; a conflict means another got there first.
     async fn write(&mut self, name: Option<&str>, lease: Lease) -> Result<bool, ElectionError> {
-        let params = PostParams::default();
         let written = match name {
-            None => self.api.create(&params, &lease).await,
-            Some(name) => self.api.replace(name, &params, &lease).await,
+            None => self.api.create(&lease).await,
+            Some(name) => self.api.replace(name, &lease).await,
         };
         match written {
             Ok(lease) => {
