@@ -14,6 +14,7 @@ use crate::backoff::Backoff;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
+use crate::exit_code;
 use crate::frame::Positions;
 use crate::frame::Write;
 use crate::health::Health;
@@ -42,22 +43,6 @@ pub enum RunError {
     Watch(#[from] WatchError),
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-/// Exit codes of `kube-event-logger run`.
-pub mod exit_code {
-    /// Stopped by SIGTERM/SIGINT after writing and syncing everything read.
-    pub const OK: u8 = 0;
-    /// A runtime failure: the output or the HTTP address is unusable, or an internal error.
-    pub const FAILURE: u8 = 1;
-    /// Invalid command line.
-    pub const USAGE: u8 = 2;
-    /// No usable cluster access (kubeconfig or in-cluster configuration).
-    pub const NO_CLUSTER: u8 = 3;
-    /// The API server refused us at start-up (401, 403 or another 4xx).
-    pub const REFUSED: u8 = 4;
-    /// Another process is writing to the same output file.
-    pub const LOCKED: u8 = 5;
 }
 
 impl RunError {

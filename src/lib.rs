@@ -34,6 +34,7 @@
 //! http       /healthz, /readyz and /metrics
 //! telemetry  tracing to stderr
 //! shutdown   SIGTERM/SIGINT
+//! exit_code  exit codes of every subcommand
 //! daemon     `run`: wires the above together, supervises the tasks, maps failures to exit codes
 //! ```
 //!
@@ -51,6 +52,7 @@ mod cluster;
 pub mod config;
 pub mod daemon;
 mod event;
+pub mod exit_code;
 mod filter;
 mod frame;
 mod health;

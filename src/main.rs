@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use kube_event_logger::config::{self, RunConfig};
-use kube_event_logger::daemon::{self, exit_code};
 use kube_event_logger::tail::TailConfig;
+use kube_event_logger::{daemon, exit_code};
 use kube_event_logger::{shutdown, telemetry};
 
 fn main() -> ExitCode {
