@@ -120,7 +120,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     tokio::pin!(shutdown);
     let result = match election {
         None => {
-            ctx.metrics.set_leader(true);
+            ctx.metrics.leader.set_leader(true);
             let positions = Arc::new(Mutex::new(Positions::new()));
             let never = std::future::pending::<()>();
             lead(&ctx, &Positions::new(), &mut shutdown, positions, never)

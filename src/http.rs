@@ -59,7 +59,7 @@ async fn readyz(State(s): State<Shared>) -> (StatusCode, String) {
 async fn metrics_text(State(s): State<Shared>, headers: HeaderMap) -> impl IntoResponse {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Exposition::negotiate(accept);
-    s.metrics.set_ready(s.health.ready().is_ok());
+    s.metrics.leader.set_ready(s.health.ready().is_ok());
     (
         [(header::CONTENT_TYPE, format.content_type())],
         s.metrics.encode_as(format),

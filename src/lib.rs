@@ -30,7 +30,7 @@
 //! tail/      the viewer: follow (reading across rotations), render (table/json), mod (parallel)
 //!
 //! health     shared state behind /healthz and /readyz
-//! metrics    Prometheus metrics: names and labels in one place
+//! metrics/   Prometheus metrics by concern (watch, output, leader), each group registering its own
 //! http       /healthz, /readyz and /metrics
 //! telemetry  tracing to stderr
 //! shutdown   SIGTERM/SIGINT

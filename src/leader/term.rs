@@ -22,7 +22,7 @@ pub async fn stand_by<L: LeaseApi>(
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Option<Positions> {
     let config = elector.config().clone();
-    metrics.set_leader(false);
+    metrics.leader.set_leader(false);
     for scope in scopes {
         health.set_watching(scope, false);
     }
@@ -52,8 +52,8 @@ pub async fn stand_by<L: LeaseApi>(
     let handover = elector.handover().clone();
     tracing::info!(identity = %config.identity, positions = %encode_positions(&handover), "became the leader; continuing from the newer of the Lease's positions and the output's");
     health.set_standby(None);
-    metrics.set_leader(true);
-    metrics.leadership(Leadership::Acquired);
+    metrics.leader.set_leader(true);
+    metrics.leader.transition(Leadership::Acquired);
     Some(handover)
 }
 
@@ -101,7 +101,7 @@ pub async fn step_down<L: LeaseApi>(
     released: bool,
 ) {
     if !released {
-        metrics.leadership(Leadership::Lost);
+        metrics.leader.transition(Leadership::Lost);
         tracing::warn!("stopped writing: no longer the leader; standing by");
         return;
     }
@@ -113,7 +113,7 @@ pub async fn step_down<L: LeaseApi>(
             tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot release the Lease; a standby takes over once it expires")
         }
     }
-    metrics.leadership(Leadership::Released);
+    metrics.leader.transition(Leadership::Released);
 }
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ impl OutputFile {
         self.next_seq += 1;
         self.active = open_active(&self.path)?;
         if let Some(m) = &self.metrics {
-            m.rotated();
+            m.output.rotated();
         }
         tracing::info!(rotated = %to.display(), "rotated the output file");
         self.tidier.nudge();

@@ -283,7 +283,7 @@ impl<S: Sink> Writer<S> {
                 Ok(()) => break,
                 Err(e) => {
                     self.stats.failures += 1;
-                    self.metrics.write_error();
+                    self.metrics.output.write_error();
                     self.health.set_output_ok(false);
                     if self.cancel.is_cancelled() {
                         tracing::error!(error = %e, bytes = pending.len(), "giving up at shutdown; these frames were read but not written and will be read again from the API at the next start");
@@ -300,7 +300,7 @@ impl<S: Sink> Writer<S> {
             self.health.set_output_ok(true);
         }
         self.retry.reset();
-        self.metrics.bytes_written(pending.len() as u64);
+        self.metrics.output.bytes_written(pending.len() as u64);
         self.stats.bytes += pending.len() as u64;
         self.stats.writes += 1;
         pending.clear();

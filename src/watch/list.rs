@@ -157,6 +157,7 @@ impl<A: EventsApi> ScopeWatch<A> {
             written += filled.lines;
             self.ctx
                 .metrics
+                .output
                 .frames_written(DataKind::Added, filled.lines);
             self.written = Some(last);
             self.send(batch).await?;
@@ -166,7 +167,7 @@ impl<A: EventsApi> ScopeWatch<A> {
 
     /// A LIST could not be sorted on disk: counted as a write error, retried with backoff.
     fn unwritable(&self, e: std::io::Error) -> Outcome {
-        self.ctx.metrics.write_error();
+        self.ctx.metrics.output.write_error();
         Outcome::Unwritable(e.to_string())
     }
 

@@ -163,8 +163,8 @@ impl<A: EventsApi> ScopeWatch<A> {
         let mut backoff = Backoff::default();
         loop {
             match reason {
-                Reason::Watch(why) => self.ctx.metrics.watch_started(why),
-                Reason::List(why) => self.ctx.metrics.relisted(why),
+                Reason::Watch(why) => self.ctx.metrics.watch.started(why),
+                Reason::List(why) => self.ctx.metrics.watch.relisted(why),
             }
             let outcome = match &request {
                 Request::List => self.list().await?,
@@ -236,7 +236,7 @@ impl<A: EventsApi> ScopeWatch<A> {
                 tracing::warn!(%scope, reason = %why, "the watch stream broke; reconnecting from the last whole frame");
             }
             Outcome::Stalled => {
-                self.ctx.metrics.stalled();
+                self.ctx.metrics.watch.stalled();
                 tracing::warn!(%scope, stall_timeout_s = self.ctx.stall_timeout.as_secs(), "the watch delivered nothing while the API server has newer events; not ready, listing again");
             }
             Outcome::Unwritable(e) => {
@@ -258,7 +258,7 @@ impl<A: EventsApi> ScopeWatch<A> {
             .lag_measured
             .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
         {
-            self.ctx.metrics.batch_written(None);
+            self.ctx.metrics.output.batch_written(None);
             return;
         }
         self.lag_measured = Some(Instant::now());
@@ -272,6 +272,7 @@ impl<A: EventsApi> ScopeWatch<A> {
         });
         self.ctx
             .metrics
+            .output
             .batch_written(time.map(|t| t.as_millisecond()));
     }
 

@@ -189,7 +189,7 @@ impl<A: EventsApi> ScopeWatch<A> {
         batch.extend_from_slice(bytes);
         batch.push(b'\n');
         self.written = Some(rv);
-        self.ctx.metrics.frames_written(kind, 1);
+        self.ctx.metrics.output.frames_written(kind, 1);
         Ok(())
     }
 }
