@@ -215,10 +215,10 @@ fn spill_dir(output: &OutputTarget) -> SpillDir {
     };
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let spill = SpillDir::new(
-        crate::rotated::parent(path)
+        crate::output_files::parent(path)
             .unwrap_or(std::path::Path::new("."))
             .to_path_buf(),
-        crate::rotated::Naming::new(&name).list_sort(),
+        crate::output_files::Naming::new(&name).list_sort(),
     );
     match spill.remove_leftovers() {
         Ok(0) => {}

@@ -8,8 +8,9 @@
 //! config     command line → validated RunConfig / TailConfig
 //! time       RFC 3339 and relative times, durations (filter language and command line)
 //!
-//! frame      the vocabulary: Frame (data / bookmark / error), ResourceVersion, Scope, Status;
-//!            one line → Frame; LIST item → ADDED frame. Imports nothing of ours
+//! frame/     the vocabulary: ResourceVersion, Scope, Positions (mod); one line → Frame (parse,
+//!            and head: the early-stopping reader); LIST page → ADDED frames (list); what a
+//!            watch sends the writer (write). Imports nothing of ours
 //! event      a borrowed, typed view of an Event (filter and viewer); frame + view in one parse
 //!
 //! cluster    kube client from kubeconfig / in-cluster access
@@ -21,8 +22,10 @@
 //! backoff    capped exponential backoff with jitter (watch reconnects, output retries)
 //! leader     leader election on a Lease, with the write position handed over in it
 //!
-//! output/    the writer thread; the rotating output file; retention plan; gzip tidier
-//! rotated    rotated-file names, listing and opening (plain or gzip): output, position, tail
+//! output/    the writer thread; the rotating output file (file); the retention plan (retention);
+//!            the gzip tidier (compress)
+//! output_files  the output's files: rotated-file names, listing and opening (plain or gzip),
+//!            for output, position and tail
 //! position   where the output ends: torn-line repair, per-scope resume points
 //! resume     resume planning: where each scope starts (output, scope record, Lease handover)
 //!
@@ -39,7 +42,7 @@
 //! ```
 //!
 //! `watch`, `output` and `position` never import each other: they meet in the `frame` and
-//! `rotated` types and are joined in `daemon`. The filter language is used by `tail` directly and
+//! `output_files` types and are joined in `daemon`. The filter language is used by `tail` directly and
 //! by `watch` only through a closure that `daemon` builds. `tests/layout.rs` checks there is no import circle and that this map names every
 //! module.
 
@@ -60,9 +63,9 @@ mod http;
 mod leader;
 mod metrics;
 mod output;
+pub mod output_files;
 mod position;
 mod resume;
-pub mod rotated;
 pub mod shutdown;
 pub mod tail;
 pub mod telemetry;

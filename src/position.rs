@@ -18,7 +18,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::frame::{Frame, ResourceVersion, Scope};
-use crate::rotated::ReverseLines;
+use crate::output_files::ReverseLines;
 
 /// What start-up learned from the existing output.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub fn recover(
         if recovery.positions.len() == scopes.len() {
             break;
         }
-        let scanned = match crate::rotated::is_gzip(path) {
+        let scanned = match crate::output_files::is_gzip(path) {
             Ok(true) => recovery.scan_gz(path, scopes),
             Ok(false) => {
                 File::open(path).and_then(|mut file| recovery.scan_back(&mut file, scopes))
@@ -113,7 +113,7 @@ impl Recovery {
             .cloned()
             .collect();
         let mut found = BTreeMap::new();
-        let reader = BufReader::new(crate::rotated::open(path)?);
+        let reader = BufReader::new(crate::output_files::open(path)?);
         for line in reader.split(b'\n') {
             let line = line?;
             if line.is_empty() {
@@ -159,7 +159,7 @@ pub fn covered(scope: &Scope, recorded: Option<&[Scope]>) -> bool {
 /// The scopes recorded for `output`; `None` when there is no record. An unreadable record
 /// covers nothing (a redundant LIST costs time; a wrong resume would lose events).
 pub fn read_scopes(output: &Path) -> Option<Vec<Scope>> {
-    let path = crate::rotated::sibling(output, crate::rotated::Naming::scopes)?;
+    let path = crate::output_files::sibling(output, crate::output_files::Naming::scopes)?;
     let text = match std::fs::read_to_string(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(e) => {
@@ -181,7 +181,7 @@ pub fn read_scopes(output: &Path) -> Option<Vec<Scope>> {
 
 /// Records the scopes `output` covers: temp file, fsync, rename.
 pub fn write_scopes(output: &Path, scopes: &[Scope]) -> io::Result<()> {
-    let path = crate::rotated::sibling(output, crate::rotated::Naming::scopes)
+    let path = crate::output_files::sibling(output, crate::output_files::Naming::scopes)
         .ok_or_else(|| io::Error::other("the output path needs a UTF-8 file name"))?;
     let temp = path.with_extension("scopes.tmp");
     let text: String = scopes
@@ -209,7 +209,7 @@ pub fn newest_per_namespace(
 ) -> Result<BTreeMap<String, ResourceVersion>, PositionError> {
     let mut marks: BTreeMap<String, ResourceVersion> = BTreeMap::new();
     for path in std::iter::once(active).chain(older.iter().map(PathBuf::as_path)) {
-        let reader = match crate::rotated::open(path) {
+        let reader = match crate::output_files::open(path) {
             Ok(r) => BufReader::new(r),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(source) => return Err(PositionError::at(path, source)),

@@ -120,7 +120,7 @@ pub fn recover(output: &OutputTarget, scopes: &[Scope]) -> Result<Plan, ResumeEr
     let OutputTarget::File(path) = output else {
         return Ok(plan(scopes, &[], &Positions::new(), &BTreeMap::new()));
     };
-    let older: Vec<_> = crate::rotated::beside(path)
+    let older: Vec<_> = crate::output_files::beside(path)
         .into_iter()
         .map(|(_, p)| p)
         .collect();

@@ -1,4 +1,4 @@
-//! The tidier: a background thread that carries out [`rotation::plan`] — gzip rotated files but
+//! The tidier: a background thread that carries out [`retention::plan`] — gzip rotated files but
 //! the newest (temp dot-file → fsync → rename → remove the plain one), delete beyond
 //! `max_files`, remove leftovers of interrupted compressions. Off the writer's hot path.
 
@@ -12,8 +12,8 @@ use std::time::Duration;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::rotation::{self, Action};
-use crate::rotated::{self, Form, Naming, Rotated};
+use super::retention::{self, Action};
+use crate::output_files::{self, Form, Naming, Rotated};
 
 /// The tidier thread. Dropping it waits for the pass under way, so that a clean shutdown never
 /// leaves a half-written temp file behind.
@@ -61,7 +61,7 @@ impl Drop for Tidier {
 /// One full pass of the plan over what is on disk now. A plain rotated file is young while its
 /// last write (the rotation) is less than `compress_after` ago.
 pub fn tidy(dir: &Path, naming: &Naming, max_files: usize, compress_after: Duration) {
-    let found = rotated::in_dir(dir, naming);
+    let found = output_files::in_dir(dir, naming);
     let existing: Vec<Rotated> = found.iter().map(|(r, _)| *r).collect();
     let young = |seq: u64| {
         found.iter().any(|(r, path)| {
@@ -72,7 +72,7 @@ pub fn tidy(dir: &Path, naming: &Naming, max_files: usize, compress_after: Durat
                     .is_ok_and(|t| t.elapsed().unwrap_or_default() < compress_after)
         })
     };
-    for action in rotation::plan(&existing, max_files, &young) {
+    for action in retention::plan(&existing, max_files, &young) {
         let result = match action {
             Action::Remove(r) => remove(&dir.join(naming.file_name(r))),
             Action::Compress(seq) => compress(dir, naming, seq),

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use super::OutputError;
 use super::compress::Tidier;
-use super::rotation;
+use super::retention;
 use crate::metrics::Metrics;
-use crate::rotated::{self, Form, Naming, Rotated, parent};
+use crate::output_files::{self, Form, Naming, Rotated, parent};
 
 /// Rotation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl OutputFile {
                 source: io::Error::other("the output file name must be UTF-8"),
             })?;
         let naming = Naming::new(name);
-        let existing: Vec<Rotated> = rotated::in_dir(dir, &naming)
+        let existing: Vec<Rotated> = output_files::in_dir(dir, &naming)
             .into_iter()
             .map(|(r, _)| r)
             .collect();
@@ -108,7 +108,7 @@ impl OutputFile {
         Ok(Self {
             path: path.to_path_buf(),
             active: open_active(path)?,
-            next_seq: rotation::next_seq(&existing),
+            next_seq: retention::next_seq(&existing),
             naming,
             limits,
             tidier,
@@ -226,15 +226,17 @@ mod tests {
             f.append(format!("{{\"line\":{i}}}\n").as_bytes()).unwrap();
         }
         // 13-byte lines, 20-byte limit: one line per file.
-        let seqs: std::collections::BTreeSet<u64> =
-            rotated::beside(&path).iter().map(|(r, _)| r.seq).collect();
+        let seqs: std::collections::BTreeSet<u64> = output_files::beside(&path)
+            .iter()
+            .map(|(r, _)| r.seq)
+            .collect();
         assert_eq!(
             seqs.into_iter().collect::<Vec<_>>(),
             [1, 2, 3, 4],
             "four rotations"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"line\":4}\n");
-        let rotated = rotated::beside(&path);
+        let rotated = output_files::beside(&path);
         assert_eq!(rotated.first().map(|r| r.0.seq), Some(4), "{rotated:?}");
         // A batch larger than the limit still goes in whole.
         let big = "{\"big\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";

@@ -9,7 +9,7 @@
 
 mod compress;
 mod file;
-mod rotation;
+mod retention;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -100,12 +100,10 @@ impl Lock {
     pub fn acquire(path: &std::path::Path) -> Result<Lock, OutputError> {
         use std::io::{Read, Seek};
         use std::os::unix::fs::OpenOptionsExt;
-        let lock =
-            crate::rotated::sibling(path, crate::rotated::Naming::lock).ok_or_else(|| {
-                OutputError::Open {
-                    path: path.to_path_buf(),
-                    source: io::Error::other("the output path needs a UTF-8 file name"),
-                }
+        let lock = crate::output_files::sibling(path, crate::output_files::Naming::lock)
+            .ok_or_else(|| OutputError::Open {
+                path: path.to_path_buf(),
+                source: io::Error::other("the output path needs a UTF-8 file name"),
             })?;
         let failed = |source| OutputError::Open {
             path: lock.clone(),

@@ -44,7 +44,7 @@ pub fn read(
     on_block: &mut dyn FnMut(Block) -> bool,
 ) -> io::Result<()> {
     for path in from.older {
-        let reader = crate::rotated::open(path)?;
+        let reader = crate::output_files::open(path)?;
         let path: Arc<Path> = path.as_path().into();
         if !blocks(reader, &path, &mut 0, &mut Vec::new(), on_block)? {
             return Ok(());
@@ -54,14 +54,14 @@ pub fn read(
         return Ok(());
     };
     let active: Arc<Path> = from.active.into();
-    if crate::rotated::is_gzip(from.active)? {
+    if crate::output_files::is_gzip(from.active)? {
         if from.follow {
             eprintln!(
                 "{} is compressed: reading it once, not following",
                 from.active.display()
             );
         }
-        let reader = crate::rotated::open(from.active)?;
+        let reader = crate::output_files::open(from.active)?;
         return blocks(reader, &active, &mut 0, &mut Vec::new(), on_block).map(|_| ());
     }
     let mut number = match from.lines {
@@ -118,7 +118,7 @@ fn open_active(from: &From<'_>, stop: &dyn Fn() -> bool) -> io::Result<Option<Fi
 /// Positions `file` at its last `n` whole lines; returns how many lines come before them.
 fn skip_to_last_lines(file: &mut File, n: u64) -> io::Result<u64> {
     use std::io::{Seek, SeekFrom};
-    let start = crate::rotated::start_of_last_lines(file, n)?;
+    let start = crate::output_files::start_of_last_lines(file, n)?;
     file.seek(SeekFrom::Start(0))?;
     let mut before = 0u64;
     let mut left = start;

@@ -93,7 +93,7 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
 /// parsed and filtered on all cores and printed in file order.
 pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> {
     let older: Vec<PathBuf> = if config.all {
-        let mut rotated: Vec<PathBuf> = crate::rotated::beside(&config.path)
+        let mut rotated: Vec<PathBuf> = crate::output_files::beside(&config.path)
             .into_iter()
             .map(|(_, p)| p)
             .collect();

@@ -254,7 +254,7 @@ fn the_alloy_components_are_wired_file_to_process_to_loki() {
 
 #[test]
 fn the_alloy_paths_are_the_daemon_s_active_and_plain_rotated_files() {
-    use kube_event_logger::rotated::{Form, Naming, Rotated};
+    use kube_event_logger::output_files::{Form, Naming, Rotated};
     let config = config();
     let targets = component(&config, "local.file_match")
         .attr("path_targets")

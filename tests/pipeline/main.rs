@@ -434,7 +434,7 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 
 #[test]
 fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
-    use kube_event_logger::rotated::{Form, Naming, Rotated};
+    use kube_event_logger::output_files::{Form, Naming, Rotated};
     let active = Path::new(kube_event_logger::cli::DEFAULT_OUTPUT);
     let dir = active.parent().unwrap();
     let naming = Naming::new(active.file_name().unwrap().to_str().unwrap());

@@ -1,4 +1,4 @@
-//! The pure retention and compression plan for the rotated files (named by [`crate::rotated`]).
+//! The pure retention and compression plan for the rotated files (named by [`crate::output_files`]).
 //! The newest rotated file stays plain (a harvester may still be finishing it), and so does any
 //! rotated file younger than `--compress-after` (a harvester that was down or blocked can still
 //! finish it: the harvester glob skips `.gz`); older ones are gzipped; beyond `max_files` rotated
@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::rotated::{Form, Rotated};
+use crate::output_files::{Form, Rotated};
 
 /// One step of tidying the rotated files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

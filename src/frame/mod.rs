@@ -1,0 +1,136 @@
+//! The project's vocabulary: a watch frame and what it carries, the resourceVersion that orders
+//! frames, and the watch scope. Everything else speaks these types; this module imports nothing
+//! of ours.
+//!
+//! A frame is parsed once, borrowing from its line: the watch type, the object's namespace and
+//! resourceVersion, and for ERROR frames the Status. The object's bytes are never re-serialised:
+//! what is written is what the server sent.
+
+//!
+//! - [`parse`]: one line → [`Frame`] (whole, or [`Frame::parse_head`], which stops reading once
+//!   the frame is placed: see `head`).
+//! - [`list`]: a LIST page and its items, each made the ADDED frame a watch would send.
+//! - [`write`]: what a watch sends the writer.
+
+mod head;
+mod list;
+mod parse;
+mod write;
+
+pub use list::{ListPage, ListedObject};
+pub use parse::{DataKind, Frame, FrameError, Status};
+pub use write::{Batch, Write};
+
+use std::cmp::Ordering;
+
+/// An object's `metadata.resourceVersion`. Officially opaque; in practice an etcd revision.
+/// The one place where resourceVersions are compared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceVersion(String);
+
+impl ResourceVersion {
+    pub fn new(rv: String) -> Self {
+        Self(rv)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Orders two resourceVersions when both are numbers (etcd revisions); `None` when either
+    /// is not, since the API only promises equality for opaque values.
+    pub fn compare(&self, other: &Self) -> Option<Ordering> {
+        if self.0 == other.0 {
+            return Some(Ordering::Equal);
+        }
+        let a: u64 = self.0.parse().ok()?;
+        let b: u64 = other.0.parse().ok()?;
+        Some(a.cmp(&b))
+    }
+
+    /// Whether an object version must still be written, given the newest version already written
+    /// for its scope. Unknown order (non-numeric versions) writes it: a duplicate is better than
+    /// a loss, and the Elastic pipeline's document id makes it harmless.
+    pub fn is_unwritten(&self, written: Option<&ResourceVersion>) -> bool {
+        match written {
+            None => true,
+            Some(mark) => !matches!(self.compare(mark), Some(Ordering::Less | Ordering::Equal)),
+        }
+    }
+
+    /// The newer of two versions (the second when they cannot be ordered: it came later).
+    pub fn newest(self, other: Self) -> Self {
+        match self.compare(&other) {
+            Some(Ordering::Greater) => self,
+            _ => other,
+        }
+    }
+
+    /// A sort key: numeric versions in numeric order, others after them.
+    pub fn sort_key(&self) -> u64 {
+        self.0.parse().unwrap_or(u64::MAX)
+    }
+}
+
+impl std::fmt::Display for ResourceVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one watch covers: every namespace, or one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+impl Scope {
+    pub fn contains(&self, namespace: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Namespace(ns) => namespace == Some(ns.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::All => f.write_str("all namespaces"),
+            Scope::Namespace(ns) => write!(f, "namespace {ns}"),
+        }
+    }
+}
+
+/// The write position per scope (what the output holds, what a Lease hands over).
+pub type Positions = std::collections::BTreeMap<Scope, ResourceVersion>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rv(s: &str) -> ResourceVersion {
+        ResourceVersion::new(s.into())
+    }
+
+    #[test]
+    fn compares_numeric_versions_numerically() {
+        assert_eq!(rv("9").compare(&rv("10")), Some(Ordering::Less));
+        assert_eq!(rv("10").compare(&rv("10")), Some(Ordering::Equal));
+        assert_eq!(rv("abc").compare(&rv("10")), None);
+        assert_eq!(rv("abc").compare(&rv("abc")), Some(Ordering::Equal));
+        assert_eq!(rv("18446744073709551616").compare(&rv("1")), None);
+    }
+
+    #[test]
+    fn unwritten_means_newer_than_the_mark_or_unknown() {
+        assert!(rv("5").is_unwritten(None));
+        assert!(rv("11").is_unwritten(Some(&rv("10"))));
+        assert!(!rv("10").is_unwritten(Some(&rv("10"))));
+        assert!(!rv("9").is_unwritten(Some(&rv("10"))));
+        assert!(rv("x").is_unwritten(Some(&rv("10"))));
+        assert_eq!(rv("3").newest(rv("7")), rv("7"));
+        assert_eq!(rv("7").newest(rv("3")), rv("7"));
+    }
+}

@@ -1,0 +1,283 @@
+//! One line of the watch stream → a [`Frame`], parsed once and borrowing from the line.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::ResourceVersion;
+
+/// The watch type of a data frame: the frames that carry an Event and belong in the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl DataKind {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// Why a line is not a watch frame.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("not valid JSON of the form {{\"type\":…,\"object\":{{…}}}}: {0}")]
+    Json(String),
+    #[error("unknown watch type {0:?}")]
+    UnknownType(String),
+    #[error("{0} frame without metadata.resourceVersion")]
+    MissingResourceVersion(&'static str),
+}
+
+/// What one line of a watch stream can be.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// ADDED, MODIFIED or DELETED: an Event to write.
+    Data {
+        kind: DataKind,
+        namespace: Option<Cow<'a, str>>,
+        resource_version: ResourceVersion,
+    },
+    /// A position the server vouches for; never data.
+    Bookmark(ResourceVersion),
+    /// The server reports a problem (410 Expired: the position is gone).
+    Error(Status),
+}
+
+/// The parts of a `metav1.Status` we act on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct Status {
+    #[serde(default)]
+    pub code: u16,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl Status {
+    /// The position is too old for the server: relist (`Expired`, or `Gone` on very old servers).
+    pub fn is_expired(&self) -> bool {
+        self.code == 410 || self.reason == "Expired" || self.reason == "Gone"
+    }
+}
+
+#[derive(Deserialize)]
+struct WireFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    object: ObjectHead<'a>,
+}
+
+/// What we read of an object: enough to place it, nothing more. Unknown fields are skipped
+/// (but still checked to be valid JSON).
+#[derive(Deserialize, Default)]
+struct ObjectHead<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<MetaHead<'a>>,
+    #[serde(default)]
+    code: Option<u16>,
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct MetaHead<'a> {
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(rename = "resourceVersion", borrow, default)]
+    resource_version: Option<Cow<'a, str>>,
+}
+
+/// A non-empty resourceVersion.
+pub(super) fn version(rv: Option<Cow<'_, str>>) -> Option<ResourceVersion> {
+    rv.filter(|rv| !rv.is_empty())
+        .map(|rv| ResourceVersion::new(rv.into_owned()))
+}
+
+impl<'a> Frame<'a> {
+    /// Parses one line (without its `\n`).
+    pub fn parse(line: &'a [u8]) -> Result<Self, FrameError> {
+        let wire: WireFrame<'a> =
+            serde_json::from_slice(line).map_err(|e| FrameError::Json(e.to_string()))?;
+        let object = wire.object;
+        if wire.kind == "ERROR" {
+            return Ok(Frame::Error(Status {
+                code: object.code.unwrap_or_default(),
+                reason: object.reason.map(Cow::into_owned).unwrap_or_default(),
+                message: object.message.map(Cow::into_owned).unwrap_or_default(),
+            }));
+        }
+        let meta = object.metadata.unwrap_or_default();
+        Frame::from_parts(&wire.kind, meta.namespace, meta.resource_version)
+    }
+
+    /// A data or BOOKMARK frame from its type, namespace and resourceVersion, however they were
+    /// read (see `event::EventFrame::frame`).
+    pub fn from_parts(
+        kind: &str,
+        namespace: Option<Cow<'a, str>>,
+        resource_version: Option<Cow<'_, str>>,
+    ) -> Result<Self, FrameError> {
+        let kind = match kind {
+            "ADDED" => Some(DataKind::Added),
+            "MODIFIED" => Some(DataKind::Modified),
+            "DELETED" => Some(DataKind::Deleted),
+            "BOOKMARK" => None,
+            other => return Err(FrameError::UnknownType(other.into())),
+        };
+        let missing = kind.map_or("BOOKMARK", DataKind::as_str);
+        let resource_version =
+            version(resource_version).ok_or(FrameError::MissingResourceVersion(missing))?;
+        Ok(match kind {
+            Some(kind) => Frame::Data {
+                kind,
+                namespace,
+                resource_version,
+            },
+            None => Frame::Bookmark(resource_version),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rv(s: &str) -> ResourceVersion {
+        ResourceVersion::new(s.into())
+    }
+
+    const FIXTURES: &str = include_str!("../../tests/fixtures/frames.jsonl");
+
+    #[test]
+    fn parses_every_fixture_frame() {
+        for (i, line) in FIXTURES.lines().enumerate() {
+            let f = Frame::parse(line.as_bytes()).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            assert!(matches!(f, Frame::Data { .. }), "line {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn the_head_agrees_with_the_whole_parse_on_every_fixture_and_odd_frame() {
+        let odd = [
+            // object before type; namespace after resourceVersion; escapes; no namespace
+            r#"{"object":{"metadata":{"resourceVersion":"7","namespace":"n\u0031"},"x":1},"type":"DELETED"}"#,
+            r#"{"type":"ADDED","object":{"kind":"Event","metadata":{"name":"a","resourceVersion":"8"},"count":2}}"#,
+            r#"{"type":"BOOKMARK","object":{"kind":"Event","metadata":{"resourceVersion":"9"}}}"#,
+            r#"{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired","message":"too old"}}"#,
+            r#"{"type":"ERROR","object":{"kind":"Status","code":500,"message":"x"}}"#,
+            "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"namespace\":\"a\",\"resourceVersion\":\"10\"}}}  ",
+        ];
+        for line in FIXTURES.lines().chain(odd) {
+            let whole = Frame::parse(line.as_bytes()).unwrap();
+            assert_eq!(Frame::parse_head(line.as_bytes()).unwrap(), whole, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_head_rejects_what_is_not_a_frame() {
+        let bad: [&[u8]; 7] = [
+            b"",
+            b"not json",
+            br#"{"type":"ADDED","object":{"metadata":{"namespace":"a","resourceVersion":"5"},"#,
+            br#"{"type":"ADDED","object":{"metadata":{"namespace":"a"}}}"#,
+            br#"{"type":"WHAT","object":{"metadata":{"namespace":"a","resourceVersion":"5"}}}"#,
+            br#"{"object":{"metadata":{"namespace":"a","resourceVersion":"5"}}}"#,
+            br#"["type","ADDED"]"#,
+        ];
+        for line in bad {
+            assert!(
+                Frame::parse_head(line).is_err(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn the_head_stops_reading_once_the_frame_is_placed() {
+        // What follows the resourceVersion is not read: the server's line is written as sent.
+        let line = br#"{"type":"ADDED","object":{"metadata":{"namespace":"a","resourceVersion":"5","managedFields":[{"bulk":[1,2}]}}"#;
+        assert!(Frame::parse(line).is_err());
+        assert_eq!(
+            Frame::parse_head(line).unwrap(),
+            Frame::Data {
+                kind: DataKind::Added,
+                namespace: Some("a".into()),
+                resource_version: rv("5"),
+            }
+        );
+    }
+
+    #[test]
+    fn reads_type_namespace_and_resource_version() {
+        let line = br#"{"type":"MODIFIED","object":{"kind":"Event","apiVersion":"v1","metadata":{"name":"a","namespace":"ns1","uid":"u-1","resourceVersion":"42"},"message":"x \u003c y"}}"#;
+        assert_eq!(
+            Frame::parse(line).unwrap(),
+            Frame::Data {
+                kind: DataKind::Modified,
+                namespace: Some("ns1".into()),
+                resource_version: ResourceVersion::new("42".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn bookmark_is_not_data() {
+        let line = br#"{"type":"BOOKMARK","object":{"kind":"Event","apiVersion":"v1","metadata":{"resourceVersion":"77","annotations":{"k8s.io/initial-events-end":"true"}},"involvedObject":{},"source":{},"firstTimestamp":null,"lastTimestamp":null,"eventTime":null,"reportingComponent":"","reportingInstance":""}}"#;
+        assert_eq!(
+            Frame::parse(line).unwrap(),
+            Frame::Bookmark(ResourceVersion::new("77".into()))
+        );
+    }
+
+    #[test]
+    fn error_frame_carries_status() {
+        let line = br#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"The resourceVersion for the provided watch is too old.","reason":"Expired","code":410}}"#;
+        let status = |line| match Frame::parse(line).unwrap() {
+            Frame::Error(status) => status,
+            other => panic!("{other:?}"),
+        };
+        let expired = status(line);
+        assert!(expired.is_expired());
+        assert_eq!(expired.code, 410);
+        let gone = br#"{"type":"ERROR","object":{"kind":"Status","reason":"Gone","code":410}}"#;
+        assert!(status(gone).is_expired());
+        let other =
+            br#"{"type":"ERROR","object":{"kind":"Status","reason":"InternalError","code":500}}"#;
+        assert!(!status(other).is_expired());
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_frame() {
+        for bad in [
+            &b""[..],
+            b"garbage",
+            b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}",
+            b"{\"type\":\"ADDED\"}",
+            b"[1,2]",
+            b"{\"type\":\"WHATEVER\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}",
+            b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{}}}",
+            b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"\"}}}",
+            b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":7}}}",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                Frame::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
