@@ -1,0 +1,141 @@
+//! The Filebeat inputs (filebeat/) against the daemon's file naming, and the README's
+//! Filebeat → Elasticsearch input against ours.
+
+use super::*;
+
+/// Go's filepath.Match for the patterns we use (`*` within one path element, literals).
+pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b'/')
+                .any(|i| go(rest, &n[i..])),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+#[test]
+fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
+    use kube_event_logger::output_files::{Form, Naming, Rotated};
+    let active = Path::new(kube_event_logger::cli::DEFAULT_OUTPUT);
+    let dir = active.parent().unwrap();
+    let naming = Naming::new(active.file_name().unwrap().to_str().unwrap());
+    let name = |form| {
+        dir.join(naming.file_name(Rotated { seq: 12, form }))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let node_input = yaml("filebeat/kube-event-logger.input.yml");
+    let sidecar = yaml("filebeat/filebeat.yml");
+    for (file, input) in [
+        ("filebeat/kube-event-logger.input.yml", &node_input[0]),
+        ("filebeat/filebeat.yml", &sidecar["filebeat.inputs"][0]),
+    ] {
+        assert_eq!(input["type"], "filestream", "{file}");
+        assert_eq!(input["id"], "kube-event-logger", "{file}: a stable id");
+        let paths: Vec<&str> = input["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let excludes: Vec<regex::Regex> = input["prospector.scanner.exclude_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| regex::Regex::new(r.as_str().unwrap()).unwrap())
+            .collect();
+        let harvested = |path: &str| {
+            paths.iter().any(|p| glob_match(p, path)) && !excludes.iter().any(|r| r.is_match(path))
+        };
+        assert!(
+            harvested(active.to_str().unwrap()),
+            "{file}: the active file"
+        );
+        assert!(
+            harvested(&name(Form::Plain)),
+            "{file}: the newest rotated file"
+        );
+        assert!(
+            !harvested(&name(Form::Gz)),
+            "{file}: .gz files are excluded"
+        );
+        assert!(
+            !harvested(&name(Form::Temp)),
+            "{file}: compression temp files never match"
+        );
+        if file.ends_with("input.yml") {
+            let replica = dir
+                .join("kube-event-logger-1")
+                .join(active.file_name().unwrap());
+            assert!(
+                harvested(replica.to_str().unwrap()),
+                "{file}: a replica's own directory (deploy/base)"
+            );
+        }
+        assert!(
+            !harvested(&dir.join(naming.list_sort() + "4242-0").to_string_lossy()),
+            "{file}: LIST sort files never match"
+        );
+        assert!(
+            !harvested(&dir.join("other.json").to_string_lossy()),
+            "{file}"
+        );
+        // Settings that could lose data are off; identity is by content.
+        assert_eq!(input["close.on_state_change.removed"], false, "{file}");
+        assert_eq!(input["close.on_state_change.renamed"], false, "{file}");
+        assert_eq!(input["close.reader.on_eof"], false, "{file}");
+        assert!(input.get("clean_inactive").is_none(), "{file}");
+        assert!(input.get("file_identity.fingerprint").is_some(), "{file}");
+        assert_eq!(input["tags"][0], "kube-event-logger");
+        assert!(input["fields"]["cluster"]["name"].is_string());
+    }
+    assert!(sidecar["output.logstash"]["hosts"].is_array());
+}
+
+#[test]
+fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_index() {
+    let readme = read("README.md");
+    let block = readme
+        .split_once("<!-- filebeat-to-elasticsearch-input")
+        .and_then(|(_, rest)| rest.split_once("```yaml\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the README shows the input")
+        .0;
+    let shown: Value = serde_saphyr::from_str(block).unwrap();
+    let mut shown = shown[0].clone();
+    let options = shown.as_object_mut().unwrap();
+    assert_eq!(options.remove("pipeline").unwrap(), "kube-event-logger");
+    let index = options.remove("index").unwrap();
+    assert!(
+        index
+            .as_str()
+            .unwrap()
+            .starts_with("logs-kube_event_logger-"),
+        "{index}"
+    );
+    let mut ours = yaml("filebeat/kube-event-logger.input.yml")[0].clone();
+    let ours = ours.as_object_mut().unwrap();
+    // Ours also sets what the reference manifests set already or need not.
+    for extra in [
+        "enabled",
+        "prospector.scanner.check_interval",
+        "fields",
+        "fields_under_root",
+    ] {
+        ours.remove(extra);
+    }
+    assert_eq!(
+        &*options, &*ours,
+        "the README's input drifted from filebeat/"
+    );
+    let pipeline = json("es-templates/ingest-pipeline.json");
+    assert!(pipeline["processors"].as_array().unwrap().len() > 5);
+    assert!(
+        read("es-templates/install.sh")
+            .contains("_ingest/pipeline/kube-event-logger ingest-pipeline.json")
+    );
+}

@@ -1,0 +1,206 @@
+//! es-templates/install.sh against a local stand-in for Elasticsearch/OpenSearch.
+
+use super::*;
+
+/// A request the stand-in for Elasticsearch saw: method, path, Authorization, JSON body.
+pub(crate) type Request = (String, String, Option<String>, Value);
+
+/// The stand-in for Elasticsearch/OpenSearch: answers 200 to writes; to the GET of the ISM
+/// policy, 404, or (when `existing`) the stored policy with its sequence number and term.
+/// Paths are recorded with their query.
+async fn stand_in(
+    existing: bool,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = seen.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let s = s.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            use http_body_util::BodyExt;
+                            let method = req.method().to_string();
+                            let path = req.uri().to_string();
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .map(|v| v.to_str().unwrap().to_string());
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                            let (status, reply): (u16, &'static [u8]) = match method.as_str() {
+                                "GET" if existing => (
+                                    200,
+                                    b"{\"_id\":\"kube-event-logger\",\"_version\":3,\"_seq_no\":7,\"_primary_term\":2,\"policy\":{}}",
+                                ),
+                                "GET" => (404, b"{}"),
+                                _ => (200, b"{\"acknowledged\":true}"),
+                            };
+                            s.lock().unwrap().push((method, path, auth, body));
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                                        reply,
+                                    )))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen, server)
+}
+
+/// Runs `es-templates/install.sh http://ADDR EXTRA…` off the async runtime; checks it succeeded.
+async fn install_sh(addr: std::net::SocketAddr, extra: &'static [&'static str]) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(repo("es-templates/install.sh"))
+            .arg(format!("http://{addr}"))
+            .args(extra)
+            .env("ES_USER", "elastic")
+            .env("ES_PASSWORD", "s3cret")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_sh_puts_the_policy_and_templates_in_order() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("curl is needed (.ci/run installs it)");
+    }
+    let (addr, seen, server) = stand_in(false).await;
+    install_sh(addr, &[]).await;
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    let paths: Vec<&str> = got.iter().map(|(_, p, _, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/_ilm/policy/kube-event-logger",
+            "/_component_template/kube-event-logger-settings",
+            "/_component_template/kube-event-logger-mappings",
+            "/_index_template/kube-event-logger",
+            "/_ingest/pipeline/kube-event-logger"
+        ]
+    );
+    assert!(
+        got.iter()
+            .all(|(m, _, auth, _)| m == "PUT"
+                && auth.as_deref() == Some("Basic ZWxhc3RpYzpzM2NyZXQ="))
+    );
+    assert_eq!(got[3].3, json("es-templates/index-template.json"));
+    assert_eq!(
+        got[2].3,
+        json("es-templates/component-template-mappings.json")
+    );
+
+    install_sh(addr, &["--opensearch"]).await;
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    let puts: Vec<&str> = got
+        .iter()
+        .filter(|(m, ..)| m == "PUT")
+        .map(|(_, p, _, _)| p.as_str())
+        .collect();
+    assert_eq!(puts[0], "/_plugins/_ism/policies/kube-event-logger");
+    assert_eq!(
+        got.iter()
+            .find(|(_, p, ..)| p.ends_with("mappings"))
+            .unwrap()
+            .3,
+        json("es-templates/opensearch/component-template-mappings.json")
+    );
+    let bad = std::process::Command::new("bash")
+        .arg(repo("es-templates/install.sh"))
+        .arg("http://127.0.0.1:9")
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_sh_updates_an_existing_ism_policy_and_attaches_it_to_existing_indices() {
+    let (addr, seen, server) = stand_in(true).await;
+    install_sh(addr, &["--opensearch"]).await;
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    let update = got
+        .iter()
+        .find(|(m, p, ..)| m == "PUT" && p.starts_with("/_plugins/_ism/policies/"))
+        .expect("the existing policy is updated, not left as it was");
+    assert_eq!(
+        update.1,
+        "/_plugins/_ism/policies/kube-event-logger?if_seq_no=7&if_primary_term=2"
+    );
+    assert_eq!(update.3, json("es-templates/opensearch/ism-policy.json"));
+    let attach = got
+        .iter()
+        .find(|(m, p, ..)| m == "POST" && p.starts_with("/_plugins/_ism/add/"))
+        .expect("backing indices made before the fix get the policy");
+    assert_eq!(attach.1, "/_plugins/_ism/add/.ds-logs-kube_event_logger*");
+    assert_eq!(attach.3["policy_id"], "kube-event-logger");
+    server.abort();
+}
+
+/// OpenSearch's ISM matches a data stream's backing index by the data stream's name
+/// (index-management `ManagedIndexCoordinator.findIndexLookupName`): a `.ds-…` pattern never
+/// attaches, and nothing rolls over or is deleted.
+#[test]
+fn the_ism_policy_attaches_to_the_data_streams_logstash_writes() {
+    let policy = json("es-templates/opensearch/ism-policy.json");
+    let patterns: Vec<&str> = policy["policy"]["ism_template"][0]["index_patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let output = read("logstash/pipeline/30-output-opensearch.conf");
+    for stream in [
+        "logs-kube_event_logger-default",
+        "logs-kube_event_logger.failed-default",
+    ] {
+        let prefix = stream.trim_end_matches("default");
+        assert!(
+            output.contains(&format!(
+                "index => \"{prefix}${{DATA_STREAM_NAMESPACE:default}}\""
+            )),
+            "{stream}"
+        );
+        assert!(
+            patterns.iter().any(|p| glob_match(p, stream)),
+            "{stream} matches none of {patterns:?}"
+        );
+    }
+    assert!(
+        patterns.iter().all(|p| !p.starts_with(".ds-")),
+        "{patterns:?}"
+    );
+}

@@ -1,0 +1,159 @@
+//! The Logstash pipelines (logstash/) against the template and against themselves: every field
+//! read or written is mapped, the filter keeps types, ids and versions, failures are routed,
+//! and only events tagged as ours enter our pipeline.
+
+use super::*;
+
+pub(crate) fn logstash_sections(file: &str) -> Vec<logstash::Section> {
+    logstash::parse(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn every_field_the_logstash_pipeline_reads_or_writes_is_in_the_template() {
+    let mappings = es_mappings();
+    let mut refs = Vec::new();
+    for f in files_under("logstash", "conf") {
+        refs.extend(logstash::field_refs(&logstash_sections(&f)));
+    }
+    refs.sort();
+    refs.dedup();
+    let mut missing = Vec::new();
+    for r in &refs {
+        let segs: Vec<&str> = r
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+            .collect();
+        if segs[0] == "@metadata" {
+            continue;
+        }
+        if resolve(&mappings, &segs) == Mapped::Missing {
+            missing.push(r.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "fields used by logstash/ but not mapped: {missing:?}"
+    );
+    for expected in [
+        "[watch][type]",
+        "[k8s][event][metadata][uid]",
+        "[k8s][event][metadata][resourceVersion]",
+        "[k8s][event][series][lastObservedTime]",
+        "[k8s][event][eventTime]",
+        "[event][original]",
+        "[@timestamp]",
+    ] {
+        assert!(
+            refs.contains(&expected.to_string()),
+            "{expected} not used: {refs:?}"
+        );
+    }
+}
+
+#[test]
+fn the_logstash_filter_keeps_the_type_ids_versions_and_routes_failures() {
+    let text = read("logstash/pipeline/10-filter.conf");
+    // The time fields in the documented order of preference.
+    let order: Vec<usize> = [
+        "[series][lastObservedTime]",
+        "[k8s][event][lastTimestamp]\" =>",
+        "[k8s][event][eventTime]\" =>",
+        "[metadata][creationTimestamp]\" =>",
+    ]
+    .iter()
+    .map(|f| text.find(f).unwrap_or_else(|| panic!("{f}")))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert!(
+        text.contains("concatenate_sources => true")
+            && text.contains("target => \"[@metadata][doc_id]\"")
+    );
+    assert!(text.contains("drop {}"), "bookmarks are dropped");
+    for out in [
+        "logstash/pipeline/30-output-elasticsearch.conf",
+        "logstash/pipeline/30-output-opensearch.conf",
+    ] {
+        let t = read(out);
+        assert!(
+            t.contains("document_id => \"%{[@metadata][doc_id]}\""),
+            "{out}"
+        );
+        assert!(
+            t.contains("kube_event_logger.failed"),
+            "{out}: a failure stream"
+        );
+    }
+    let ls = yaml("logstash/logstash.yml");
+    assert_eq!(ls["queue.type"], "persisted");
+    assert_eq!(ls["dead_letter_queue.enable"], true);
+    let pipelines = yaml("logstash/pipelines.yml");
+    let ours = pipelines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pipeline.id"] == "kube-event-logger")
+        .unwrap();
+    let path = ours["path.config"].as_str().unwrap();
+    for part in ["05-input", "10-filter", "30-output-elasticsearch"] {
+        assert!(path.contains(part), "{path}");
+        assert!(repo(&format!("logstash/pipeline/{part}.conf")).exists());
+    }
+}
+
+#[test]
+fn only_events_tagged_as_ours_enter_our_pipeline() {
+    let beats_inputs: Vec<String> = files_under("logstash", "conf")
+        .into_iter()
+        .filter(|f| plugins(f).iter().any(|p| p.name == "beats"))
+        .collect();
+    assert_eq!(
+        beats_inputs,
+        ["logstash/pipeline/00-distributor.conf"],
+        "one beats input"
+    );
+    let distributor = read("logstash/pipeline/00-distributor.conf");
+    let tag = "kube-event-logger";
+    assert!(
+        distributor.contains(&format!("if \"{tag}\" in [tags] {{")),
+        "routes by tag"
+    );
+    let targets: Vec<Vec<String>> = plugins("logstash/pipeline/00-distributor.conf")
+        .iter()
+        .filter(|p| p.name == "pipeline")
+        .map(|p| strings_in(option(p, "send_to")))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            vec![tag.to_string()],
+            vec!["${OTHER_BEATS_PIPELINE:beats-other}".to_string()]
+        ],
+        "ours, then everything else"
+    );
+    // Filebeat tags what it reads from our file with exactly that tag.
+    let node = yaml("filebeat/kube-event-logger.input.yml");
+    let sidecar = yaml("filebeat/filebeat.yml");
+    for input in [&node[0], &sidecar["filebeat.inputs"][0]] {
+        assert!(
+            input["tags"].as_array().unwrap().iter().any(|t| t == tag),
+            "{input}"
+        );
+    }
+    // Our pipeline listens where the distributor sends; the other address has a pipeline.
+    let ours = plugins("logstash/pipeline/05-input.conf");
+    assert_eq!(strings_in(option(&ours[0], "address")), [tag]);
+    let pipelines = yaml("logstash/pipelines.yml");
+    let other = pipelines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pipeline.id"] == "beats-other")
+        .expect("a beats-other pipeline, so unrouted events never wait");
+    assert!(
+        other["config.string"]
+            .as_str()
+            .unwrap()
+            .contains("address => \"beats-other\"")
+    );
+}
