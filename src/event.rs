@@ -152,7 +152,7 @@ mod tests {
         let error = br#"{"type":"ERROR","object":{"kind":"Status","reason":"Expired","code":410}}"#;
         let bookmark =
             br#"{"type":"BOOKMARK","object":{"kind":"Event","metadata":{"resourceVersion":"9"}}}"#;
-        let lines = include_str!("../tests/fixtures/frames.jsonl")
+        let lines = include_str!("../tests/data/fixtures/frames.jsonl")
             .lines()
             .map(str::as_bytes)
             .chain([&error[..], bookmark]);
@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn reads_every_fixture_and_picks_the_best_time() {
-        for line in include_str!("../tests/fixtures/frames.jsonl").lines() {
+        for line in include_str!("../tests/data/fixtures/frames.jsonl").lines() {
             let f = EventFrame::parse(line.as_bytes()).unwrap();
             assert!(f.object.time().is_some(), "{line}");
             assert!(f.object.metadata.namespace.is_some());

@@ -86,20 +86,20 @@ mod tests {
     use super::*;
     use crate::event::EventFrame;
 
-    /// The data-driven cases in `tests/filter/cases.txt`.
+    /// The data-driven cases in `tests/data/filter/cases.txt`.
     #[test]
     fn cases_from_file() {
-        let frames: Vec<&str> = include_str!("../../tests/fixtures/frames.jsonl")
+        let frames: Vec<&str> = include_str!("../../tests/data/fixtures/frames.jsonl")
             .lines()
             .collect();
         let mut now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let mut expr: Option<&str> = None;
         let mut checked = 0;
-        for (n, line) in include_str!("../../tests/filter/cases.txt")
+        for (n, line) in include_str!("../../tests/data/filter/cases.txt")
             .lines()
             .enumerate()
         {
-            let at = format!("tests/filter/cases.txt:{}", n + 1);
+            let at = format!("tests/data/filter/cases.txt:{}", n + 1);
             let line = line.trim();
             if let Some(t) = line.strip_prefix("now:") {
                 now = t.trim().parse().unwrap();
@@ -182,7 +182,7 @@ mod tests {
             "\n",
         ];
         let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let frame = include_str!("../../tests/fixtures/frames.jsonl")
+        let frame = include_str!("../../tests/data/fixtures/frames.jsonl")
             .lines()
             .next()
             .unwrap();

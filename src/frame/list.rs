@@ -94,7 +94,7 @@ impl ListedObject {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = include_str!("../../tests/fixtures/frames.jsonl");
+    const FIXTURES: &str = include_str!("../../tests/data/fixtures/frames.jsonl");
 
     #[test]
     fn list_item_becomes_the_watch_frame_byte_for_byte() {

@@ -158,7 +158,7 @@ mod tests {
         ResourceVersion::new(s.into())
     }
 
-    const FIXTURES: &str = include_str!("../../tests/fixtures/frames.jsonl");
+    const FIXTURES: &str = include_str!("../../tests/data/fixtures/frames.jsonl");
 
     #[test]
     fn parses_every_fixture_frame() {

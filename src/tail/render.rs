@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn warnings_are_yellow_only_with_color() {
-        let line = include_str!("../../tests/fixtures/frames.jsonl")
+        let line = include_str!("../../tests/data/fixtures/frames.jsonl")
             .lines()
             .next()
             .unwrap();

@@ -68,7 +68,7 @@ async fn wire_frames_are_written_byte_for_byte_over_plain_http() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(dir.path(), &server.kubeconfig(None), &[]);
     wait_watching(&server, &server.current_rv().to_string()).await;
-    let fixtures = include_str!("../fixtures/frames.jsonl");
+    let fixtures = include_str!("../data/fixtures/frames.jsonl");
     let mut expected = Vec::new();
     for line in fixtures.lines() {
         expected.push(server.emit_line(line));
@@ -359,7 +359,7 @@ async fn a_filter_is_pushed_down_in_part_and_equals_local_evaluation() {
         &["--filter", expr, "--field-selector", "reason!=Unhealthy"],
     );
     wait_watching(&server, &server.current_rv().to_string()).await;
-    let all: Vec<String> = include_str!("../fixtures/frames.jsonl")
+    let all: Vec<String> = include_str!("../data/fixtures/frames.jsonl")
         .lines()
         .map(|l| server.emit_line(l))
         .collect();

@@ -95,7 +95,7 @@ pub(crate) fn check_document(
 /// Realistic frames: the wire fixtures (events.k8s.io-style eventTime-only events with series,
 /// labels, annotations, managedFields, DELETED) plus the test server's events.
 pub(crate) fn realistic_frames() -> Vec<Value> {
-    let mut frames: Vec<Value> = include_str!("../fixtures/frames.jsonl")
+    let mut frames: Vec<Value> = include_str!("../data/fixtures/frames.jsonl")
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
