@@ -192,3 +192,44 @@ fn the_layout_map_in_lib_rs_names_every_module() {
         assert!(named, "lib.rs's layout map does not name `{module}`");
     }
 }
+
+/// Lines of a source file before its `#[cfg(test)]` module.
+fn code_lines(text: &str) -> usize {
+    text.lines()
+        .take_while(|l| l.trim_start() != "#[cfg(test)]")
+        .count()
+}
+
+/// Every `.rs` file under a folder of the repository, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_source_file_is_over_400_lines_outside_its_tests() {
+    for (_, path) in modules() {
+        let n = code_lines(&std::fs::read_to_string(&path).unwrap());
+        assert!(n <= 400, "{}: {n} lines before its tests", path.display());
+    }
+    assert_eq!(code_lines("a\nb\n#[cfg(test)]\nmod tests {}\n"), 2);
+}
+
+#[test]
+fn no_test_file_is_over_700_lines() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let files = rust_files(&tests);
+    assert!(files.len() > 10, "the scan finds the tests: {files:?}");
+    for path in files {
+        let n = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert!(n <= 700, "{}: {n} lines", path.display());
+    }
+}

@@ -14,7 +14,10 @@ fn tail(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn tail_prints_each_format_as_its_golden_file() {
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fixtures/frames.jsonl");
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fixtures/frames.jsonl"
+    );
     let cases: &[(&[&str], &str)] = &[
         (&[], "table.txt"),
         (&["-o", "wide"], "wide.txt"),
@@ -74,7 +77,9 @@ fn tail_prints_each_format_as_its_golden_file() {
 #[test]
 fn tail_all_reads_gz_and_plain_rotated_files_oldest_first_and_reports_bad_lines() {
     use std::io::Write;
-    let lines: Vec<&str> = include_str!("../data/fixtures/frames.jsonl").lines().collect();
+    let lines: Vec<&str> = include_str!("../data/fixtures/frames.jsonl")
+        .lines()
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.json");
     let mut gz = flate2::write::GzEncoder::new(
@@ -112,7 +117,9 @@ fn tail_all_reads_gz_and_plain_rotated_files_oldest_first_and_reports_bad_lines(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_follow_keeps_going_across_a_rotation() {
     use std::io::Write;
-    let lines: Vec<&str> = include_str!("../data/fixtures/frames.jsonl").lines().collect();
+    let lines: Vec<&str> = include_str!("../data/fixtures/frames.jsonl")
+        .lines()
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.json");
     std::fs::write(&path, format!("{}\n", lines[0])).unwrap();
@@ -150,7 +157,10 @@ async fn tail_follow_keeps_going_across_a_rotation() {
 
 #[test]
 fn tail_highlights_warnings_only_on_a_terminal() {
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fixtures/frames.jsonl");
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fixtures/frames.jsonl"
+    );
     // `script` gives the command a pseudo-terminal as stdout.
     let on_tty = std::process::Command::new("script")
         .args([
@@ -242,7 +252,9 @@ impl Drop for Following {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_follow_starts_from_the_last_lines_and_waits_for_a_missing_file() {
     use std::io::Write;
-    let lines: Vec<&str> = include_str!("../data/fixtures/frames.jsonl").lines().collect();
+    let lines: Vec<&str> = include_str!("../data/fixtures/frames.jsonl")
+        .lines()
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.json");
     std::fs::write(&path, lines[..6].join("\n") + "\n").unwrap();
@@ -323,7 +335,10 @@ fn tail_errors_are_plain_come_first_and_say_what_to_do() {
         !err.contains("ERROR") && !err.contains("Z "),
         "no log decoration: {err}"
     );
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fixtures/frames.jsonl");
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fixtures/frames.jsonl"
+    );
     let out = tail(&[
         fixtures,
         "--since",
