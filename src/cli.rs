@@ -92,7 +92,7 @@ pub struct TailArgs {
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
-    /// Only frames matching this expression (see README: filter language).
+    /// Only frames matching this expression (see docs/guide.md, "The filter language").
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
 
@@ -142,7 +142,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_compress_after)]
     pub compress_after: std::time::Duration,
 
-    /// Write only frames matching this expression (see README: filter language). The part the
+    /// Write only frames matching this expression (see docs/guide.md, "The filter language"). The part the
     /// API server can evaluate is sent as a fieldSelector; the rest is evaluated here.
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,

@@ -233,3 +233,41 @@ fn no_test_file_is_over_700_lines() {
         assert!(n <= 700, "{}: {n} lines", path.display());
     }
 }
+
+#[test]
+fn the_readme_is_a_short_hub_that_links_every_page_of_the_docs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let n = readme.lines().count();
+    assert!(n <= 250, "README.md: {n} lines");
+    // The two set-up commands come right after the pitch, before any table.
+    let commands = readme.find("cargo run --release -- run").unwrap();
+    let first_table = readme.find("\n|").unwrap();
+    assert!(commands < first_table, "the set-up commands come first");
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            readme.contains(&format!("](docs/{name})")),
+            "README.md does not link docs/{name}"
+        );
+    }
+    // Every relative link in the README and the docs leads to a file that exists.
+    let pages = std::iter::once(root.join("README.md")).chain(
+        std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for page in pages {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (i, _) in text.match_indices("](") {
+            let target = &text[i + 2..];
+            let target = &target[..target.find(')').unwrap()];
+            let file = target.split('#').next().unwrap();
+            if file.is_empty() || file.contains("://") {
+                continue;
+            }
+            let path = page.parent().unwrap().join(file);
+            assert!(path.exists(), "{}: broken link {target}", page.display());
+        }
+    }
+}

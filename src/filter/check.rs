@@ -229,7 +229,7 @@ fn resolve(expr: &str, name: &str) -> Result<(usize, &'static FieldInfo), Filter
             let err = FilterError::at(expr, name, format!("unknown field `{name}`"));
             Err(match suggest(name) {
                 Some(s) => err.help(format!("did you mean `{s}`?")),
-                None => err.help("fields: type, reason, message, namespace, kind, name, count, time, frame.type, involvedObject.*, metadata.*, source.*, … (see README)"),
+                None => err.help("fields: type, reason, message, namespace, kind, name, count, time, frame.type, involvedObject.*, metadata.*, source.*, … (see docs/guide.md)"),
             })
         }
     }

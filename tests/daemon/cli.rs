@@ -166,10 +166,10 @@ fn kubeconfig_problems_name_the_file_once_and_the_contexts_there_are() {
     assert!(out.stdout.is_empty());
 }
 
-/// A section of the README, from its heading to the next `## `.
-fn readme_section(heading: &str) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+/// A section of a page of the docs (`docs/guide.md`, …), from its heading to the next `## `.
+fn doc_section(page: &str, heading: &str) -> String {
+    let path = format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let start = readme
         .find(heading)
         .unwrap_or_else(|| panic!("no {heading:?}"));
@@ -190,7 +190,7 @@ fn long_flags(text: &str) -> std::collections::BTreeSet<String> {
 
 #[test]
 fn the_readme_run_flags_table_is_whole_and_matches_run_help() {
-    let section = readme_section("## `kube-event-logger run`");
+    let section = doc_section("guide.md", "## `kube-event-logger run`");
     let lines: Vec<&str> = section.lines().collect();
     let first = lines.iter().position(|l| l.starts_with("| flag")).unwrap();
     let rows: Vec<&str> = lines[first..]
@@ -220,7 +220,7 @@ fn the_readme_run_flags_table_is_whole_and_matches_run_help() {
         .flat_map(|l| long_flags(l.split("  ").find(|p| !p.trim().is_empty()).unwrap_or("")))
         .filter(|f| f != "--help")
         .collect();
-    assert_eq!(documented, offered, "README table vs run --help");
+    assert_eq!(documented, offered, "docs/guide.md table vs run --help");
     assert!(
         help.contains("/metrics"),
         "--http-addr's help names /metrics"
@@ -229,11 +229,11 @@ fn the_readme_run_flags_table_is_whole_and_matches_run_help() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_check_shows_log_lines_that_appear_at_the_default_level() {
-    let deploy = readme_section("## Deploy");
+    let deploy = doc_section("deploy.md", "## Deploy");
     let check = deploy
         .lines()
         .find(|l| l.contains("logs deploy/kube-event-logger"))
-        .expect("the README's check reads the logs");
+        .expect("the deploy steps' check reads the logs");
     let promised: Vec<&str> = check
         .split_once('#')
         .unwrap()

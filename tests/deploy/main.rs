@@ -491,16 +491,17 @@ fn the_dockerfile_builds_a_static_binary_into_a_minimal_non_root_image() {
     }
 }
 
-/// The README's deploy steps, the part that needs no registry: the overlay they write renders with
+/// The deploy steps (docs/deploy.md, docs/loki.md), the part that needs no registry: the overlay they write renders with
 /// the registry's image in both containers, pulled if not present.
-/// The overlay a README block after `marker` writes with a YAML heredoc, rendered in its place
+/// The overlay a docs block after `marker` writes with a YAML heredoc, rendered in its place
 /// in a copy of the checkout (links to deploy/ and loki/).
-fn readme_overlay(marker: &str) -> Option<Vec<Value>> {
+fn readme_overlay(page: &str, marker: &str) -> Option<Vec<Value>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("docs").join(page)).unwrap();
+    let deploy = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
     let steps = readme
         .split_once(marker)
-        .unwrap_or_else(|| panic!("the README marks {marker}"))
+        .unwrap_or_else(|| panic!("docs/{page} marks {marker}"))
         .1;
     let body = steps
         .split_once("<<YAML\n")
@@ -514,7 +515,8 @@ fn readme_overlay(marker: &str) -> Option<Vec<Value>> {
         .map(|l| format!("{}\n", l.get(margin..).unwrap_or("")))
         .collect::<String>()
         .replace("$REGISTRY", "registry.example.com/platform");
-    assert!(readme.contains("REGISTRY=registry.example.com/platform"));
+    // The registry is set once, in the deploy steps; other pages' steps refer to it.
+    assert!(deploy.contains("REGISTRY=registry.example.com/platform"));
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("deploy/overlays/local");
     std::fs::create_dir_all(&local).unwrap();
@@ -547,7 +549,7 @@ fn assert_our_image(containers: &[&Value]) {
 
 #[test]
 fn the_readme_overlay_points_both_containers_at_your_registry() {
-    let Some(objects) = readme_overlay("<!-- deploy-steps") else {
+    let Some(objects) = readme_overlay("deploy.md", "<!-- deploy-steps") else {
         return;
     };
     let spec = &find(&objects, "StatefulSet", "kube-event-logger")["spec"]["template"]["spec"];
@@ -556,7 +558,7 @@ fn the_readme_overlay_points_both_containers_at_your_registry() {
 
 #[test]
 fn the_readme_loki_overlay_sets_the_loki_url_and_cluster_and_your_image() {
-    let Some(objects) = readme_overlay("<!-- loki-steps") else {
+    let Some(objects) = readme_overlay("loki.md", "<!-- loki-steps") else {
         return;
     };
     let spec = &find(&objects, "StatefulSet", "kube-event-logger")["spec"]["template"]["spec"];
@@ -594,19 +596,20 @@ fn the_alert_rules_pass_promtool_and_the_prometheus_rule_carries_the_same_groups
     assert_eq!(operator["kind"], "PrometheusRule");
     assert_eq!(operator["apiVersion"], "monitoring.coreos.com/v1");
     assert_eq!(operator["spec"]["groups"], plain["groups"]);
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let alerts_section = readme
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let deploy = std::fs::read_to_string(docs.join("deploy.md")).unwrap();
+    let guide = std::fs::read_to_string(docs.join("guide.md")).unwrap();
+    let alerts_section = deploy
         .split("\n## Alerts\n")
         .nth(1)
-        .expect("a README section \"Alerts\"")
+        .expect("a docs/deploy.md section \"Alerts\"")
         .split("\n## ")
         .next()
         .unwrap();
-    let metrics_table = readme
+    let metrics_table = guide
         .split("\n### Metrics\n")
         .nth(1)
-        .expect("a README metrics table")
+        .expect("a docs/guide.md metrics table")
         .split("\n\n")
         .find(|block| block.starts_with("| metric |"))
         .unwrap();
@@ -616,7 +619,7 @@ fn the_alert_rules_pass_promtool_and_the_prometheus_rule_carries_the_same_groups
             alerts_section
                 .lines()
                 .any(|l| l.starts_with(&format!("| `{name}` |"))),
-            "README \"Alerts\" has no runbook line for {name}"
+            "docs/deploy.md \"Alerts\" has no runbook line for {name}"
         );
         let expr = rule["expr"].as_str().unwrap();
         for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {

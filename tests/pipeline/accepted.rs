@@ -1,4 +1,4 @@
-//! The files against what the products accept, for every version the README claims (the
+//! The files against what the products accept, for every version the docs claim (the
 //! tables in products.rs): logstash.yml keys, plugin options, Filebeat input options, template
 //! and saved-object fields.
 
@@ -196,9 +196,9 @@ fn the_document_id_is_a_searchable_keyword_for_collapsing_duplicates() {
     }
 }
 
-/// The README's compatibility table, as (product, lowest, highest).
+/// The compatibility table (docs/elasticsearch.md), as (product, lowest, highest).
 pub(crate) fn readme_compatibility() -> Vec<(String, String, String)> {
-    let readme = read("README.md");
+    let readme = read("docs/elasticsearch.md");
     let table = readme
         .split_once("### Compatibility")
         .expect("a Compatibility section")

@@ -1,4 +1,4 @@
-//! The Filebeat inputs (filebeat/) against the daemon's file naming, and the README's
+//! The Filebeat inputs (filebeat/) against the daemon's file naming, and the docs'
 //! Filebeat → Elasticsearch input against ours.
 
 use super::*;
@@ -98,12 +98,12 @@ fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
 
 #[test]
 fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_index() {
-    let readme = read("README.md");
+    let readme = read("docs/elasticsearch.md");
     let block = readme
         .split_once("<!-- filebeat-to-elasticsearch-input")
         .and_then(|(_, rest)| rest.split_once("```yaml\n"))
         .and_then(|(_, rest)| rest.split_once("```"))
-        .expect("the README shows the input")
+        .expect("docs/elasticsearch.md shows the input")
         .0;
     let shown: Value = serde_saphyr::from_str(block).unwrap();
     let mut shown = shown[0].clone();
@@ -130,7 +130,7 @@ fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_inde
     }
     assert_eq!(
         &*options, &*ours,
-        "the README's input drifted from filebeat/"
+        "the input in docs/elasticsearch.md drifted from filebeat/"
     );
     let pipeline = json("es-templates/ingest-pipeline.json");
     assert!(pipeline["processors"].as_array().unwrap().len() > 5);

@@ -96,7 +96,7 @@ const SOURCE_LABELS: (&[&str], &str) = (&["filename"], SOURCE_FILE);
 const FUNCTIONS: (&[&str], &str) = (&["sys.env"], SYS);
 const TIME_FORMATS: (&[&str], &str) = (&["RFC3339", "RFC3339Nano"], TIMESTAMP);
 
-/// The stream labels we promise (README, "Loki and Grafana"), and the names that must never be
+/// The stream labels we promise (docs/loki.md), and the names that must never be
 /// labels: unbounded values make a stream each (LABELS_BP); they go to structured metadata.
 pub(crate) const STREAM_LABELS: &[&str] =
     &["job", "cluster", "namespace", "watch_type", "event_type"];

@@ -8,7 +8,7 @@
 //! is claimed lower than we need). `until` is the first version without it, from that version's
 //! breaking changes. Plugin options count in Logstash versions (the plugins run inside it).
 
-/// The versions the files are written for (README, "Compatibility"): lowest and highest.
+/// The versions the files are written for (docs/elasticsearch.md, "Compatibility"): lowest and highest.
 pub struct Claim {
     pub product: &'static str,
     pub lowest: &'static str,
