@@ -55,7 +55,10 @@ pub fn spawn_logger(
 ) -> std::process::Child {
     let kc = dir.join("kubeconfig");
     std::fs::write(&kc, server.kubeconfig(None)).unwrap();
-    Command::new(support::BIN)
+    // BENCH_LOGGER: another build of the binary (say, the commit before a change) measured by
+    // the same harness, for before/after figures from one run.
+    let bin = std::env::var("BENCH_LOGGER").unwrap_or_else(|_| support::BIN.to_string());
+    Command::new(bin)
         .arg("run")
         .arg("--kubeconfig")
         .arg(&kc)
