@@ -203,17 +203,22 @@ mod tests {
         }
     }
 
+    /// Stands by (never shut down) until `elector` leads; the positions handed over.
+    async fn stand_by_until_leading(elector: &mut Elector<Leases>) -> Option<Positions> {
+        let never = std::future::pending::<()>();
+        tokio::pin!(never);
+        let (health, metrics) = (Health::new(&[Scope::All]), Metrics::new());
+        stand_by(elector, &health, &metrics, &[Scope::All], &mut never).await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_leader_cut_off_from_the_lease_stops_before_a_stand_by_could_take_it() {
         let store = Arc::new(Store::default());
-        let (health, metrics) = (Health::new(&[Scope::All]), Metrics::new());
-        let never = std::future::pending::<()>();
-        tokio::pin!(never);
         let leases = Leases::new(&store);
         let cut_off = leases.cut_off.clone();
         let mut a = Elector::with_api(leases, config("a"));
         let start = Instant::now();
-        let handover = stand_by(&mut a, &health, &metrics, &[Scope::All], &mut never).await;
+        let handover = stand_by_until_leading(&mut a).await;
         assert_eq!(
             handover,
             Some(Positions::new()),
@@ -235,10 +240,7 @@ mod tests {
         // b stands by and takes the Lease once it has seen no renewal for a lease duration.
         let mut b = Elector::with_api(Leases::new(&store), config("b"));
         let b_task = tokio::spawn(async move {
-            let never = std::future::pending::<()>();
-            tokio::pin!(never);
-            let health = Health::new(&[Scope::All]);
-            stand_by(&mut b, &health, &Metrics::new(), &[Scope::All], &mut never).await;
+            stand_by_until_leading(&mut b).await;
             Instant::now()
         });
         let a_stopped = leading.await.unwrap();
@@ -262,18 +264,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_leader_that_sees_another_holder_stops_at_once_and_release_hands_over() {
         let store = Arc::new(Store::default());
-        let (health, metrics) = (Health::new(&[Scope::All]), Metrics::new());
-        let never = std::future::pending::<()>();
-        tokio::pin!(never);
+        let metrics = Metrics::new();
         let mut a = Elector::with_api(Leases::new(&store), config("a"));
-        stand_by(&mut a, &health, &metrics, &[Scope::All], &mut never).await;
+        stand_by_until_leading(&mut a).await;
         let mut written = Positions::new();
         written.insert(Scope::All, crate::frame::ResourceVersion::new("42".into()));
         step_down(&mut a, &metrics, &written, true).await;
         // b takes over at its first try and is handed a's final position.
         let mut b = Elector::with_api(Leases::new(&store), config("b"));
         let start = Instant::now();
-        let handover = stand_by(&mut b, &health, &metrics, &[Scope::All], &mut never).await;
+        let handover = stand_by_until_leading(&mut b).await;
         assert_eq!(handover, Some(written));
         assert!(Instant::now() - start <= Duration::from_millis(2400));
         // a, renewing, finds b's name in the Lease and stops at its next round.
