@@ -23,7 +23,7 @@ pub const CLAIMS: &[Claim] = &[
     },
     Claim {
         product: "Logstash",
-        lowest: "8.0",
+        lowest: "8.8",
         highest: "9.3",
     },
     Claim {
@@ -68,6 +68,12 @@ const OS_OUT: &str = "https://github.com/opensearch-project/logstash-output-open
 const BEATS_IN: &str =
     "https://www.elastic.co/docs/reference/logstash/plugins/plugins-inputs-beats";
 const P2P: &str = "https://www.elastic.co/docs/reference/logstash/pipeline-to-pipeline";
+/// Options that came with a plugin release: the release from the plugin's CHANGELOG, and the
+/// first Logstash that bundles it, from `Gemfile.jruby-*.lock.release` at the elastic/logstash
+/// release tags (8.0–8.2: 11.4.1, 8.3–8.4: 11.6.0, 8.5: 11.9.0, 8.6: 11.12.1, 8.7: 11.13.1,
+/// 8.8: 11.15.1, 9.0: 12.0.2).
+const ES_OUT_11_7: &str = "logstash-output-elasticsearch CHANGELOG 11.7.0 (silence_errors_in_log, #1068); first bundled in Logstash 8.5 (11.9.0)";
+const ES_OUT_11_14: &str = "logstash-output-elasticsearch CHANGELOG 11.14.0 (ssl_certificate_authorities, #1118); first bundled in Logstash 8.8 (11.15.1)";
 const FILESTREAM: &str =
     "https://www.elastic.co/docs/reference/beats/filebeat/filebeat-input-filestream";
 
@@ -118,13 +124,13 @@ pub const PLUGIN_OPTIONS: &[(&str, &[Known])] = &[
             k("hosts", "8.0", ES_OUT),
             k("user", "8.0", ES_OUT),
             k("password", "8.0", ES_OUT),
-            k("ssl_certificate_authorities", "8.0", ES_OUT),
+            k("ssl_certificate_authorities", "8.8", ES_OUT_11_14),
             k("data_stream", "8.0", ES_OUT),
             k("data_stream_type", "8.0", ES_OUT),
             k("data_stream_dataset", "8.0", ES_OUT),
             k("data_stream_namespace", "8.0", ES_OUT),
             k("document_id", "8.0", ES_OUT),
-            k("silence_errors_in_log", "8.0", ES_OUT),
+            k("silence_errors_in_log", "8.5", ES_OUT_11_7),
         ],
     ),
     (
