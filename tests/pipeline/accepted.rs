@@ -44,7 +44,7 @@ pub(crate) fn strings_in(v: Option<&logstash::Value>) -> Vec<String> {
 }
 
 #[test]
-fn every_logstash_yml_key_exists_in_every_claimed_logstash() {
+fn every_logstash_yml_and_pipelines_yml_key_exists_in_every_claimed_logstash() {
     let yml = yaml("logstash/logstash.yml");
     let keys: Vec<&str> = yml
         .as_object()
@@ -56,6 +56,71 @@ fn every_logstash_yml_key_exists_in_every_claimed_logstash() {
     assert!(bad.is_empty(), "{bad:#?}");
     // The monitoring API has no authentication here: it stays on loopback.
     assert_eq!(yml["api.http.host"], "127.0.0.1");
+    let both: Vec<products::Known> = products::PIPELINES_YML
+        .iter()
+        .chain(products::LOGSTASH_YML)
+        .copied()
+        .collect();
+    for entry in yaml("logstash/pipelines.yml").as_array().unwrap() {
+        let keys = entry.as_object().unwrap().keys().map(String::as_str);
+        let bad = products::unknown(keys, &both, "Logstash");
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+}
+
+/// Settings that shape a pipeline's queueing and decoding: set on ours only.
+const PIPELINE_SETTINGS: [&str; 3] = ["queue.", "dead_letter_queue.", "pipeline."];
+
+#[test]
+fn queue_and_dead_letter_settings_apply_to_our_pipeline_only() {
+    let yml = yaml("logstash/logstash.yml");
+    for key in yml.as_object().unwrap().keys() {
+        assert!(
+            !PIPELINE_SETTINGS.iter().any(|p| key.starts_with(p)),
+            "logstash.yml sets {key} for every pipeline, the distributor and the operator's too"
+        );
+    }
+    let pipelines = yaml("logstash/pipelines.yml");
+    for entry in pipelines.as_array().unwrap() {
+        let id = entry["pipeline.id"].as_str().unwrap();
+        let own: Vec<&String> = entry
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "pipeline.id" && PIPELINE_SETTINGS.iter().any(|p| k.starts_with(p)))
+            .collect();
+        if id == "kube-event-logger" {
+            assert_eq!(entry["queue.type"], "persisted", "{entry}");
+            assert_eq!(entry["dead_letter_queue.enable"], true, "{entry}");
+            // The distributor waits on this queue: no checkpoint per event.
+            assert!(entry["queue.checkpoint.writes"].is_null(), "{entry}");
+        } else {
+            assert!(own.is_empty(), "{id} is not ours, yet sets {own:?}");
+        }
+    }
+}
+
+#[test]
+fn a_failure_to_start_our_pipeline_cannot_block_the_distributor() {
+    let outputs: Vec<(Vec<String>, Option<String>)> =
+        plugins("logstash/pipeline/00-distributor.conf")
+            .iter()
+            .filter(|p| p.name == "pipeline")
+            .map(|p| {
+                let ensure = strings_in(option(p, "ensure_delivery")).pop();
+                (strings_in(option(p, "send_to")), ensure)
+            })
+            .collect();
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    for (to, ensure) in outputs {
+        if to == ["kube-event-logger"] {
+            // Unavailable (failed to start, reloading): discarded, not retried forever.
+            assert_eq!(ensure.as_deref(), Some("false"), "{to:?}");
+        } else {
+            // The operator's own traffic keeps its at-least-once delivery.
+            assert_eq!(ensure, None, "{to:?}");
+        }
+    }
 }
 
 #[test]

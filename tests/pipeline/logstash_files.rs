@@ -84,9 +84,6 @@ fn the_logstash_filter_keeps_the_type_ids_versions_and_routes_failures() {
             "{out}: a failure stream"
         );
     }
-    let ls = yaml("logstash/logstash.yml");
-    assert_eq!(ls["queue.type"], "persisted");
-    assert_eq!(ls["dead_letter_queue.enable"], true);
     let pipelines = yaml("logstash/pipelines.yml");
     let ours = pipelines
         .as_array()
@@ -94,6 +91,10 @@ fn the_logstash_filter_keeps_the_type_ids_versions_and_routes_failures() {
         .iter()
         .find(|p| p["pipeline.id"] == "kube-event-logger")
         .unwrap();
+    // Its own persisted queue and dead letter queue (queue_and_dead_letter_settings_apply_to_our_
+    // pipeline_only checks no other pipeline gets them).
+    assert_eq!(ours["queue.type"], "persisted");
+    assert_eq!(ours["dead_letter_queue.enable"], true);
     let path = ours["path.config"].as_str().unwrap();
     for part in ["05-input", "10-filter", "30-output-elasticsearch"] {
         assert!(path.contains(part), "{path}");

@@ -44,6 +44,7 @@ pub const CLAIMS: &[Claim] = &[
 ];
 
 /// One setting, option or field: the versions it exists in, and where that was read.
+#[derive(Clone, Copy)]
 pub struct Known {
     pub name: &'static str,
     pub since: &'static str,
@@ -68,6 +69,8 @@ const OS_OUT: &str = "https://github.com/opensearch-project/logstash-output-open
 const BEATS_IN: &str =
     "https://www.elastic.co/docs/reference/logstash/plugins/plugins-inputs-beats";
 const P2P: &str = "https://www.elastic.co/docs/reference/logstash/pipeline-to-pipeline";
+const P2P_OUT: &str = "https://www.elastic.co/docs/reference/logstash/pipeline-to-pipeline (Delivery guarantees); logstash-core lib/logstash/plugins/builtin/pipeline/output.rb at v8.0.0: `config :ensure_delivery, :default => true`";
+const MULTIPLE: &str = "https://www.elastic.co/docs/reference/logstash/multiple-pipelines (each entry's settings; unset ones fall back to logstash.yml; queues isolated per pipeline)";
 /// Options that came with a plugin release: the release from the plugin's CHANGELOG, and the
 /// first Logstash that bundles it, from `Gemfile.jruby-*.lock.release` at the elastic/logstash
 /// release tags (8.0–8.2: 11.4.1, 8.3–8.4: 11.6.0, 8.5: 11.9.0, 8.6: 11.12.1, 8.7: 11.13.1,
@@ -103,12 +106,24 @@ pub const LOGSTASH_YML: &[Known] = &[
     },
 ];
 
+/// `pipelines.yml` keys: an entry's own (id, config) and the `logstash.yml` settings it may set
+/// for itself (the rest of [`LOGSTASH_YML`] applies there too).
+pub const PIPELINES_YML: &[Known] = &[
+    k("pipeline.id", "8.0", MULTIPLE),
+    k("path.config", "8.0", MULTIPLE),
+    k("config.string", "8.0", MULTIPLE),
+];
+
 /// Options of the plugins our pipeline uses, by plugin name.
 pub const PLUGIN_OPTIONS: &[(&str, &[Known])] = &[
     // The pipeline input (`address`) and output (`send_to`) share the name.
     (
         "pipeline",
-        &[k("address", "8.0", P2P), k("send_to", "8.0", P2P)],
+        &[
+            k("address", "8.0", P2P),
+            k("send_to", "8.0", P2P),
+            k("ensure_delivery", "8.0", P2P_OUT),
+        ],
     ),
     (
         "beats",
