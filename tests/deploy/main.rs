@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+mod prometheus;
+
 /// Runs a tool CI installs, or `None` (with a note) when it is missing outside CI.
 fn tool(program: &str, args: &[&str], dir: &Path) -> Option<std::process::Output> {
     match std::process::Command::new(program)
@@ -572,79 +574,5 @@ fn the_readme_loki_overlay_sets_the_loki_url_and_cluster_and_your_image() {
             .as_str()
             .unwrap()
             .ends_with("/loki/api/v1/push")
-    );
-}
-
-fn read_yaml(path: &str) -> Value {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Runs promtool in `deploy/prometheus`.
-fn promtool(args: &[&str]) -> Option<std::process::Output> {
-    tool(
-        "promtool",
-        args,
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus"),
-    )
-}
-
-#[test]
-fn the_alert_rules_pass_promtool_and_the_prometheus_rule_carries_the_same_groups() {
-    let plain = read_yaml("deploy/prometheus/kube-event-logger.rules.yml");
-    let operator = read_yaml("deploy/prometheus/prometheusrule.yaml");
-    assert_eq!(operator["kind"], "PrometheusRule");
-    assert_eq!(operator["apiVersion"], "monitoring.coreos.com/v1");
-    assert_eq!(operator["spec"]["groups"], plain["groups"]);
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
-    let deploy = std::fs::read_to_string(docs.join("deploy.md")).unwrap();
-    let guide = std::fs::read_to_string(docs.join("guide.md")).unwrap();
-    let alerts_section = deploy
-        .split("\n## Alerts\n")
-        .nth(1)
-        .expect("a docs/deploy.md section \"Alerts\"")
-        .split("\n## ")
-        .next()
-        .unwrap();
-    let metrics_table = guide
-        .split("\n### Metrics\n")
-        .nth(1)
-        .expect("a docs/guide.md metrics table")
-        .split("\n\n")
-        .find(|block| block.starts_with("| metric |"))
-        .unwrap();
-    for rule in plain["groups"][0]["rules"].as_array().unwrap() {
-        let name = rule["alert"].as_str().unwrap();
-        assert!(
-            alerts_section
-                .lines()
-                .any(|l| l.starts_with(&format!("| `{name}` |"))),
-            "docs/deploy.md \"Alerts\" has no runbook line for {name}"
-        );
-        let expr = rule["expr"].as_str().unwrap();
-        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            if word.starts_with("kube_event_logger_") {
-                assert!(
-                    metrics_table.contains(&format!("`{word}")),
-                    "{name} uses {word}, which the daemon does not export"
-                );
-            }
-        }
-    }
-    let Some(checked) = promtool(&["check", "rules", "kube-event-logger.rules.yml"]) else {
-        return;
-    };
-    assert!(
-        checked.status.success(),
-        "promtool check rules:\n{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    let tested = promtool(&["test", "rules", "rules.test.yml"]).unwrap();
-    assert!(
-        tested.status.success(),
-        "promtool test rules:\n{}{}",
-        String::from_utf8_lossy(&tested.stdout),
-        String::from_utf8_lossy(&tested.stderr)
     );
 }
