@@ -69,7 +69,7 @@ impl OutputMetrics {
         );
         registry.register(
             "event_time_lag_seconds",
-            "Now minus the event time of the last frame written (-1: unknown)",
+            "Now minus the event time of the last occurrence written (ADDED or MODIFIED; a DELETED frame is not one; -1: unknown)",
             m.event_time_lag.clone(),
         );
         m

@@ -251,8 +251,8 @@ impl<A: EventsApi> ScopeWatch<A> {
         }
     }
 
-    /// Records that a batch was written and, at most once a second, the event time of its last
-    /// frame (a parse the hot path should not pay for every batch).
+    /// Records that a batch was written and, at most once a second, the event time of its newest
+    /// occurrence (a parse the hot path should not pay for every batch).
     fn note_batch(&mut self, batch: &[u8]) {
         if self
             .lag_measured
@@ -262,18 +262,10 @@ impl<A: EventsApi> ScopeWatch<A> {
             return;
         }
         self.lag_measured = Some(Instant::now());
-        let last = batch
-            .strip_suffix(b"\n")
-            .and_then(|b| b.rsplit(|c| *c == b'\n').next());
-        let time = last.and_then(|l| EventFrame::parse(l).ok()).and_then(|f| {
-            f.object
-                .time()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        });
         self.ctx
             .metrics
             .output
-            .batch_written(time.map(|t| t.as_millisecond()));
+            .batch_written(newest_occurrence_ms(batch));
     }
 
     async fn send(&mut self, batch: Batch) -> Result<(), WatchError> {
@@ -296,6 +288,20 @@ impl<A: EventsApi> ScopeWatch<A> {
         }
         Ok(())
     }
+}
+
+/// The event time (Unix ms) of a batch's newest occurrence: its last frame that is not DELETED.
+/// A DELETED frame repeats an Event's last state when the Event expires, about an hour after its
+/// last occurrence; its time says nothing about how far behind the watch is.
+fn newest_occurrence_ms(batch: &[u8]) -> Option<i64> {
+    batch
+        .split(|c| *c == b'\n')
+        .rev()
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| EventFrame::parse(l).ok())
+        .find(|f| f.frame_type != "DELETED")
+        .and_then(|f| f.object.time()?.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond())
 }
 
 #[cfg(test)]
@@ -591,5 +597,25 @@ mod tests {
             gaps[4]
         );
         assert!(calls.iter().all(|(c, _)| c == "watch from 5"), "{calls:?}");
+    }
+
+    #[test]
+    fn the_lag_is_read_from_the_newest_occurrence_not_from_a_deleted_frame() {
+        let frame = |kind: &str, time: &str| {
+            format!(
+                r#"{{"type":"{kind}","object":{{"metadata":{{"resourceVersion":"1"}},"lastTimestamp":"{time}"}}}}"#
+            ) + "\n"
+        };
+        let ms = |t: &str| t.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let batch = frame("ADDED", "2026-11-29T10:00:00Z")
+            + &frame("MODIFIED", "2026-11-29T10:05:00Z")
+            + &frame("DELETED", "2026-11-29T09:00:00Z");
+        assert_eq!(
+            newest_occurrence_ms(batch.as_bytes()),
+            Some(ms("2026-11-29T10:05:00Z"))
+        );
+        let expiring = frame("DELETED", "2026-11-29T09:00:00Z");
+        assert_eq!(newest_occurrence_ms(expiring.as_bytes()), None);
+        assert_eq!(newest_occurrence_ms(b"not json\n"), None);
     }
 }
