@@ -135,6 +135,8 @@ fn the_grafana_dashboard_has_the_kibana_views_in_documented_fields() {
 /// What one LogQL query selects, extracts and uses.
 struct Query {
     matchers: Vec<(String, String)>,
+    /// The `label!="value"` matchers among them.
+    excluded: Vec<(String, String)>,
     extracted: Vec<(String, String)>,
     used: Vec<String>,
     variables: Vec<String>,
@@ -168,6 +170,10 @@ fn logql(expr: &str) -> Query {
         .iter()
         .flat_map(|s| pairs(s, r#"([a-z_]+)\s*(?:=~|!=|!~|=)\s*"([^"]*)""#))
         .collect();
+    let excluded = selectors
+        .iter()
+        .flat_map(|s| pairs(s, r#"([a-z_]+)\s*!=\s*"([^"]*)""#))
+        .collect();
     let extracted = captures(r#"\|\s*json\s+([^|]*)"#, &rest, 1)
         .iter()
         .flat_map(|s| pairs(s, r#"([a-z_]+)="([^"]*)""#))
@@ -185,6 +191,7 @@ fn logql(expr: &str) -> Query {
     }
     Query {
         matchers,
+        excluded,
         extracted,
         used,
         variables: captures(r"\$(\w+)", &rest, 1),
@@ -239,6 +246,15 @@ fn the_grafana_queries_select_by_stream_labels_and_read_only_what_the_frames_hol
                 q.matchers
                     .contains(&("job".into(), "kube-event-logger".into())),
                 "{title}"
+            );
+        }
+        // A view that counts counts occurrences: an expiring Event's DELETED frame repeats its
+        // last state and is not one.
+        if q.functions.iter().any(|f| f == "count_over_time") {
+            assert!(
+                q.excluded
+                    .contains(&("watch_type".into(), "DELETED".into())),
+                "{title} counts DELETED frames: {expr}"
             );
         }
         for (name, path) in &q.extracted {
