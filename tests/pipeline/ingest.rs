@@ -136,6 +136,27 @@ pub const PROCESSORS: &[Processor] = &[
         },
     },
     Processor {
+        kind: "dissect",
+        condition: None,
+        field: "_index",
+        target: "",
+        apply: |d| {
+            // `logs-kube_event_logger-default` → type, dataset, namespace (the dataset has no
+            // `-`, and a namespace may not have one).
+            let index = get(d, "_index").and_then(Value::as_str).map(str::to_owned);
+            if let Some(parts) = index.as_deref().and_then(|i| {
+                let (t, rest) = i.split_once('-')?;
+                let (ds, ns) = rest.split_once('-')?;
+                Some((t.to_owned(), ds.to_owned(), ns.to_owned()))
+            }) {
+                put(d, "data_stream.type", json!(parts.0));
+                put(d, "data_stream.dataset", json!(parts.1));
+                put(d, "data_stream.namespace", json!(parts.2));
+            }
+            true
+        },
+    },
+    Processor {
         kind: "reroute",
         condition: Some("ctx.error?.message != null"),
         field: "",
@@ -244,29 +265,27 @@ pub const PROCESSORS: &[Processor] = &[
         },
     },
     Processor {
-        kind: "fingerprint",
+        kind: "set",
         condition: Some("ctx.watch?.type != null && ctx.watch.type != 'DELETED'"),
-        field: "k8s.event.metadata.uid",
-        target: "watch.doc_id",
+        field: "watch.doc_id",
+        target: "",
         apply: |d| {
             if get(d, "watch.type").is_some_and(|t| t != "DELETED") {
-                put(d, "watch.doc_id", json!("sha256(uid, resourceVersion)"));
+                let id = template(d, DOC_ID_TEMPLATES.0);
+                put(d, "watch.doc_id", json!(id));
             }
             true
         },
     },
     Processor {
-        kind: "fingerprint",
+        kind: "set",
         condition: Some("ctx.watch?.type == 'DELETED'"),
-        field: "k8s.event.metadata.uid",
-        target: "watch.doc_id",
+        field: "watch.doc_id",
+        target: "",
         apply: |d| {
             if get(d, "watch.type") == Some(&json!("DELETED")) {
-                put(
-                    d,
-                    "watch.doc_id",
-                    json!("sha256(uid, resourceVersion, type)"),
-                );
+                let id = template(d, DOC_ID_TEMPLATES.1);
+                put(d, "watch.doc_id", json!(id));
             }
             true
         },
@@ -284,14 +303,50 @@ pub const PROCESSORS: &[Processor] = &[
     },
 ];
 
-/// Runs the table on a Filebeat event; `None` when a processor drops it.
-pub fn run(mut doc: Value) -> Option<Value> {
+/// The `value` templates of the two `set` processors that build `watch.doc_id`, as
+/// ingest-pipeline.json has them (checked against the JSON in `ingest_route`): other frames,
+/// DELETED frames.
+pub const DOC_ID_TEMPLATES: (&str, &str) = (
+    "{{{k8s.event.metadata.uid}}}.{{{k8s.event.metadata.resourceVersion}}}",
+    "{{{k8s.event.metadata.uid}}}.{{{k8s.event.metadata.resourceVersion}}}.DELETED",
+);
+
+/// A mustache template of `{{{field.path}}}` references filled from a document (a missing field
+/// is empty, as in Elasticsearch's templates).
+pub fn template(doc: &Value, text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}}").map(|e| start + e).unwrap();
+        let value = get(doc, &rest[start + 3..end]);
+        match value {
+            Some(Value::String(s)) => out.push_str(s),
+            Some(other) => out.push_str(&other.to_string()),
+            None => {}
+        }
+        rest = &rest[end + 3..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs the table on a Filebeat event written to `index`; `None` when a processor drops it.
+/// `_index` is metadata: the processors read it, the document's source does not keep it.
+pub fn run_in(index: &str, mut doc: Value) -> Option<Value> {
+    put(&mut doc, "_index", json!(index));
     for p in PROCESSORS {
         if !(p.apply)(&mut doc) {
             return None;
         }
     }
+    take(&mut doc, "_index");
     Some(doc)
+}
+
+/// [`run_in`] with the index the Filebeat input writes to.
+pub fn run(doc: Value) -> Option<Value> {
+    run_in("logs-kube_event_logger-default", doc)
 }
 
 /// The leaf paths of a document (arrays and the event's own object taken whole).

@@ -98,3 +98,72 @@ fn the_ingest_pipeline_makes_the_documents_the_logstash_filter_makes() {
         assert!(doc.get("_frame").is_none() && doc.get("k8s").is_none());
     }
 }
+
+#[test]
+fn both_routes_make_the_same_document_id_and_data_stream_fields() {
+    // The ingest simulator's templates are the JSON's.
+    let pipeline = json("es-templates/ingest-pipeline.json");
+    let sets: Vec<&Value> = pipeline["processors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.get("set"))
+        .filter(|s| s["field"] == "watch.doc_id")
+        .collect();
+    let values: Vec<&str> = sets.iter().map(|s| s["value"].as_str().unwrap()).collect();
+    assert_eq!(
+        values,
+        [ingest::DOC_ID_TEMPLATES.0, ingest::DOC_ID_TEMPLATES.1]
+    );
+    let logstash = logstash_doc_id_templates();
+    let (ls_deleted, ls_other) = (&logstash[0], &logstash[1]);
+    let filebeat =
+        |line: String| serde_json::json!({ "message": line, "tags": ["kube-event-logger"] });
+    let mut frames = realistic_frames();
+    let mut deleted = frames[0].clone();
+    deleted["type"] = "DELETED".into();
+    frames.push(deleted);
+    let mut ids = std::collections::BTreeSet::new();
+    for frame in &frames {
+        let by_ingest = ingest::run(filebeat(frame.to_string())).unwrap();
+        let by_logstash = document(frame);
+        let template = if frame["type"] == "DELETED" {
+            ls_deleted
+        } else {
+            ls_other
+        };
+        let logstash_id = sprintf(&by_logstash, template);
+        assert_eq!(
+            by_ingest["watch"]["doc_id"], logstash_id,
+            "one frame, two routes, one document"
+        );
+        assert!(!logstash_id.contains("%{"), "{logstash_id}");
+        assert!(logstash_id.len() <= 512, "Elasticsearch's _id limit");
+        ids.insert(logstash_id);
+        assert_eq!(by_ingest["data_stream"], by_logstash["data_stream"]);
+    }
+    assert_eq!(
+        ids.len(),
+        frames.len(),
+        "each version, and its DELETED, apart"
+    );
+    // The data stream fields are the output's.
+    let output = read("logstash/pipeline/30-output-elasticsearch.conf");
+    for (option, field) in [
+        ("data_stream_type => \"logs\"", "logs"),
+        (
+            "data_stream_dataset => \"kube_event_logger\"",
+            "kube_event_logger",
+        ),
+        ("${DATA_STREAM_NAMESPACE:default}", "default"),
+    ] {
+        assert!(output.contains(option), "{option}");
+        assert!(
+            document(&frames[0])["data_stream"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|v| v == field)
+        );
+    }
+}

@@ -65,10 +65,8 @@ fn the_logstash_filter_keeps_the_type_ids_versions_and_routes_failures() {
     .map(|f| text.find(f).unwrap_or_else(|| panic!("{f}")))
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
-    assert!(
-        text.contains("concatenate_sources => true")
-            && text.contains("target => \"[@metadata][doc_id]\"")
-    );
+    // The document id: one template per branch (ingest_route checks both routes agree).
+    assert_eq!(logstash_doc_id_templates().len(), 2);
     assert!(text.contains("drop {}"), "bookmarks are dropped");
     for out in [
         "logstash/pipeline/30-output-elasticsearch.conf",
@@ -157,4 +155,50 @@ fn only_events_tagged_as_ours_enter_our_pipeline() {
             .unwrap()
             .contains("address => \"beats-other\"")
     );
+}
+
+/// The `[@metadata][doc_id]` templates of 10-filter.conf, as (DELETED frames, other frames):
+/// the filter sets it in the two branches of `if [watch][type] == "DELETED"`.
+pub(crate) fn logstash_doc_id_templates() -> Vec<String> {
+    let text = read("logstash/pipeline/10-filter.conf");
+    let branch = text
+        .find("if [watch][type] == \"DELETED\"")
+        .expect("a DELETED branch");
+    let key = "\"[@metadata][doc_id]\" => \"";
+    let found: Vec<(usize, String)> = text
+        .match_indices(key)
+        .map(|(at, _)| {
+            let value = &text[at + key.len()..];
+            (at, value[..value.find('"').unwrap()].to_string())
+        })
+        // The templates, not the `copy` of the result into [watch][doc_id].
+        .filter(|(_, value)| value.contains("%{"))
+        .collect();
+    assert!(found.iter().all(|(at, _)| *at > branch), "{found:?}");
+    found.into_iter().map(|(_, t)| t).collect()
+}
+
+/// A Logstash sprintf template (`%{[a][b]}`) filled from an event (a missing field stays as
+/// written, as Logstash leaves it).
+pub(crate) fn sprintf(event: &Value, text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("%{") {
+        out.push_str(&rest[..start]);
+        let end = start + rest[start..].find('}').unwrap();
+        let reference = &rest[start + 2..end];
+        let path: Vec<&str> = reference
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+            .collect();
+        match path.iter().try_fold(event, |v, k| v.get(*k)) {
+            Some(Value::String(s)) => out.push_str(s),
+            Some(v) if !v.is_null() => out.push_str(&v.to_string()),
+            _ => out.push_str(&rest[start..=end]),
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }

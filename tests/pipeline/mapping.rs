@@ -113,6 +113,8 @@ pub(crate) fn document(frame: &Value) -> Value {
     serde_json::json!({
         "@timestamp": "2026-11-22T10:00:00Z",
         "watch": { "type": frame["type"], "doc_id": "0123abcd" },
+        // The Elasticsearch output's data stream fields (data_stream_sync_fields, default on).
+        "data_stream": { "type": "logs", "dataset": "kube_event_logger", "namespace": "default" },
         "k8s": { "event": frame["object"] },
         "cluster": { "name": "prod-1" },
         "tags": ["kube-event-logger"],
