@@ -6,10 +6,14 @@
 #   es-templates/install.sh URL --opensearch    # OpenSearch 2.12+: ISM policy + templates
 #
 # Credentials: ES_API_KEY (Elasticsearch API key), or ES_USER and ES_PASSWORD. A private CA:
-# ES_CA=/path/to/ca.crt. Run it again after an upgrade: templates and policies are replaced in
-# place. OpenSearch: an existing ISM policy is updated with its sequence number (optimistic
-# concurrency, `if_seq_no`/`if_primary_term`), and the policy is attached to backing indices that
-# already exist (ISM templates only pick up indices created after them).
+# ES_CA=/path/to/ca.crt. Run it again after an upgrade: templates, the ILM policy and the ingest
+# pipeline are replaced in place (Elasticsearch moves managed indices to the new ILM policy
+# version itself). OpenSearch: an existing ISM policy is updated with its sequence number
+# (optimistic concurrency, `if_seq_no`/`if_primary_term`); indices ISM already manages keep the
+# policy version they cached until `_plugins/_ism/change_policy` moves them (OpenSearch, "Managed
+# indexes"), which this script then does (it takes effect once their current state's actions
+# finish); and the policy is attached to backing indices that have none yet (ISM templates only
+# pick up indices created after them).
 set -euo pipefail
 
 url=${1:?usage: install.sh URL [--opensearch]}
@@ -56,6 +60,11 @@ else
             exit 1
         fi
         put "${policy}?if_seq_no=${seq_no}&if_primary_term=${term}" opensearch/ism-policy.json
+        # Managed indices run their cached copy of the old version until changed.
+        echo "POST _plugins/_ism/change_policy/.ds-logs-kube_event_logger*" >&2
+        curl "${curl_args[@]}" -X POST "${url}/_plugins/_ism/change_policy/.ds-logs-kube_event_logger*" \
+            --data-binary '{"policy_id":"kube-event-logger"}'
+        echo
     else
         put "${policy}" opensearch/ism-policy.json
     fi

@@ -139,3 +139,16 @@ fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_inde
             .contains("_ingest/pipeline/kube-event-logger ingest-pipeline.json")
     );
 }
+
+#[test]
+fn the_sidecar_filebeat_sets_its_batch_size_on_the_output_not_the_legacy_queue_parameter() {
+    let sidecar = yaml("filebeat/filebeat.yml");
+    // flush.min_events is legacy from Filebeat 8.13 (Filebeat reference, "Configure the internal
+    // queue"); the lowest Filebeat we claim is 8.14.
+    assert!(
+        sidecar["queue.mem"].get("flush.min_events").is_none(),
+        "{}",
+        sidecar["queue.mem"]
+    );
+    assert!(sidecar["output.logstash"]["bulk_max_size"].is_u64());
+}

@@ -167,6 +167,21 @@ async fn install_sh_updates_an_existing_ism_policy_and_attaches_it_to_existing_i
         .expect("backing indices made before the fix get the policy");
     assert_eq!(attach.1, "/_plugins/_ism/add/.ds-logs-kube_event_logger*");
     assert_eq!(attach.3["policy_id"], "kube-event-logger");
+    // Indices ISM already manages keep running the policy version they cached (OpenSearch,
+    // "Managed indexes": `policy` is the cached JSON of the policy_version used during runs)
+    // until the policy is changed on them.
+    let at = |m: &str, prefix: &str| {
+        got.iter()
+            .position(|(method, p, ..)| method == m && p.starts_with(prefix))
+    };
+    let change = at("POST", "/_plugins/_ism/change_policy/")
+        .expect("managed indices are moved to the updated policy");
+    assert_eq!(
+        got[change].1,
+        "/_plugins/_ism/change_policy/.ds-logs-kube_event_logger*"
+    );
+    assert_eq!(got[change].3["policy_id"], "kube-event-logger");
+    assert!(change > at("PUT", "/_plugins/_ism/policies/").unwrap());
     server.abort();
 }
 
