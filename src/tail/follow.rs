@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::output_files::{self, Form, Rotated};
+
 /// Whole lines read from one file, and where they start.
 pub struct Block {
     pub path: Arc<Path>,
@@ -43,25 +45,31 @@ pub fn read(
     stop: &dyn Fn() -> bool,
     on_block: &mut dyn FnMut(Block) -> bool,
 ) -> io::Result<()> {
+    // The last line handed out, to name where a gap starts.
+    let last_line = std::cell::RefCell::new(Vec::new());
+    let on_block = &mut |block: Block| {
+        keep_last_line(&block.bytes, &mut last_line.borrow_mut());
+        on_block(block)
+    };
     for path in from.older {
-        let reader = crate::output_files::open(path)?;
+        let reader = output_files::open(path)?;
         let path: Arc<Path> = path.as_path().into();
         if !blocks(reader, &path, &mut 0, &mut Vec::new(), on_block)? {
             return Ok(());
         }
     }
-    let Some(mut file) = open_active(from, stop)? else {
+    let Some((mut file, mut rotated_before)) = open_active(from, stop)? else {
         return Ok(());
     };
     let active: Arc<Path> = from.active.into();
-    if crate::output_files::is_gzip(from.active)? {
+    if output_files::is_gzip(from.active)? {
         if from.follow {
             eprintln!(
                 "{} is compressed: reading it once, not following",
                 from.active.display()
             );
         }
-        let reader = crate::output_files::open(from.active)?;
+        let reader = output_files::open(from.active)?;
         return blocks(reader, &active, &mut 0, &mut Vec::new(), on_block).map(|_| ());
     }
     let mut number = match from.lines {
@@ -77,29 +85,120 @@ pub fn read(
             return Ok(());
         }
         // At the end of the file. A rotation shows as another file at the path: read what is
-        // left of ours, then move on to the new one.
+        // left of ours, then every file rotated after it (several rotations can come between
+        // two looks), then the new active file.
         if replaced(&file, &active) {
             if !blocks(&file, &active, &mut number, &mut partial, on_block)? {
                 return Ok(());
             }
-            if let Ok(next) = File::open(&active) {
-                file = next;
-                number = 0;
-                partial.clear();
+            let last_shown = version_of(&last_line.borrow());
+            let Ok((next, newest)) = open_with_newest(&active) else {
+                std::thread::sleep(POLL);
                 continue;
+            };
+            // Ours became rotated_before + 1; the ones after it were never opened.
+            let (unread, gone) =
+                between(&output_files::beside(&active), rotated_before + 1, newest);
+            report_gone(&active, &gone, last_shown.as_deref());
+            for path in unread {
+                let Ok(reader) = output_files::open(&path) else {
+                    report_gone(&active, &[path.display().to_string()], None);
+                    continue;
+                };
+                let path: Arc<Path> = path.as_path().into();
+                if !blocks(reader, &path, &mut 0, &mut Vec::new(), on_block)? {
+                    return Ok(());
+                }
             }
+            (file, rotated_before) = (next, newest);
+            number = 0;
+            partial.clear();
+            continue;
         }
         std::thread::sleep(POLL);
     }
 }
 
-/// Opens the active file; following, waits for it to appear (saying so once). `None` when
-/// stopped while waiting.
-fn open_active(from: &From<'_>, stop: &dyn Fn() -> bool) -> io::Result<Option<File>> {
+/// The newest rotated sequence number beside `active` (0 when there is none).
+fn newest_rotated(active: &Path) -> u64 {
+    output_files::beside(active)
+        .first()
+        .map_or(0, |(r, _)| r.seq)
+}
+
+/// Opens the active file together with the newest rotated sequence number at that moment
+/// (looked at before and after, so that a rotation in between is not mistaken for none).
+fn open_with_newest(active: &Path) -> io::Result<(File, u64)> {
+    loop {
+        let before = newest_rotated(active);
+        let file = File::open(active)?;
+        if newest_rotated(active) == before {
+            return Ok((file, before));
+        }
+    }
+}
+
+/// Pure: of the rotated files `listing` (any order), the ones with sequence numbers in
+/// `after+1 ..= upto`, oldest first (plain preferred to `.gz`; a compression in progress still
+/// has its plain file), and the names of those no longer there.
+fn between(listing: &[(Rotated, PathBuf)], after: u64, upto: u64) -> (Vec<PathBuf>, Vec<String>) {
+    let (mut found, mut gone) = (Vec::new(), Vec::new());
+    for seq in after + 1..=upto {
+        let pick = |form| {
+            listing
+                .iter()
+                .find(|(r, _)| r.seq == seq && r.form == form)
+                .map(|(_, p)| p.clone())
+        };
+        match pick(Form::Plain).or_else(|| pick(Form::Gz)) {
+            Some(path) => found.push(path),
+            None => gone.push(format!("rotated file {seq:06}")),
+        }
+    }
+    (found, gone)
+}
+
+/// Says on stderr which rotated files were removed before they could be read: their frames are
+/// not shown. Never silent.
+fn report_gone(active: &Path, gone: &[String], after: Option<&str>) {
+    if gone.is_empty() {
+        return;
+    }
+    let after = after.map_or(String::new(), |rv| {
+        format!(" (the frames after resourceVersion {rv})")
+    });
+    eprintln!(
+        "tail: {} of {} rotated away and removed before it could be read: its frames are not shown{after}. Keep more rotated files (run --max-files, --compress-after) or read them while they last with `tail --all`",
+        gone.join(", "),
+        active.display(),
+    );
+}
+
+/// The resourceVersion of a frame line, for reporting a gap after it.
+fn version_of(line: &[u8]) -> Option<String> {
+    match crate::frame::Frame::parse_head(line) {
+        Ok(crate::frame::Frame::Data {
+            resource_version, ..
+        }) => Some(resource_version.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// Keeps the last line of a block (without its `\n`).
+fn keep_last_line(bytes: &[u8], into: &mut Vec<u8>) {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+    into.clear();
+    into.extend_from_slice(&body[start..]);
+}
+
+/// Opens the active file (with the newest rotated sequence number then); following, waits for
+/// it to appear (saying so once). `None` when stopped while waiting.
+fn open_active(from: &From<'_>, stop: &dyn Fn() -> bool) -> io::Result<Option<(File, u64)>> {
     let mut said = false;
     loop {
-        match File::open(from.active) {
-            Ok(f) => return Ok(Some(f)),
+        match open_with_newest(from.active) {
+            Ok(opened) => return Ok(Some(opened)),
             Err(e) if from.follow && e.kind() == io::ErrorKind::NotFound => {
                 if !said {
                     eprintln!("waiting for {}", from.active.display());
@@ -118,7 +217,7 @@ fn open_active(from: &From<'_>, stop: &dyn Fn() -> bool) -> io::Result<Option<Fi
 /// Positions `file` at its last `n` whole lines; returns how many lines come before them.
 fn skip_to_last_lines(file: &mut File, n: u64) -> io::Result<u64> {
     use std::io::{Seek, SeekFrom};
-    let start = crate::output_files::start_of_last_lines(file, n)?;
+    let start = output_files::start_of_last_lines(file, n)?;
     file.seek(SeekFrom::Start(0))?;
     let mut before = 0u64;
     let mut left = start;
@@ -183,5 +282,48 @@ fn blocks(
         if !on_block(block) {
             return Ok(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(seq: u64, form: Form) -> (Rotated, PathBuf) {
+        (
+            Rotated { seq, form },
+            PathBuf::from(format!("f.{seq}.{form:?}")),
+        )
+    }
+
+    #[test]
+    fn the_files_rotated_after_ours_are_read_oldest_first_and_the_removed_ones_named() {
+        // Ours became 5; 6 is compressed, 7 plain (its compression under way), 8 was removed,
+        // 9 is plain.
+        let listing = [
+            r(9, Form::Plain),
+            r(7, Form::Temp),
+            r(7, Form::Plain),
+            r(6, Form::Gz),
+            r(5, Form::Plain),
+            r(4, Form::Gz),
+        ];
+        let (read, gone) = between(&listing, 5, 9);
+        let names: Vec<String> = read.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(names, ["f.6.Gz", "f.7.Plain", "f.9.Plain"]);
+        assert_eq!(gone, ["rotated file 000008"]);
+        // One rotation: nothing in between.
+        assert_eq!(between(&listing, 9, 9), (vec![], vec![]));
+    }
+
+    #[test]
+    fn the_last_line_of_a_block_names_where_a_gap_starts() {
+        let mut last = Vec::new();
+        keep_last_line(
+            b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"41\"}}}\n{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"42\"}}}\n",
+            &mut last,
+        );
+        assert_eq!(version_of(&last).as_deref(), Some("42"));
+        assert_eq!(version_of(b"not a frame"), None);
     }
 }
