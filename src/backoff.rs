@@ -44,12 +44,14 @@ impl Backoff {
         half + half.mul_f64(fastrand::f64())
     }
 
-    /// The delay when the server said `Retry-After`: its value (capped at the maximum delay)
-    /// plus up to 10% jitter, and never less than the backoff would wait.
+    /// The delay when the server said `Retry-After` (429 under API Priority and Fairness, 503):
+    /// its value, as client-go waits it, plus up to 5% jitter so that many clients do not come
+    /// back in step; capped at the maximum delay, at least the initial one (a `Retry-After: 0`
+    /// does not spin). The backoff does not grow meanwhile: the server said when, and once it
+    /// lets us in, a later failure starts from the initial delay again.
     pub fn after_server_hint(&mut self, retry_after: Duration) -> Duration {
-        let own = self.next_delay();
-        let hint = retry_after.min(self.max);
-        own.max(hint + hint.mul_f64(0.1 * fastrand::f64()))
+        let hint = retry_after.clamp(self.initial, self.max);
+        hint + hint.mul_f64(0.05 * fastrand::f64())
     }
 }
 
@@ -82,12 +84,18 @@ mod tests {
     #[test]
     fn honours_retry_after() {
         let mut b = Backoff::new(Duration::from_millis(10), Duration::from_secs(30));
-        let d = b.after_server_hint(Duration::from_secs(3));
-        assert!(
-            d >= Duration::from_secs(3) && d <= Duration::from_millis(3300),
-            "{d:?}"
-        );
+        for _ in 0..6 {
+            let d = b.after_server_hint(Duration::from_secs(3));
+            assert!(
+                d >= Duration::from_secs(3) && d <= Duration::from_millis(3150),
+                "{d:?}"
+            );
+        }
+        // The hints did not advance the backoff.
+        assert!(b.next_delay() <= Duration::from_millis(10));
+        // Retry-After: 0 does not spin.
+        assert!(b.after_server_hint(Duration::ZERO) >= Duration::from_millis(10));
         let d = b.after_server_hint(Duration::from_secs(3600));
-        assert!(d <= Duration::from_secs(33), "capped: {d:?}");
+        assert!(d <= Duration::from_millis(31500), "capped: {d:?}");
     }
 }

@@ -570,6 +570,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn under_throttling_each_retry_waits_the_retry_after_and_no_longer() {
+        // API Priority and Fairness: six 429s with Retry-After: 2, then the server lets us in
+        // and later fails once with a plain 503.
+        let api = Arc::new(Scripted::default());
+        for _ in 0..6 {
+            api.failing_watch(429, Some(Duration::from_secs(2)));
+        }
+        api.failing_watch(503, None);
+        api.silent_watch();
+        drive(api.clone(), "5", Duration::from_secs(3600), |c| {
+            c.len() >= 8
+        })
+        .await;
+        let calls = api.calls();
+        let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1].1 - w[0].1).collect();
+        for (i, gap) in gaps.iter().take(6).enumerate() {
+            assert!(
+                *gap >= Duration::from_secs(2) && *gap <= Duration::from_millis(2100),
+                "retry {i} after a 429 waited {gap:?}, the server said 2s"
+            );
+        }
+        // The throttling did not grow the backoff: the 503 after it waits the initial delay.
+        assert!(gaps[6] <= Duration::from_millis(250), "{:?}", gaps[6]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn failures_back_off_exponentially_and_retry_after_is_honoured() {
         let api = Arc::new(Scripted::default());
         for _ in 0..4 {
