@@ -117,6 +117,13 @@ pub struct Resume {
     pub marks: std::collections::BTreeMap<String, ResourceVersion>,
 }
 
+/// A failed attempt that will be retried: how many in a row, and the wait before the next.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    attempt: u32,
+    in_: Duration,
+}
+
 /// Watches one scope until shutdown or a fatal refusal.
 pub struct ScopeWatch<A> {
     scope: Scope,
@@ -154,13 +161,14 @@ impl<A: EventsApi> ScopeWatch<A> {
         let (mut request, mut reason) = self.machine.first();
         match &request {
             Request::Watch(rv) => {
-                tracing::info!(scope = %self.scope, resource_version = %rv, "resuming after the last frame in the output")
+                tracing::info!(scope = %self.scope, resource_version = %rv, "resuming the watch after the last frame written for this scope (by this replica, or by the previous leader)")
             }
             Request::List => {
                 tracing::info!(scope = %self.scope, "no earlier output; listing current events")
             }
         }
         let mut backoff = Backoff::default();
+        let mut attempts = 0u32;
         loop {
             match reason {
                 Reason::Watch(why) => self.ctx.metrics.watch.started(why),
@@ -171,28 +179,44 @@ impl<A: EventsApi> ScopeWatch<A> {
                 Request::Watch(rv) => self.watch(rv.clone()).await?,
             };
             let step = self.machine.step(self.seen.take(), &outcome);
-            self.report(&outcome, &step);
-            let wait = match step {
+            // The delay before the next request, and how many attempts in a row have waited.
+            let delay = match &step {
+                Step::Next {
+                    wait, progressed, ..
+                } => {
+                    if *progressed {
+                        backoff.reset();
+                        attempts = 0;
+                    }
+                    match wait {
+                        Wait::None => None,
+                        Wait::Backoff => Some(backoff.next_delay()),
+                        Wait::RetryAfter(d) => Some(backoff.after_server_hint(*d)),
+                    }
+                }
+                Step::Stop | Step::Fatal(_) => None,
+            };
+            if delay.is_some() {
+                attempts += 1;
+            }
+            self.report(
+                &outcome,
+                &step,
+                delay.map(|d| Retry {
+                    attempt: attempts,
+                    in_: d,
+                }),
+            );
+            match step {
                 Step::Stop => return Ok(()),
                 Step::Fatal(e) => return Err(WatchError::refused(self.scope, e)),
                 Step::Next {
                     request: next,
-                    wait,
                     reason: why,
-                    progressed,
-                } => {
-                    if progressed {
-                        backoff.reset();
-                    }
-                    (request, reason) = (next, why);
-                    wait
-                }
-            };
-            let delay = match wait {
-                Wait::None => continue,
-                Wait::Backoff => backoff.next_delay(),
-                Wait::RetryAfter(d) => backoff.after_server_hint(d),
-            };
+                    ..
+                } => (request, reason) = (next, why),
+            }
+            let Some(delay) = delay else { continue };
             tracing::debug!(scope = %self.scope, delay_ms = delay.as_millis() as u64, "waiting before the next request");
             tokio::select! {
                 _ = self.ctx.cancel.cancelled() => return Ok(()),
@@ -202,8 +226,12 @@ impl<A: EventsApi> ScopeWatch<A> {
     }
 
     /// The one place a transition is logged and shown in health and metrics.
-    fn report(&self, outcome: &Outcome, step: &Step) {
+    fn report(&self, outcome: &Outcome, step: &Step, retry: Option<Retry>) {
         let scope = &self.scope;
+        // Each retried failure is one line, with the attempt and the wait before the next one.
+        let (attempt, retry_in) = retry.map_or((0, String::new()), |r| {
+            (r.attempt, format!("{:.1}s", r.in_.as_secs_f64()))
+        });
         if outcome.breaks_watch() {
             self.ctx.health.set_watching(scope, false);
         }
@@ -212,12 +240,17 @@ impl<A: EventsApi> ScopeWatch<A> {
             Outcome::Failed(_) if matches!(step, Step::Fatal(_)) => {}
             Outcome::Failed(e) => match e.code() {
                 Some(401 | 403) => {
-                    tracing::warn!(%scope, error = %e, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
+                    tracing::warn!(%scope, error = %e, attempt, retry_in, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
                 }
                 Some(410) => {
                     tracing::warn!(%scope, "the list continue token expired (410); listing again from the start")
                 }
-                _ => tracing::warn!(%scope, error = %e, "request failed; retrying with backoff"),
+                Some(429) => {
+                    tracing::warn!(%scope, error = %e, attempt, retry_in, "the API server is throttling us (429); retrying when it said")
+                }
+                _ => {
+                    tracing::warn!(%scope, error = %e, attempt, retry_in, "request failed; retrying with backoff")
+                }
             },
             Outcome::Closed { .. } => {
                 if matches!(
@@ -233,7 +266,7 @@ impl<A: EventsApi> ScopeWatch<A> {
                 }
             }
             Outcome::Broken(why) => {
-                tracing::warn!(%scope, reason = %why, "the watch stream broke; reconnecting from the last whole frame");
+                tracing::warn!(%scope, reason = %why, attempt, retry_in, "the watch stream broke; reconnecting from the last whole frame");
             }
             Outcome::Stalled => {
                 self.ctx.metrics.watch.stalled();

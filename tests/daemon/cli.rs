@@ -119,12 +119,26 @@ async fn an_unreachable_api_server_gives_one_warning_naming_the_cause() {
         error.to_ascii_lowercase().contains("connection refused"),
         "the cause, not debug text: {error}"
     );
+    // Each attempt says which it is and how long until the next.
+    assert_eq!(v["attempt"], 1, "{warning}");
+    assert!(
+        v["retry_in"].as_str().is_some_and(|d| d.ends_with('s')),
+        "{warning}"
+    );
     // A retry later, still nothing at ERROR and no library debug text.
     eventually("a second attempt", || {
         d.stderr().matches("request failed; retrying").count() >= 2
     })
     .await;
     let err = d.stderr();
+    let second: serde_json::Value = serde_json::from_str(
+        err.lines()
+            .filter(|l| l.contains("request failed; retrying"))
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(second["attempt"], 2, "{second}");
     assert!(!err.contains("\"level\":\"ERROR\""), "{err}");
     assert!(!err.contains("ServiceError"), "{err}");
 }
