@@ -49,10 +49,26 @@ fn scope_key(scope: &Scope) -> &str {
     }
 }
 
+/// The annotation naming the process that holds the Lease: a random value each process draws at
+/// start. Two processes that share an identity (a copied manifest, one `POD_NAME` twice) would
+/// otherwise both take the Lease for theirs and both write; client-go avoids that by adding a
+/// UUID to the identity. We keep the identity readable (the pod's name) and tell processes apart
+/// here.
+pub const INSTANCE_ANNOTATION: &str = "kube-event-logger.io/holder-instance";
+
+/// Who we are: the identity in `holderIdentity`, and this process's instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Me<'a> {
+    identity: &'a str,
+    instance: &'a str,
+}
+
 /// What a candidate last saw of the Lease, and when by its own clock.
 #[derive(Debug, Clone)]
 struct Observed {
     holder: Option<String>,
+    /// The holder's process ([`INSTANCE_ANNOTATION`]).
+    instance: Option<String>,
     renew_time: Option<MicroTime>,
     duration: Duration,
     at: Instant,
@@ -70,14 +86,23 @@ pub enum Verdict {
 
 /// Pure: the Lease as now seen; the expiry clock restarts only when its holder or renew time
 /// changed since we last looked.
-fn observe(before: Option<&Observed>, spec: LeaseSpec, now: Instant) -> Observed {
-    let same =
-        before.filter(|o| o.holder == spec.holder_identity && o.renew_time == spec.renew_time);
+fn observe(
+    before: Option<&Observed>,
+    spec: LeaseSpec,
+    instance: Option<String>,
+    now: Instant,
+) -> Observed {
+    let same = before.filter(|o| {
+        o.holder == spec.holder_identity
+            && o.instance == instance
+            && o.renew_time == spec.renew_time
+    });
     let duration =
         Duration::from_secs(u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0));
     Observed {
         at: same.map_or(now, |o| o.at),
         holder: spec.holder_identity,
+        instance,
         renew_time: spec.renew_time,
         duration,
     }
@@ -92,13 +117,25 @@ fn record_positions(lease: &mut Lease, positions: &Positions) {
         .insert(POSITIONS_ANNOTATION.into(), encode_positions(positions));
 }
 
-/// Pure: who holds the Lease given what we saw and when.
-fn verdict(observed: &Observed, me: &str, now: Instant) -> Verdict {
+/// Pure: who holds the Lease given what we saw and when. Ours only when both the identity and
+/// the instance are ours: another process under our identity holds it like anyone else.
+fn verdict(observed: &Observed, me: &Me<'_>, now: Instant) -> Verdict {
+    let ours = observed.instance.as_deref() == Some(me.instance);
     match observed.holder.as_deref().filter(|h| !h.is_empty()) {
-        Some(h) if h == me => Verdict::Ours,
+        Some(h) if h == me.identity && ours => Verdict::Ours,
         Some(h) if now < observed.at + observed.duration => Verdict::Held(h.to_string()),
         _ => Verdict::Free,
     }
+}
+
+/// The holder's instance, as the Lease says.
+fn instance_of(lease: &Lease) -> Option<String> {
+    lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INSTANCE_ANNOTATION))
+        .cloned()
 }
 
 /// The Lease calls a candidate makes: read, create, replace (with the resourceVersion read
@@ -134,6 +171,10 @@ pub struct Elector<L = Api<Lease>> {
     observed: Option<Observed>,
     /// The positions in the Lease when we acquired it.
     handover: Positions,
+    /// This process, told apart from any other with the same identity.
+    instance: String,
+    /// Whether another process under our identity was seen (said once).
+    twin_seen: bool,
 }
 
 impl Elector {
@@ -149,6 +190,8 @@ impl<L: LeaseApi> Elector<L> {
             config,
             observed: None,
             handover: Positions::new(),
+            instance: format!("{:016x}", fastrand::u64(..)),
+            twin_seen: false,
         }
     }
 
@@ -156,12 +199,19 @@ impl<L: LeaseApi> Elector<L> {
         &self.config
     }
 
-    /// The holder we last saw, if another.
+    /// The holder we last saw, if not this process.
     pub fn holder(&self) -> Option<&str> {
-        self.observed
-            .as_ref()
-            .and_then(|o| o.holder.as_deref())
-            .filter(|h| !h.is_empty() && *h != self.config.identity)
+        let o = self.observed.as_ref()?;
+        let holder = o.holder.as_deref().filter(|h| !h.is_empty())?;
+        let us = holder == self.config.identity && o.instance.as_deref() == Some(&self.instance);
+        (!us).then_some(holder)
+    }
+
+    fn me(&self) -> Me<'_> {
+        Me {
+            identity: &self.config.identity,
+            instance: &self.instance,
+        }
     }
 
     /// The write positions the Lease held when we acquired it.
@@ -181,10 +231,25 @@ impl<L: LeaseApi> Elector<L> {
     fn observe(&mut self, lease: &Lease) -> Verdict {
         let spec = lease.spec.clone().unwrap_or_default();
         let now = Instant::now();
-        let observed = observe(self.observed.as_ref(), spec, now);
-        let verdict = verdict(&observed, &self.config.identity, now);
+        let observed = observe(self.observed.as_ref(), spec, instance_of(lease), now);
+        let verdict = verdict(&observed, &self.me(), now);
+        if let Verdict::Held(h) = &verdict
+            && *h == self.config.identity
+            && !std::mem::replace(&mut self.twin_seen, true)
+        {
+            tracing::warn!(identity = %h, "another process holds the Lease under this replica's identity (two replicas with one POD_NAME?); standing by: only one of them writes");
+        }
         self.observed = Some(observed);
         verdict
+    }
+
+    /// Marks the Lease as this process's.
+    fn stamp(&self, lease: &mut Lease) {
+        lease
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(INSTANCE_ANNOTATION.into(), self.instance.clone());
     }
 
     async fn read(&self) -> Result<Option<Lease>, ElectionError> {
@@ -229,6 +294,7 @@ impl<L: LeaseApi> Elector<L> {
                 spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
             }
         }
+        self.stamp(&mut lease);
         let name = self.config.name.clone();
         self.write(Some(&name), lease).await
     }
@@ -239,6 +305,9 @@ impl<L: LeaseApi> Elector<L> {
         let Some(mut lease) = self.read().await? else {
             return Ok(());
         };
+        if instance_of(&lease).as_deref() != Some(&self.instance) {
+            return Ok(());
+        }
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         if spec.holder_identity.as_deref() != Some(&self.config.identity) {
             return Ok(());
@@ -267,6 +336,7 @@ impl<L: LeaseApi> Elector<L> {
             lease_transitions: Some(0),
             ..LeaseSpec::default()
         });
+        self.stamp(&mut lease);
         lease
     }
 
@@ -277,15 +347,7 @@ impl<L: LeaseApi> Elector<L> {
             Some(name) => self.api.replace(name, &lease).await,
         };
         match written {
-            Ok(lease) => {
-                self.observe(&lease);
-                let ours = lease
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.holder_identity.as_deref())
-                    == Some(self.config.identity.as_str());
-                Ok(ours)
-            }
+            Ok(lease) => Ok(self.observe(&lease) == Verdict::Ours),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(self.error(e)),
         }
@@ -296,9 +358,15 @@ impl<L: LeaseApi> Elector<L> {
 mod tests {
     use super::*;
 
+    const ME: Me<'static> = Me {
+        identity: "me",
+        instance: "1",
+    };
+
     fn seen(holder: Option<&str>, at: Instant) -> Observed {
         Observed {
             holder: holder.map(Into::into),
+            instance: Some("1".into()),
             renew_time: None,
             duration: Duration::from_secs(15),
             at,
@@ -310,19 +378,16 @@ mod tests {
         let t0 = Instant::now();
         let later = |s| t0 + Duration::from_secs(s);
         assert_eq!(
-            verdict(&seen(Some("me"), t0), "me", later(100)),
+            verdict(&seen(Some("me"), t0), &ME, later(100)),
             Verdict::Ours
         );
-        assert_eq!(verdict(&seen(None, t0), "me", t0), Verdict::Free);
-        assert_eq!(verdict(&seen(Some(""), t0), "me", t0), Verdict::Free);
+        assert_eq!(verdict(&seen(None, t0), &ME, t0), Verdict::Free);
+        assert_eq!(verdict(&seen(Some(""), t0), &ME, t0), Verdict::Free);
         assert_eq!(
-            verdict(&seen(Some("b"), t0), "me", later(14)),
+            verdict(&seen(Some("b"), t0), &ME, later(14)),
             Verdict::Held("b".into())
         );
-        assert_eq!(
-            verdict(&seen(Some("b"), t0), "me", later(15)),
-            Verdict::Free
-        );
+        assert_eq!(verdict(&seen(Some("b"), t0), &ME, later(15)), Verdict::Free);
     }
 
     #[test]
@@ -336,18 +401,30 @@ mod tests {
         };
         let t0 = Instant::now();
         let later = |s| t0 + Duration::from_secs(s);
-        let first = observe(None, spec("b", "2026-11-22T10:00:00Z"), t0);
+        let first = observe(None, spec("b", "2026-11-22T10:00:00Z"), None, t0);
         assert_eq!((first.at, first.duration), (t0, Duration::from_secs(15)));
-        let again = observe(Some(&first), spec("b", "2026-11-22T10:00:00Z"), later(9));
-        assert_eq!(again.at, t0, "the same record again: the clock runs on");
-        assert_eq!(verdict(&again, "me", later(15)), Verdict::Free);
-        let renewed = observe(Some(&again), spec("b", "2026-11-22T10:00:02Z"), later(10));
-        assert_eq!(renewed.at, later(10));
-        assert_eq!(
-            verdict(&renewed, "me", later(15)),
-            Verdict::Held("b".into())
+        let again = observe(
+            Some(&first),
+            spec("b", "2026-11-22T10:00:00Z"),
+            None,
+            later(9),
         );
-        let moved = observe(Some(&renewed), spec("c", "2026-11-22T10:00:02Z"), later(11));
+        assert_eq!(again.at, t0, "the same record again: the clock runs on");
+        assert_eq!(verdict(&again, &ME, later(15)), Verdict::Free);
+        let renewed = observe(
+            Some(&again),
+            spec("b", "2026-11-22T10:00:02Z"),
+            None,
+            later(10),
+        );
+        assert_eq!(renewed.at, later(10));
+        assert_eq!(verdict(&renewed, &ME, later(15)), Verdict::Held("b".into()));
+        let moved = observe(
+            Some(&renewed),
+            spec("c", "2026-11-22T10:00:02Z"),
+            None,
+            later(11),
+        );
         assert_eq!(moved.at, later(11), "a new holder restarts the clock");
     }
 
@@ -364,5 +441,29 @@ mod tests {
         assert_eq!(decode_positions(&text), p);
         assert!(decode_positions("not json").is_empty());
         assert!(decode_positions(r#"{"a":""}"#).is_empty());
+    }
+
+    #[test]
+    fn another_process_under_our_identity_holds_the_lease_like_anyone_else() {
+        let t0 = Instant::now();
+        let twin = Observed {
+            instance: Some("2".into()),
+            ..seen(Some("me"), t0)
+        };
+        assert_eq!(
+            verdict(&twin, &ME, t0 + Duration::from_secs(14)),
+            Verdict::Held("me".into())
+        );
+        // ...until it stops renewing, as any holder.
+        assert_eq!(
+            verdict(&twin, &ME, t0 + Duration::from_secs(15)),
+            Verdict::Free
+        );
+        // A Lease from before instances (no annotation) is not ours either.
+        let old = Observed {
+            instance: None,
+            ..seen(Some("me"), t0)
+        };
+        assert_eq!(verdict(&old, &ME, t0), Verdict::Held("me".into()));
     }
 }

@@ -263,3 +263,39 @@ async fn a_leader_cut_off_from_the_lease_stops_writing_before_it_could_be_taken(
     );
     assert_eq!(holder(&server).as_deref(), Some("b-0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_with_one_identity_never_write_at_the_same_time() {
+    let server = tls_server().await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A copied manifest: both replicas are "a-0".
+    let mut a = replica(&server, &da, "a-0");
+    a.wait_log("became the leader").await;
+    let b = replica(&server, &db, "a-0");
+    b.wait_log("another process holds the Lease under this replica's identity")
+        .await;
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    let changes: Vec<String> = (0..20).map(|i| server.add("a", &format!("e{i}"))).collect();
+    assert_eq!(a.wait_lines(20).await, changes);
+    // Several lease durations of renewals by the other "a-0": b never takes the Lease.
+    tokio::time::sleep(LEASE_DURATION * 3).await;
+    assert!(b.lines().is_empty(), "one identity, one writer");
+    assert!(!b.stderr().contains("became the leader"), "{}", b.stderr());
+    assert_eq!(
+        metric(&b, "kube_event_logger_leader ").await,
+        "kube_event_logger_leader 0"
+    );
+    assert_eq!(
+        metric(&a, "kube_event_logger_leader ").await,
+        "kube_event_logger_leader 1"
+    );
+    // When the first stops, the second takes over from where it ended, as any standby.
+    a.signal(libc::SIGTERM);
+    assert!(a.wait_exit(DEADLINE).await.success());
+    b.wait_log("became the leader").await;
+    let more: Vec<String> = (20..25).map(|i| server.add("a", &format!("e{i}"))).collect();
+    let all = every_change_in_either(&a, &b, &more).await.unwrap();
+    let mut expected = changes.clone();
+    expected.extend(more);
+    assert_eq!(all, expected, "each change once, in order");
+}
