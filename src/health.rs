@@ -19,6 +19,9 @@ pub struct Health {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standby {
     pub leader: Option<String>,
+    /// How long the leader has not renewed the Lease, once that is longer than a couple of
+    /// retry periods (it may be gone: this replica takes over when the lease runs out).
+    pub silent: Option<std::time::Duration>,
 }
 
 impl Health {
@@ -40,9 +43,13 @@ impl Health {
     /// What the readiness answer says besides "ok", if anything.
     pub fn role(&self) -> Option<String> {
         let standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
-        standby.as_ref().map(|s| match &s.leader {
-            Some(l) => format!("standby; {l} leads"),
-            None => "standby".into(),
+        standby.as_ref().map(|s| match (&s.leader, s.silent) {
+            (Some(l), None) => format!("standby; {l} leads"),
+            (Some(l), Some(d)) => format!(
+                "standby; {l} held the Lease but has not renewed it for {}s: taking over when it runs out",
+                d.as_secs()
+            ),
+            (None, _) => "standby".into(),
         })
     }
 
@@ -103,9 +110,20 @@ mod tests {
         assert!(h.ready().is_err());
         h.set_standby(Some(Standby {
             leader: Some("b-0".into()),
+            silent: None,
         }));
         assert!(h.ready().is_ok(), "a standby is ready: healthy and waiting");
         assert_eq!(h.role().as_deref(), Some("standby; b-0 leads"));
+        h.set_standby(Some(Standby {
+            leader: Some("b-0".into()),
+            silent: Some(std::time::Duration::from_secs(6)),
+        }));
+        assert_eq!(
+            h.role().as_deref(),
+            Some(
+                "standby; b-0 held the Lease but has not renewed it for 6s: taking over when it runs out"
+            )
+        );
         h.set_standby(None);
         assert!(h.ready().is_err());
     }

@@ -207,6 +207,12 @@ impl<L: LeaseApi> Elector<L> {
         (!us).then_some(holder)
     }
 
+    /// How long the holder we last saw (another) has gone without renewing, by our clock.
+    pub fn holder_silent_for(&self) -> Option<Duration> {
+        self.holder()?;
+        self.observed.as_ref().map(|o| o.at.elapsed())
+    }
+
     fn me(&self) -> Me<'_> {
         Me {
             identity: &self.config.identity,

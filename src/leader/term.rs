@@ -27,10 +27,19 @@ pub async fn stand_by<L: LeaseApi>(
         health.set_watching(scope, false);
     }
     let none = Positions::new();
+    let mut said = Standby {
+        leader: None,
+        silent: None,
+    };
     loop {
         let standby = Standby {
             leader: elector.holder().map(str::to_owned),
+            silent: elector
+                .holder_silent_for()
+                .filter(|d| *d > config.retry_period * 2),
         };
+        report_standby(&said, &standby, config.lease_duration);
+        said = standby.clone();
         health.set_standby(Some(standby));
         let attempt = tokio::select! {
             _ = &mut *shutdown => return None,
@@ -50,11 +59,28 @@ pub async fn stand_by<L: LeaseApi>(
         }
     }
     let handover = elector.handover().clone();
-    tracing::info!(identity = %config.identity, positions = %encode_positions(&handover), "became the leader; continuing from the newer of the Lease's positions and the output's");
+    if handover.is_empty() {
+        tracing::info!(identity = %config.identity, "became the leader; the Lease held no position: continuing from the output");
+    } else {
+        tracing::info!(identity = %config.identity, positions = %encode_positions(&handover), "became the leader; continuing from the newer of the Lease's positions and the output's");
+    }
     health.set_standby(None);
     metrics.leader.set_leader(true);
     metrics.leader.transition(Leadership::Acquired);
     Some(handover)
+}
+
+/// Logs what changed while standing by: who leads, and when the leader stops renewing (it may be
+/// gone; we take over once the lease runs out), so a failover is never minutes of silence.
+fn report_standby(before: &Standby, now: &Standby, lease: std::time::Duration) {
+    if now.leader != before.leader
+        && let Some(leader) = &now.leader
+    {
+        tracing::info!(%leader, "standing by; another replica leads");
+    }
+    if let (Some(leader), Some(silent), None) = (&now.leader, now.silent, before.silent) {
+        tracing::warn!(%leader, silent_s = silent.as_secs(), lease_s = lease.as_secs(), "the leader has not renewed the Lease; taking over when its lease runs out unless it renews");
+    }
 }
 
 /// Renews the Lease every retry period with the write positions; returns when leadership is

@@ -181,7 +181,19 @@ async fn kill_9_of_the_leader_the_standby_leads_within_the_lease_duration_and_no
         serde_json::from_str(&positions_in_lease(&server).unwrap()).unwrap();
     let renewed_at: u64 = positions["*"].as_str().unwrap().parse().unwrap();
     changes.extend((30..40).map(|i| server.add("b", &format!("e{i}"))));
+    // Not silent meanwhile: the standby says the leader stopped renewing, and /readyz too.
+    b.wait_log("the leader has not renewed the Lease").await;
+    let (_, readyz) = http_get(b.http_addr().await, "/readyz").await;
     let took_over = seen(&b, "became the leader").await;
+    let err = b.stderr();
+    assert!(
+        err.find("has not renewed the Lease") < err.find("became the leader"),
+        "{err}"
+    );
+    assert!(
+        readyz.contains("has not renewed it") || readyz.trim() == "ok",
+        "{readyz}"
+    );
     let waited = took_over - killed;
     assert!(
         waited >= LEASE_DURATION - RETRY_PERIOD
@@ -293,7 +305,9 @@ async fn two_processes_with_one_identity_never_write_at_the_same_time() {
     a.signal(libc::SIGTERM);
     assert!(a.wait_exit(DEADLINE).await.success());
     b.wait_log("became the leader").await;
-    let more: Vec<String> = (20..25).map(|i| server.add("a", &format!("e{i}"))).collect();
+    let more: Vec<String> = (20..25)
+        .map(|i| server.add("a", &format!("e{i}")))
+        .collect();
     let all = every_change_in_either(&a, &b, &more).await.unwrap();
     let mut expected = changes.clone();
     expected.extend(more);
