@@ -236,15 +236,29 @@ fn memchr_rev(buf: &[u8]) -> Option<usize> {
 
 /// Where the last `n` lines of a file start (0 when it has no more than `n`).
 pub fn start_of_last_lines(file: &mut File, n: u64) -> io::Result<u64> {
+    start_of_last_matching(file, n, &|_| true)
+}
+
+/// Where the last `n` lines that `counts` accepts start (0 when there are no more than `n`):
+/// `tail --lines N --filter …` shows the last N rows that match, as `journalctl -n` does.
+pub fn start_of_last_matching(
+    file: &mut File,
+    n: u64,
+    counts: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<u64> {
     let mut lines = ReverseLines::new(file)?;
     let end = lines.end_of_last_line()?;
     lines.cut_at(end);
     let mut at = end;
-    for _ in 0..n {
-        if lines.next_line()?.is_none() {
+    let mut found = 0;
+    while found < n {
+        let Some(line) = lines.next_line()? else {
             return Ok(0);
-        }
+        };
         at = lines.offset();
+        if counts(&line) {
+            found += 1;
+        }
     }
     Ok(at)
 }

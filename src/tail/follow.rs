@@ -32,8 +32,10 @@ pub struct From<'a> {
     pub older: &'a [PathBuf],
     /// The active file.
     pub active: &'a Path,
-    /// Start with the active file's last N lines (else its start).
+    /// Start with the active file's last N lines that `shown` accepts (else its start).
     pub lines: Option<u64>,
+    /// Whether a line becomes output (the filter and selectors): what `lines` counts.
+    pub shown: &'a (dyn Fn(&[u8]) -> bool + Sync),
     /// Keep reading the active file as it grows and across rotations.
     pub follow: bool,
 }
@@ -73,7 +75,7 @@ pub fn read(
         return blocks(reader, &active, &mut 0, &mut Vec::new(), on_block).map(|_| ());
     }
     let mut number = match from.lines {
-        Some(n) => skip_to_last_lines(&mut file, n)?,
+        Some(n) => skip_to_last_lines(&mut file, n, from.shown)?,
         None => 0,
     };
     let mut partial = Vec::new();
@@ -214,10 +216,11 @@ fn open_active(from: &From<'_>, stop: &dyn Fn() -> bool) -> io::Result<Option<(F
     }
 }
 
-/// Positions `file` at its last `n` whole lines; returns how many lines come before them.
-fn skip_to_last_lines(file: &mut File, n: u64) -> io::Result<u64> {
+/// Positions `file` at its last `n` whole lines that `shown` accepts; returns how many lines
+/// come before them.
+fn skip_to_last_lines(file: &mut File, n: u64, shown: &dyn Fn(&[u8]) -> bool) -> io::Result<u64> {
     use std::io::{Seek, SeekFrom};
-    let start = output_files::start_of_last_lines(file, n)?;
+    let start = output_files::start_of_last_matching(file, n, shown)?;
     file.seek(SeekFrom::Start(0))?;
     let mut before = 0u64;
     let mut left = start;

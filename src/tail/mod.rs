@@ -46,14 +46,31 @@ impl TailConfig {
 pub enum TailError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error(
+        "{} is a directory: give the output file in it, e.g. {}",
+        path.display(),
+        path.join("events.json").display()
+    )]
+    Directory { path: PathBuf },
+    #[error(
+        "{} does not hold watch frames (its first {lines} lines are not): is it a kube-event-logger output file?",
+        path.display()
+    )]
+    NotFrames { path: PathBuf, lines: u64 },
     #[error("cannot write to stdout: {0}")]
     Write(io::Error),
 }
+
+/// Lines that are not frames, with no frame before them, after which a file is taken for
+/// something else than our output.
+const NOT_FRAMES_AFTER: u64 = 5;
 
 /// What one block of lines became.
 #[derive(Default)]
 struct Rendered {
     out: Vec<u8>,
+    /// Lines that parsed as frames (shown or not).
+    frames: u64,
     /// Lines that are not frames: "path:line: why".
     invalid: Vec<String>,
 }
@@ -75,6 +92,7 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
                 continue;
             }
         };
+        r.frames += 1;
         if !selected(config, &frame) {
             continue;
         }
@@ -103,6 +121,11 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
         Vec::new()
     };
     // An unreadable file is reported before anything is printed.
+    if std::fs::metadata(&config.path).is_ok_and(|m| m.is_dir()) {
+        return Err(TailError::Directory {
+            path: config.path.clone(),
+        });
+    }
     if !config.follow
         && let Err(source) = std::fs::File::open(&config.path)
     {
@@ -116,9 +139,24 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
         writeln!(out, "{}", header(config.format)).map_err(TailError::Write)?;
     }
     let mut write_error: Option<io::Error> = None;
+    let (mut frames, mut not_frames) = (0u64, 0u64);
     let read = in_parallel(config, &older, &stop, |rendered: Rendered| {
+        if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
+            return;
+        }
+        // A file whose lines are not frames at all says so after a few, not after every line.
+        let foreign = frames == 0 && rendered.frames == 0;
         for why in &rendered.invalid {
+            if foreign && not_frames >= NOT_FRAMES_AFTER {
+                break;
+            }
             eprintln!("{why}");
+            not_frames += 1;
+        }
+        frames += rendered.frames;
+        if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
+            stop.store(true, Ordering::Relaxed);
+            return;
         }
         if write_error.is_some() {
             return;
@@ -132,6 +170,12 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
         }
     });
     let flushed = out.flush();
+    if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
+        return Err(TailError::NotFrames {
+            path: config.path.clone(),
+            lines: not_frames,
+        });
+    }
     match (write_error, read, flushed) {
         // A closed pipe (`| head`) is the reader's choice, not a failure.
         (Some(e), _, _) | (None, _, Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -175,10 +219,12 @@ fn in_parallel(
         let reader = scope.spawn(move || {
             let mut seq = 0;
             let stopped = || stop.load(Ordering::Relaxed);
+            let shown = |line: &[u8]| EventFrame::parse(line).is_ok_and(|f| selected(config, &f));
             let from = follow::From {
                 older,
                 active: &config.path,
                 lines: config.lines,
+                shown: &shown,
                 follow: config.follow,
             };
             follow::read(&from, &stopped, &mut |block| {

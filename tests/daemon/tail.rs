@@ -75,6 +75,48 @@ fn tail_prints_each_format_as_its_golden_file() {
 }
 
 #[test]
+fn tail_lines_counts_the_rows_that_match_not_the_lines_read() {
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fixtures/frames.jsonl"
+    );
+    let all: Vec<&str> = include_str!("../data/fixtures/frames.jsonl")
+        .lines()
+        .collect();
+    let unhealthy: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|l| l.contains(r#""reason":"Unhealthy""#))
+        .collect();
+    assert_eq!(unhealthy.len(), 3, "the fixture holds three");
+    // The last two matching rows, as journalctl -n, wherever they are in the file.
+    let out = tail(&[
+        fixtures,
+        "--lines",
+        "2",
+        "--filter",
+        "reason=Unhealthy",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let shown: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(shown, unhealthy[1..]);
+    // Fewer matching rows than asked: all of them.
+    let out = tail(&[
+        fixtures,
+        "--lines",
+        "9",
+        "--filter",
+        "reason=Unhealthy",
+        "-o",
+        "json",
+    ]);
+    let shown: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(shown, unhealthy);
+}
+
+#[test]
 fn tail_all_reads_gz_and_plain_rotated_files_oldest_first_and_reports_bad_lines() {
     use std::io::Write;
     let lines: Vec<&str> = include_str!("../data/fixtures/frames.jsonl")
@@ -380,6 +422,31 @@ fn tail_reads_a_gz_file_by_its_content_whatever_its_name() {
 
 #[test]
 fn tail_errors_are_plain_come_first_and_say_what_to_do() {
+    // A directory: named as one, with the file to give instead; nothing printed before.
+    let dir = tempfile::tempdir().unwrap();
+    for follow in [false, true] {
+        let d = format!("{}/", dir.path().display());
+        let args: Vec<&str> = if follow { vec!["-f", &d] } else { vec![&d] };
+        let out = tail(&args);
+        assert_eq!(out.status.code(), Some(1), "follow {follow}");
+        assert!(out.stdout.is_empty(), "no header before the error");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("is a directory") && err.contains("events.json"),
+            "{err}"
+        );
+    }
+    // A file that is not ours: a few lines reported, then an error, not exit 0.
+    let passwd = dir.path().join("passwd");
+    let text: String = (0..25)
+        .map(|i| format!("user{i}:x:{i}:{i}::/home:/bin/sh\n"))
+        .collect();
+    std::fs::write(&passwd, text).unwrap();
+    let out = tail(&[passwd.to_str().unwrap(), "--no-headers"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("does not hold watch frames"), "{err}");
+    assert!(err.matches("skipped").count() <= 5, "{err}");
     let out = tail(&["/nonexistent/events.json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no table header before the error");
