@@ -152,6 +152,12 @@ impl OutputFile {
         }
     }
 
+    /// Bytes the active file takes before the next append rotates it (the whole limit when it
+    /// is empty: an empty file is never rotated).
+    pub fn room(&self) -> u64 {
+        self.limits.max_file_size.saturating_sub(self.active.len)
+    }
+
     /// Someone deleted or moved the active file: start a new one at the path.
     fn reopen_if_replaced(&mut self) -> Result<(), OutputError> {
         let same = match std::fs::metadata(&self.path) {

@@ -56,6 +56,12 @@ pub enum OutputError {
 pub trait Sink: Send + 'static {
     /// Appends whole lines, all or nothing.
     fn append(&mut self, lines: &[u8]) -> Result<(), OutputError>;
+    /// How many bytes the current file takes before it must rotate (`None`: no limit). The
+    /// writer hands over no more whole lines than that at once, so a rotated file does not
+    /// overshoot the size limit by a batch.
+    fn room(&self) -> Option<u64> {
+        None
+    }
     /// Makes what was appended durable.
     fn sync(&mut self) -> Result<(), OutputError>;
 }
@@ -63,6 +69,9 @@ pub trait Sink: Send + 'static {
 impl Sink for OutputFile {
     fn append(&mut self, lines: &[u8]) -> Result<(), OutputError> {
         OutputFile::append(self, lines)
+    }
+    fn room(&self) -> Option<u64> {
+        Some(OutputFile::room(self))
     }
     fn sync(&mut self) -> Result<(), OutputError> {
         OutputFile::sync(self)
@@ -276,15 +285,21 @@ impl<S: Sink> Writer<S> {
         if pending.is_empty() {
             return Ok(());
         }
-        loop {
-            match self.sink.append(pending) {
-                Ok(()) => break,
+        let mut done = 0;
+        while done < pending.len() {
+            let rest = &pending[done..];
+            let piece = self
+                .sink
+                .room()
+                .map_or(rest.len(), |room| fitting(rest, room));
+            match self.sink.append(&rest[..piece]) {
+                Ok(()) => done += piece,
                 Err(e) => {
                     self.stats.failures += 1;
                     self.metrics.output.write_error();
                     self.health.set_output_ok(false);
                     if self.cancel.is_cancelled() {
-                        tracing::error!(error = %e, bytes = pending.len(), "giving up at shutdown; these frames were read but not written and will be read again from the API at the next start");
+                        tracing::error!(error = %e, bytes = pending.len() - done, "giving up at shutdown; these frames were read but not written and will be read again from the API at the next start");
                         return Err(e);
                     }
                     let delay = self.retry.next_delay();
@@ -321,6 +336,19 @@ impl<S: Sink> Writer<S> {
             }
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }
+    }
+}
+
+/// Pure: how many bytes of whole lines from the start of `lines` fit in `room` — at least the
+/// first line (a file takes one line larger than its limit rather than none).
+fn fitting(lines: &[u8], room: u64) -> usize {
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    if lines.len() <= room {
+        return lines.len();
+    }
+    match memchr::memrchr(b'\n', &lines[..room]) {
+        Some(i) => i + 1,
+        None => memchr::memchr(b'\n', lines).map_or(lines.len(), |i| i + 1),
     }
 }
 
@@ -505,5 +533,19 @@ mod tests {
         drop(tx);
         let err = handle.join().unwrap().unwrap_err();
         assert!(err.to_string().contains("flaky"), "{err}");
+    }
+
+    #[test]
+    fn a_batch_is_cut_at_the_last_whole_line_that_fits_the_file() {
+        let lines = b"aaaa\nbbbb\ncccc\n";
+        assert_eq!(fitting(lines, 100), 15, "all fits");
+        assert_eq!(fitting(lines, 12), 10, "two lines, not two and a half");
+        assert_eq!(fitting(lines, 10), 10);
+        assert_eq!(
+            fitting(lines, 4),
+            5,
+            "at least one line, even past the room"
+        );
+        assert_eq!(fitting(lines, 0), 5);
     }
 }

@@ -65,6 +65,35 @@ async fn a_harvester_reads_every_frame_once_across_rotations_within_the_disk_bou
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_file_passes_max_file_size_even_when_a_burst_arrives_as_one_batch() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    let limit = 64 * 1024;
+    let mut d = start(
+        &server,
+        &dir,
+        &["--max-file-size", "64KiB", "--max-files", "100"],
+    );
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    // ~1,000 realistic frames (1.3 KB) at once: batches of up to 256 KiB reach the writer.
+    let expected = burst(&server, "e", 1000).await;
+    d.wait_lines(1).await;
+    eventually("every frame written", || {
+        all_kept_lines(&log, "events.json").len() >= expected.len()
+    })
+    .await;
+    assert_eq!(all_kept_lines(&log, "events.json"), expected);
+    let names = output_names(&log);
+    assert!(names.len() > 10, "{names:?}");
+    for name in names.iter().filter(|n| n.starts_with("events.json")) {
+        let size = std::fs::metadata(log.join(name)).unwrap().len();
+        assert!(size <= limit, "{name}: {size} bytes > {limit}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_output_file_is_noticed_and_recreated() {
     let server = tls_server().await;
     let dir = tempfile::tempdir().unwrap();
