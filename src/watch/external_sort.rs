@@ -190,11 +190,11 @@ impl Sorter {
     pub fn finish(mut self) -> io::Result<Sorted> {
         if self.runs.is_empty() {
             self.index.sort_unstable_by_key(|&(key, seq, _)| (key, seq));
-            return Ok(Sorted::Memory {
+            return Ok(Sorted::new(Order::Memory {
                 bytes: self.bytes,
                 index: self.index,
                 next: 0,
-            });
+            }));
         }
         self.spill()?;
         let mut runs = self.runs;
@@ -211,7 +211,7 @@ impl Sorter {
             }
             runs.push(finish_run(out)?);
         }
-        Ok(Sorted::Merge(Merge::new(runs)?))
+        Ok(Sorted::new(Order::Merge(Merge::new(runs)?)))
     }
 }
 
@@ -304,8 +304,8 @@ pub struct Filled {
     pub last: Option<ResourceVersion>,
 }
 
-/// A sorted LIST, read oldest first.
-pub enum Sorted {
+/// Where the sorted items come from.
+enum Order {
     Memory {
         bytes: Vec<u8>,
         index: Vec<(u64, u64, usize)>,
@@ -314,26 +314,54 @@ pub enum Sorted {
     Merge(Merge),
 }
 
+/// A sorted LIST, read oldest first, each object version once: an item a LIST repeated on
+/// two pages (a server that builds pages from live state) meets its copy here, next to it in
+/// resourceVersion order, and is dropped.
+pub struct Sorted {
+    order: Order,
+    /// The resourceVersion and line of the last item handed out.
+    previous: (Vec<u8>, Vec<u8>),
+    /// Items dropped as repeats of the one before.
+    pub repeated: u64,
+}
+
 impl Sorted {
+    fn new(order: Order) -> Self {
+        Self {
+            order,
+            previous: (Vec::new(), Vec::new()),
+            repeated: 0,
+        }
+    }
+
     /// Appends the next lines (each with `\n`) until the batch holds at least `max` bytes or
     /// the LIST is done (then nothing is added).
     pub fn fill(&mut self, batch: &mut Batch, max: usize) -> io::Result<Filled> {
         let mut lines = 0;
         let mut last = Vec::new();
         while batch.len() < max {
-            let item = match self {
-                Sorted::Memory { bytes, index, next } => {
+            let item = match &mut self.order {
+                Order::Memory { bytes, index, next } => {
                     let Some(&(_, _, at)) = index.get(*next) else {
                         break;
                     };
                     *next += 1;
                     Item::decode(&bytes[at..]).0
                 }
-                Sorted::Merge(merge) => match merge.next()? {
+                Order::Merge(merge) => match merge.next()? {
                     Some(item) => item,
                     None => break,
                 },
             };
+            let (prev_rv, prev_line) = &mut self.previous;
+            if item.rv == prev_rv.as_slice() && item.line == prev_line.as_slice() {
+                self.repeated += 1;
+                continue;
+            }
+            prev_rv.clear();
+            prev_rv.extend_from_slice(item.rv);
+            prev_line.clear();
+            prev_line.extend_from_slice(item.line);
             batch.extend_from_slice(item.line);
             batch.push(b'\n');
             lines += 1;
@@ -466,5 +494,26 @@ mod tests {
         let e = sorter.spill().unwrap_err();
         assert!(e.to_string().contains("creating the LIST sort file"), "{e}");
         assert!(e.to_string().contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn an_item_repeated_in_another_run_is_handed_out_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for budget in [1 << 20, 1] {
+            let mut sorter = Sorter::new(spill_dir(dir.path()), budget);
+            for (rv, line) in [("5", "five"), ("7", "seven"), ("5", "five"), ("6", "six")] {
+                sorter.push(&ResourceVersion::new(rv.into()), line.as_bytes());
+                if sorter.is_full() {
+                    sorter.spill().unwrap();
+                }
+            }
+            let spilled = !sorter.runs.is_empty();
+            assert_eq!(spilled, budget == 1, "budget {budget}");
+            let mut sorted = sorter.finish().unwrap();
+            let mut batch = Batch::new();
+            while sorted.fill(&mut batch, usize::MAX).unwrap().lines > 0 {}
+            assert_eq!(String::from_utf8(batch).unwrap(), "five\nsix\nseven\n");
+            assert_eq!(sorted.repeated, 1);
+        }
     }
 }

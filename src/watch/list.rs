@@ -162,6 +162,9 @@ impl<A: EventsApi> ScopeWatch<A> {
             self.written = Some(last);
             self.send(batch).await?;
         }
+        if sorted.repeated > 0 {
+            tracing::warn!(scope = %self.scope, items = sorted.repeated, "the LIST returned some items twice (the API server built its pages from live state); each was written once");
+        }
         Ok(Ok(written))
     }
 

@@ -363,12 +363,18 @@ mod tests {
 
     impl Scripted {
         fn list(&self, list_rv: u64, item_rvs: &[u64]) {
+            self.list_page(list_rv, item_rvs, None);
+        }
+
+        /// One LIST page; `next` is its continue token.
+        fn list_page(&self, list_rv: u64, item_rvs: &[u64], next: Option<&str>) {
             let items: Vec<String> = item_rvs
                 .iter()
                 .map(|v| format!(r#"{{"metadata":{{"namespace":"a","resourceVersion":"{v}"}}}}"#))
                 .collect();
+            let token = next.map_or(String::new(), |t| format!(r#","continue":"{t}""#));
             let body = format!(
-                r#"{{"metadata":{{"resourceVersion":"{list_rv}"}},"items":[{}]}}"#,
+                r#"{{"metadata":{{"resourceVersion":"{list_rv}"{token}}},"items":[{}]}}"#,
                 items.join(",")
             );
             self.lists.lock().unwrap().push_back(Ok(body.into()));
@@ -547,6 +553,35 @@ mod tests {
         assert_eq!(versions, ["3", "4", "7", "9"]);
         let calls: Vec<String> = api.calls().into_iter().map(|(c, _)| c).collect();
         assert_eq!(calls, ["watch from 2", "list", "watch from 5"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_a_list_repeats_on_two_pages_is_written_once() {
+        // Pages built from live state: item 5 ends page one and starts page two.
+        let api = Arc::new(Scripted::default());
+        api.failing_watch(410, None);
+        api.list_page(6, &[4, 5], Some("p2"));
+        api.list_page(6, &[5, 6], None);
+        api.silent_watch();
+        let (task, mut rx, cancel) = spawn_scope(&api, "2", Duration::from_secs(3600));
+        let mut versions = Vec::new();
+        while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await
+        {
+            if let Write::Lines(batch) = message {
+                for line in String::from_utf8(batch).unwrap().lines() {
+                    let Frame::Data {
+                        resource_version, ..
+                    } = Frame::parse(line.as_bytes()).unwrap()
+                    else {
+                        panic!("{line}")
+                    };
+                    versions.push(resource_version.as_str().to_owned());
+                }
+            }
+        }
+        cancel.cancel();
+        task.await.unwrap().unwrap();
+        assert_eq!(versions, ["4", "5", "6"]);
     }
 
     #[tokio::test(start_paused = true)]
