@@ -36,7 +36,7 @@ pub enum Command {
     Run(RunArgs),
     /// Print the output file's frames (a table by default), optionally following it.
     Tail(TailArgs),
-    /// Create the output directory and hand it to the daemon's user (the Deployment's init
+    /// Create the output directory and hand it to the daemon's user (the StatefulSet's init
     /// container runs this as root, so that `run` itself never needs to).
     PrepareDir(PrepareDirArgs),
 }

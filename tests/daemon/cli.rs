@@ -246,7 +246,7 @@ async fn the_readme_check_shows_log_lines_that_appear_at_the_default_level() {
     let deploy = doc_section("deploy.md", "## Deploy");
     let check = deploy
         .lines()
-        .find(|l| l.contains("logs deploy/kube-event-logger"))
+        .find(|l| l.contains("logs pod/$LEADER"))
         .expect("the deploy steps' check reads the logs");
     let promised: Vec<&str> = check
         .split_once('#')

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+mod check_steps;
 mod prometheus;
 
 /// Runs a tool CI installs, or `None` (with a note) when it is missing outside CI.
