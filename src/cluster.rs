@@ -27,6 +27,16 @@ pub enum ClusterError {
     UnknownContext { name: String, known: Vec<String> },
     #[error("cannot load cluster access from the kubeconfig: {0}")]
     Load(#[source] kube::config::KubeconfigError),
+    #[error(
+        "no cluster access: not in a pod (KUBERNETES_SERVICE_HOST is not set), and cannot read \
+         {tried}: {}. Give --kubeconfig PATH, set KUBECONFIG, or run in the cluster",
+        root_cause(.cause)
+    )]
+    Nowhere {
+        /// What was tried: `$KUBECONFIG (a:b)` or the default file.
+        tried: String,
+        cause: kube::config::KubeconfigError,
+    },
     #[error("cannot load in-cluster access: {0}")]
     InCluster(#[source] kube::config::InClusterError),
     #[error("cannot build the API client: {0}")]
@@ -56,7 +66,10 @@ pub async fn client(
                     cause,
                 })?
             }
-            None => Kubeconfig::read().map_err(ClusterError::Load)?,
+            None => Kubeconfig::read().map_err(|cause| ClusterError::Nowhere {
+                tried: default_kubeconfig(),
+                cause,
+            })?,
         };
         if let Some(name) = context
             && !kc.contexts.iter().any(|c| c.name == name)
@@ -74,4 +87,15 @@ pub async fn client(
     config.read_timeout = Some(READ_TIMEOUT);
     tracing::info!(server = %config.cluster_url, "cluster access loaded");
     kube::Client::try_from(config).map_err(ClusterError::Client)
+}
+
+/// The kubeconfig that is read without --kubeconfig, as said in a message.
+fn default_kubeconfig() -> String {
+    match std::env::var("KUBECONFIG") {
+        Ok(v) if !v.is_empty() => format!("$KUBECONFIG ({v})"),
+        _ => {
+            let home = std::env::var("HOME").unwrap_or_else(|_| "~".into());
+            format!("{home}/.kube/config (KUBECONFIG is not set)")
+        }
+    }
 }

@@ -78,14 +78,10 @@ enum Ended {
 
 /// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    // Before anything reads or repairs the output: it may be another process's.
-    let _lock = match &config.output {
-        OutputTarget::File(path) => Some(output::Lock::acquire(path)?),
-        OutputTarget::Stdout => None,
-    };
-    let spill = spill_dir(&config.output);
     let health = Arc::new(Health::new(&config.scopes));
     let metrics = Arc::new(Metrics::new());
+    // What can fail on the command line's account (cluster access, the HTTP address) comes
+    // before the output is touched: a start that fails there leaves nothing behind.
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
     let (http_addr, serve) = crate::http::bind(config.http_addr, health.clone(), metrics.clone())
         .await
@@ -93,6 +89,12 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             addr: config.http_addr,
             source,
         })?;
+    // Before anything reads or repairs the output: it may be another process's.
+    let _lock = match &config.output {
+        OutputTarget::File(path) => Some(output::Lock::acquire(path)?),
+        OutputTarget::Stdout => None,
+    };
+    let spill = spill_dir(&config.output);
     tracing::info!(%http_addr, "serving /healthz, /readyz and /metrics");
     let http = tokio::spawn(serve);
     if let Some(sel) = &config.field_selector {

@@ -36,13 +36,33 @@ pub const CHANNEL_BATCHES: usize = 8;
 pub enum OutputError {
     #[error("cannot create the output directory {path}: {source}")]
     CreateDir { path: PathBuf, source: io::Error },
+    #[error(
+        "{} is a file, not a directory: the output {} needs a directory there; give \
+         --output-file a path in a directory",
+        file.display(),
+        path.display()
+    )]
+    NotADirectory { path: PathBuf, file: PathBuf },
+    #[error(
+        "cannot write in {}, the directory of the output {}: {source}. Make it writable for this \
+         user (UID {uid}; `kube-event-logger prepare-dir DIR` as root does), or give another \
+         --output-file",
+        dir.display(),
+        path.display()
+    )]
+    Unwritable {
+        path: PathBuf,
+        dir: PathBuf,
+        uid: u32,
+        source: io::Error,
+    },
     #[error("cannot open the output file {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error("cannot write to {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error(
         "another kube-event-logger{} is writing to {path} (lock {lock}); stop it, or give this \
-         one another --output",
+         one another --output-file",
         holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
     )]
     Locked {
@@ -104,6 +124,11 @@ pub struct Lock {
     _file: std::fs::File,
 }
 
+/// This process's user id (for messages).
+fn uid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(0, |m| std::os::unix::fs::MetadataExt::uid(&m))
+}
+
 impl Lock {
     /// Takes the output's lock (creating its directory), or says who holds it.
     pub fn acquire(path: &std::path::Path) -> Result<Lock, OutputError> {
@@ -114,15 +139,24 @@ impl Lock {
                 path: path.to_path_buf(),
                 source: io::Error::other("the output path needs a UTF-8 file name"),
             })?;
-        let failed = |source| OutputError::Open {
-            path: lock.clone(),
+        let dir = crate::output_files::parent(path)
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
+        // The lock is ours, not the user's: its failures are told as the output's directory's.
+        let failed = |source| OutputError::Unwritable {
+            path: path.to_path_buf(),
+            dir: dir.clone(),
+            uid: uid(),
             source,
         };
-        if let Some(dir) = lock.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| OutputError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        if let Err(source) = std::fs::create_dir_all(&dir) {
+            if let Some(file) = dir.ancestors().find(|a| a.is_file()) {
+                return Err(OutputError::NotADirectory {
+                    path: path.to_path_buf(),
+                    file: file.to_path_buf(),
+                });
+            }
+            return Err(OutputError::CreateDir { path: dir, source });
         }
         let mut file = std::fs::OpenOptions::new()
             .read(true)

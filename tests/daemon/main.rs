@@ -8,6 +8,7 @@ mod cli;
 mod http;
 mod leader;
 mod list;
+mod messages;
 mod restart;
 mod rotation;
 mod tail;

@@ -182,8 +182,9 @@ async fn rotated_files_stay_plain_for_compress_after_then_are_compressed() {
     let args = [
         "--max-file-size",
         "4KiB",
+        // Files stay within 4KiB (about three frames each): room for all of them.
         "--max-files",
-        "50",
+        "200",
         "--compress-after",
         "2s",
     ];
@@ -240,8 +241,9 @@ async fn a_harvester_away_during_rotations_finds_everything_while_files_stay_pla
         let args = [
             "--max-file-size",
             "8KiB",
+            // Files stay within their size (about three frames each): room for all of them.
             "--max-files",
-            "50",
+            "200",
             "--compress-after",
             compress_after,
         ];
