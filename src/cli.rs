@@ -17,7 +17,7 @@ pub const DEFAULT_OUTPUT: &str = "/var/log/kube-event-logger/events.json";
 )]
 pub struct Cli {
     /// Diagnostics format on stderr (filter them with RUST_LOG, e.g. RUST_LOG=debug).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "KUBE_EVENT_LOGGER_LOG_FORMAT")]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -39,6 +39,12 @@ pub enum Command {
     /// Create the output directory and hand it to the daemon's user (the StatefulSet's init
     /// container runs this as root, so that `run` itself never needs to).
     PrepareDir(PrepareDirArgs),
+    /// Print a shell completion script, e.g. `kube-event-logger completion bash >
+    /// /etc/bash_completion.d/kube-event-logger`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -108,89 +114,104 @@ pub struct TailArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Kubeconfig file. Without it: in-cluster service account, else $KUBECONFIG, else ~/.kube/config.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "KUBE_EVENT_LOGGER_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 
     /// Kubeconfig context to use instead of the current one.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "KUBE_EVENT_LOGGER_CONTEXT")]
     pub context: Option<String>,
 
     /// Watch only this namespace (repeatable). Default: all namespaces.
-    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    #[arg(
+        long = "namespace",
+        short = 'n',
+        value_name = "NS",
+        env = "KUBE_EVENT_LOGGER_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
 
     /// Output file ("-" for stdout). Parent directories are created; the file gets mode 0640.
     /// (`--output` is accepted too, as earlier versions named it.)
-    #[arg(long = "output-file", alias = "output", value_name = "PATH", default_value = DEFAULT_OUTPUT)]
+    #[arg(long = "output-file", alias = "output", value_name = "PATH", default_value = DEFAULT_OUTPUT, env = "KUBE_EVENT_LOGGER_OUTPUT_FILE")]
     pub output: PathBuf,
 
     /// Address for /healthz, /readyz and /metrics: HOST:PORT (0.0.0.0:8080, 127.0.0.1:8080,
-    /// localhost:8080) or :PORT for every interface.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", value_parser = parse_http_addr)]
-    pub http_addr: SocketAddr,
+    /// localhost:8080), :PORT for every interface, or `off` for no HTTP listener at all.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", value_parser = parse_http_addr, env = "KUBE_EVENT_LOGGER_HTTP_ADDR")]
+    pub http_addr: HttpAddr,
 
     /// Rotate the output file before it would pass this size (e.g. 100MiB, 1GiB).
-    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size, env = "KUBE_EVENT_LOGGER_MAX_FILE_SIZE")]
     pub max_file_size: u64,
 
     /// Rotated files kept beside the active one: the newest plain, older ones gzipped.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000), env = "KUBE_EVENT_LOGGER_MAX_FILES")]
     pub max_files: u16,
 
     /// Keep a rotated file uncompressed at least this long after its rotation, so that a Filebeat
     /// that was down or blocked can still finish it (it does not read .gz files); e.g. 30m, 1h.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_compress_after)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_compress_after, env = "KUBE_EVENT_LOGGER_COMPRESS_AFTER")]
     pub compress_after: std::time::Duration,
 
     /// Write only frames matching this expression (see docs/guide.md, "The filter language"). The part the
     /// API server can evaluate is sent as a fieldSelector; the rest is evaluated here.
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", env = "KUBE_EVENT_LOGGER_FILTER")]
     pub filter: Option<String>,
 
     /// A kubectl field selector passed to the API server as is (validated first), e.g.
     /// type=Warning,involvedObject.kind!=Pod.
-    #[arg(long, value_name = "SEL")]
+    #[arg(long, value_name = "SEL", env = "KUBE_EVENT_LOGGER_FIELD_SELECTOR")]
     pub field_selector: Option<String>,
 
     /// Not ready, and listing again, when the watch has delivered nothing for this long while
     /// the API server has newer events (e.g. 30s, 5m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_stall_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_stall_timeout, env = "KUBE_EVENT_LOGGER_STALL_TIMEOUT")]
     pub stall_timeout: std::time::Duration,
 
     /// Events per LIST page.
-    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000), env = "KUBE_EVENT_LOGGER_LIST_PAGE_SIZE")]
     pub list_page_size: u32,
 
     /// Run as one of several replicas: only the holder of a coordination.k8s.io/v1 Lease
     /// lists, watches and writes; it keeps its write position in the Lease, and the next holder
     /// continues from there. Off: this process always writes.
-    #[arg(long)]
+    #[arg(long, env = "KUBE_EVENT_LOGGER_LEADER_ELECT")]
     pub leader_elect: bool,
 
     /// How long a standby waits, after the last renewal it saw, before taking the Lease over.
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_whole_seconds)]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_whole_seconds, env = "KUBE_EVENT_LOGGER_LEADER_ELECT_LEASE_DURATION")]
     pub leader_elect_lease_duration: std::time::Duration,
 
     /// The leader stops writing when it could not renew for this long (less than the lease
     /// duration, so it stops before anyone else may start).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_short_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_short_duration, env = "KUBE_EVENT_LOGGER_LEADER_ELECT_RENEW_DEADLINE")]
     pub leader_elect_renew_deadline: std::time::Duration,
 
     /// How often the leader renews and a standby tries to acquire.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_short_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_short_duration, env = "KUBE_EVENT_LOGGER_LEADER_ELECT_RETRY_PERIOD")]
     pub leader_elect_retry_period: std::time::Duration,
 
     /// The Lease's name.
-    #[arg(long, value_name = "NAME", default_value = "kube-event-logger")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "kube-event-logger",
+        env = "KUBE_EVENT_LOGGER_LEADER_ELECT_RESOURCE_NAME"
+    )]
     pub leader_elect_resource_name: String,
 
     /// The Lease's namespace. Default: the pod's own namespace in-cluster, else kube-system.
-    #[arg(long, value_name = "NS")]
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "KUBE_EVENT_LOGGER_LEADER_ELECT_RESOURCE_NAMESPACE"
+    )]
     pub leader_elect_resource_namespace: Option<String>,
 
     /// Memory for putting a LIST in resourceVersion order; a larger LIST is sorted in runs of
     /// this size on disk, in unlinked dot-files beside the output, and merged.
-    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, env = "KUBE_EVENT_LOGGER_LIST_SORT_MEMORY")]
     pub list_sort_memory: u64,
 }
 
@@ -232,9 +253,21 @@ fn parse_short_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// `HOST:PORT` (a name is resolved: its first address), or `:PORT` for every interface.
-fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
+/// `--http-addr`: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpAddr(pub Option<SocketAddr>);
+
+fn parse_http_addr(s: &str) -> Result<HttpAddr, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(HttpAddr(None));
+    }
+    parse_socket_addr(s).map(|a| HttpAddr(Some(a)))
+}
+
+fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
-    let form = "use HOST:PORT or :PORT, e.g. 0.0.0.0:8080, 127.0.0.1:8080, localhost:8080, :8080";
+    let form =
+        "use HOST:PORT or :PORT, e.g. 0.0.0.0:8080, 127.0.0.1:8080, localhost:8080, :8080, or off";
     let full = match s.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),
         None => s.to_string(),

@@ -25,7 +25,8 @@ pub struct RunConfig {
     /// One watch per scope: all namespaces, or each namespace given.
     pub scopes: Vec<Scope>,
     pub output: OutputTarget,
-    pub http_addr: SocketAddr,
+    /// Where /healthz, /readyz and /metrics are served; `None`: no HTTP listener (`off`).
+    pub http_addr: Option<SocketAddr>,
     pub list_page_size: u32,
     /// See `--list-sort-memory`.
     pub list_sort_memory: usize,
@@ -101,7 +102,7 @@ impl RunConfig {
             context: args.context,
             scopes,
             output,
-            http_addr: args.http_addr,
+            http_addr: args.http_addr.0,
             list_page_size: args.list_page_size,
             list_sort_memory: usize::try_from(args.list_sort_memory).unwrap_or(usize::MAX),
             limits: Limits {
@@ -295,7 +296,10 @@ mod tests {
             c.output,
             OutputTarget::File("/var/log/kube-event-logger/events.json".into())
         );
-        assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            c.http_addr.map(|a| a.to_string()).as_deref(),
+            Some("0.0.0.0:8080")
+        );
         assert_eq!(c.list_page_size, 500);
         assert_eq!(c.list_sort_memory, 8 << 20);
         assert_eq!(c.stall_timeout, std::time::Duration::from_secs(300));
@@ -448,7 +452,7 @@ mod tests {
             ("localhost:9090", "127.0.0.1:9090"),
             ("127.0.0.1:0", "127.0.0.1:0"),
         ] {
-            let addr = parse(&["--http-addr", given]).unwrap().http_addr;
+            let addr = parse(&["--http-addr", given]).unwrap().http_addr.unwrap();
             assert!(
                 addr.to_string() == expected
                     || (given.starts_with("localhost") && addr.ip().is_loopback()),

@@ -83,20 +83,30 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     // What can fail on the command line's account (cluster access, the HTTP address) comes
     // before the output is touched: a start that fails there leaves nothing behind.
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
-    let (http_addr, serve) = crate::http::bind(config.http_addr, health.clone(), metrics.clone())
-        .await
-        .map_err(|source| RunError::Http {
-            addr: config.http_addr,
-            source,
-        })?;
+    let http = match config.http_addr {
+        Some(addr) => Some(
+            crate::http::bind(addr, health.clone(), metrics.clone())
+                .await
+                .map_err(|source| RunError::Http { addr, source })?,
+        ),
+        None => None,
+    };
     // Before anything reads or repairs the output: it may be another process's.
     let _lock = match &config.output {
         OutputTarget::File(path) => Some(output::Lock::acquire(path)?),
         OutputTarget::Stdout => None,
     };
     let spill = spill_dir(&config.output);
-    tracing::info!(%http_addr, "serving /healthz, /readyz and /metrics");
-    let http = tokio::spawn(serve);
+    let http = match http {
+        Some((http_addr, serve)) => {
+            tracing::info!(%http_addr, "serving /healthz, /readyz and /metrics");
+            Some(tokio::spawn(serve))
+        }
+        None => {
+            tracing::info!("no HTTP listener (--http-addr off): no probes, no metrics");
+            None
+        }
+    };
     if let Some(sel) = &config.field_selector {
         tracing::info!(field_selector = %sel, "the API server filters by this field selector");
     }
@@ -131,7 +141,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         }
         Some(election) => elect(&ctx, Elector::new(client, election), &mut shutdown).await,
     };
-    http.abort();
+    if let Some(http) = http {
+        http.abort();
+    }
     result
 }
 

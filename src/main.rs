@@ -20,6 +20,11 @@ fn main() -> ExitCode {
         Command::Run(args) => args,
         Command::Tail(args) => return tail(args),
         Command::PrepareDir(args) => return prepare_dir(args),
+        Command::Completion { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "kube-event-logger", &mut std::io::stdout());
+            return ExitCode::from(exit_code::OK);
+        }
     };
     let config = match RunConfig::from_args(args) {
         Ok(c) => c,

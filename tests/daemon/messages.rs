@@ -116,3 +116,94 @@ fn without_any_cluster_access_it_says_what_it_tried_and_what_to_give() {
         assert!(err.contains(told), "{told}: {err}");
     }
 }
+
+#[test]
+fn every_run_flag_can_be_set_from_the_environment_as_help_says() {
+    let help = std::process::Command::new(support::BIN)
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    // Each flag's block runs from its line to the next flag's.
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if t.starts_with('-') && (line.starts_with("  -") || line.starts_with("      --")) {
+            let flag = t
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .unwrap()
+                .trim_end_matches(',')
+                .to_string();
+            blocks.push((flag, String::new()));
+        } else if let Some((_, text)) = blocks.last_mut() {
+            text.push_str(line);
+            text.push(' ');
+        }
+    }
+    let flags: Vec<&(String, String)> = blocks.iter().filter(|(f, _)| f != "--help").collect();
+    assert!(flags.len() >= 20, "{help}");
+    for (flag, text) in flags {
+        let want = format!(
+            "[env: KUBE_EVENT_LOGGER_{}=",
+            flag.trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase()
+        );
+        // The repeatable --namespace takes a comma-separated list from the environment.
+        let want = if flag == "--namespace" {
+            want.replace("_NAMESPACE=", "_NAMESPACES=")
+        } else {
+            want
+        };
+        assert!(text.contains(&want), "{flag}: no {want}… in {text}");
+    }
+}
+
+#[test]
+fn an_environment_variable_reaches_the_flag_and_is_checked_like_it() {
+    let out = std::process::Command::new(support::BIN)
+        .args(["run", "--output-file", "-"])
+        .env("KUBE_EVENT_LOGGER_MAX_FILES", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--max-files"), "{err}");
+}
+
+#[test]
+fn completion_scripts_come_from_the_command_line_itself() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(support::BIN)
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["kube-event-logger", "max-files", "follow"] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+    }
+    let out = std::process::Command::new(support::BIN)
+        .args(["completion", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_addr_off_runs_without_a_listener() {
+    let server = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(
+        dir.path(),
+        &server.kubeconfig(Some(TOKEN)),
+        &["--http-addr", "off"],
+    );
+    d.wait_log("no HTTP listener").await;
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    let line = server.add("a", "e0");
+    assert_eq!(d.wait_lines(1).await, [line]);
+    assert!(!d.stderr().contains("serving /healthz"), "{}", d.stderr());
+}

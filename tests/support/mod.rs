@@ -118,8 +118,10 @@ impl Daemon {
         cmd.arg("--log-format=json")
             .arg("run")
             .arg("--kubeconfig")
-            .arg(&kc)
-            .arg("--http-addr=127.0.0.1:0");
+            .arg(&kc);
+        if !args.iter().any(|a| a.starts_with("--http-addr")) {
+            cmd.arg("--http-addr=127.0.0.1:0");
+        }
         if !args.iter().any(|a| a.starts_with("--output")) {
             cmd.arg("--output-file").arg(&output);
         }
