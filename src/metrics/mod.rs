@@ -5,11 +5,14 @@
 
 mod leader;
 mod output;
+mod process;
 mod watch;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 pub use leader::{LeaderMetrics, Leadership};
@@ -19,6 +22,11 @@ pub use watch::{Relist, WatchMetrics, WatchStart};
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabel {
     r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,10 +64,24 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("kube_event_logger");
-        let leader = LeaderMetrics::register(&mut registry);
-        let output = OutputMetrics::register(&mut registry);
-        let watch = WatchMetrics::register(&mut registry);
+        // Ours under the prefix; the process's own under the names every client library uses.
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(process::ProcessCollector));
+        let ours = registry.sub_registry_with_prefix("kube_event_logger");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        ours.register(
+            "build_info",
+            "1, labelled with the version of this build",
+            build_info,
+        );
+        let leader = LeaderMetrics::register(ours);
+        let output = OutputMetrics::register(ours);
+        let watch = WatchMetrics::register(ours);
         Self {
             registry,
             leader,

@@ -251,6 +251,37 @@ async fn promtool_finds_nothing_to_lint_in_a_live_metrics_body() {
     let (code, body) = http_get(addr, "/metrics").await;
     assert_eq!(code, 200);
     assert!(body.contains("kube_event_logger_ready 1"), "{body}");
+    // The process's own resources under the names client libraries use, and the build.
+    for family in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_virtual_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+    ] {
+        let value: f64 = body
+            .lines()
+            .find_map(|l| l.strip_prefix(family))
+            .unwrap_or_else(|| panic!("no {family}in\n{body}"))
+            .parse()
+            .unwrap();
+        assert!(value >= 0.0, "{family}{value}");
+    }
+    let rss: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1e6..1e9).contains(&rss), "a plausible RSS: {rss}");
+    assert!(
+        body.contains(&format!(
+            "kube_event_logger_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{body}"
+    );
     let child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
