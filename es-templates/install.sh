@@ -16,6 +16,20 @@
 # pick up indices created after them).
 set -euo pipefail
 
+usage() {
+    sed -n '2,/^set /p' "$0" | sed -e '/^set /d' -e 's/^# \{0,1\}//'
+}
+case "${1:-}" in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    -*)
+        echo "install.sh: unknown option $1; the first argument is the cluster's URL" >&2
+        usage >&2
+        exit 2
+        ;;
+esac
 url=${1:?usage: install.sh URL [--opensearch]}
 url=${url%/}
 flavor=elasticsearch

@@ -385,6 +385,44 @@ fn assert_sidecar(s: &Sidecar) -> Option<Value> {
         "{} may reach its destination: {egress:?}",
         s.container
     );
+    // A pinned tag is pulled once per node.
+    assert_eq!(
+        shipper["imagePullPolicy"], "IfNotPresent",
+        "{}",
+        s.container
+    );
+    // The probes look at the running shipper, not at its configuration's syntax; an HTTP probe's
+    // port is a port of the container that the NetworkPolicy lets in.
+    let ingress: Vec<u64> = find(&objects, "NetworkPolicy", "kube-event-logger")["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["ports"].as_array().unwrap().iter())
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect();
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let p = &shipper[probe];
+        let command = strings(&p["exec"]["command"]).join(" ");
+        assert!(
+            !command.contains(" test config") && !command.contains(" fmt "),
+            "{}: {probe} checks only the configuration's syntax: {command}",
+            s.container
+        );
+        if let Some(port) = p["httpGet"]["port"].as_str() {
+            let number = shipper["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == port)
+                .unwrap_or_else(|| panic!("{}: no port {port}", s.container))["containerPort"]
+                .as_u64()
+                .unwrap();
+            assert!(
+                ingress.contains(&number),
+                "{probe} port {number}: {ingress:?}"
+            );
+        }
+    }
     Some(shipper.clone())
 }
 
@@ -451,11 +489,27 @@ fn the_dockerfile_builds_a_static_binary_into_a_minimal_non_root_image() {
         .collect();
     assert!(stages.len() >= 2, "multi-stage: {stages:?}");
     assert!(stages[0].contains(" AS build"));
+    // Static (musl) for the architecture being built: amd64 and arm64 alike, no fixed x86_64.
     assert!(
-        dockerfile.contains("--target x86_64-unknown-linux-musl")
+        dockerfile.contains("target=\"$(uname -m)-unknown-linux-musl\"")
+            && dockerfile.contains("--target \"$target\"")
             && dockerfile.contains("--locked"),
-        "a static, reproducible build"
+        "a static, reproducible build for the platform being built"
     );
+    assert!(
+        !dockerfile.contains("x86_64-unknown"),
+        "no fixed architecture"
+    );
+    assert!(dockerfile.contains("--platform linux/amd64,linux/arm64"));
+    // hadolint (CI runs it): apt packages pinned (DL3008).
+    if let Some(out) = tool("hadolint", &["Dockerfile"], root) {
+        assert!(
+            out.status.success(),
+            "hadolint:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let last = &dockerfile[dockerfile.rfind("\nFROM ").unwrap()..];
     assert!(
         last.starts_with("\nFROM scratch") || last.contains("distroless/static"),

@@ -144,6 +144,21 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    // --help is answered, not sent to curl as a URL.
+    let seen_before = seen.lock().unwrap().len();
+    let help = std::process::Command::new("bash")
+        .arg(repo("es-templates/install.sh"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    assert!(
+        text.contains("install.sh URL") && text.contains("--opensearch"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&help.stderr).is_empty());
+    assert_eq!(seen.lock().unwrap().len(), seen_before, "no request");
     server.abort();
 }
 
