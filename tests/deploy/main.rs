@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 mod check_steps;
+mod helm;
 mod prometheus;
 
 /// Runs a tool CI installs, or `None` (with a note) when it is missing outside CI.
@@ -526,7 +527,10 @@ fn the_dockerfile_builds_a_static_binary_into_a_minimal_non_root_image() {
         .parse()
         .expect("a numeric UID");
     assert!(uid >= 10000);
-    let deploy = std::fs::read_to_string(root.join("deploy/base/statefulset.yaml")).unwrap();
+    let deploy = std::fs::read_to_string(
+        root.join("deploy/helm/kube-event-logger/manifests/statefulset.yaml"),
+    )
+    .unwrap();
     assert!(
         deploy.contains(&format!("runAsUser: {uid}")),
         "the manifest runs the image's user"
