@@ -59,6 +59,10 @@ pub enum ConfigError {
     LeaderElect(String),
     #[error("--since {since} is later than --until {until}: nothing could match; swap them")]
     EmptyWindow { since: String, until: String },
+    #[error(
+        "KUBE_EVENT_LOGGER_NOW={0:?} is not an RFC 3339 time (2026-11-22T10:00:00Z); unset it to count from now"
+    )]
+    Now(String),
 }
 
 impl RunConfig {
@@ -180,7 +184,13 @@ pub const DEFAULT_FOLLOW_LINES: u64 = 10;
 
 /// Builds the `tail` configuration.
 pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigError> {
-    let now = jiff::Timestamp::now();
+    // Reproducible output (tests, documentation): KUBE_EVENT_LOGGER_NOW pins "now".
+    let now = match std::env::var("KUBE_EVENT_LOGGER_NOW") {
+        Ok(v) => v
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| ConfigError::Now(v))?,
+        Err(_) => jiff::Timestamp::now(),
+    };
     let time =
         |flag: &'static str, v: &Option<String>| -> Result<Option<jiff::Timestamp>, ConfigError> {
             v.as_deref()
@@ -205,6 +215,7 @@ pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigErro
         return Err(ConfigError::BadNamespace(bad.clone()));
     }
     Ok(TailConfig {
+        now,
         since,
         until,
         namespaces: args.namespaces,

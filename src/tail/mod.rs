@@ -33,6 +33,8 @@ pub struct TailConfig {
     pub headers: bool,
     /// Highlight Warning rows (stdout is a terminal and NO_COLOR is unset).
     pub color: bool,
+    /// What AGE and relative times count from: now, or `KUBE_EVENT_LOGGER_NOW`.
+    pub now: Timestamp,
 }
 
 impl TailConfig {
@@ -100,7 +102,7 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
             Format::Json => r.out.extend_from_slice(line),
             f => r
                 .out
-                .extend_from_slice(render(&frame, f, config.color).as_bytes()),
+                .extend_from_slice(render(&frame, f, config.color, config.now).as_bytes()),
         }
         r.out.push(b'\n');
     }

@@ -10,7 +10,7 @@ use crate::event::EventFrame;
 pub enum Format {
     /// The raw lines.
     Json,
-    /// time, namespace, type, reason, object, count, message.
+    /// time, age, namespace, type, reason, object, count, message.
     Table,
     /// The table plus frame type, source, first seen and the Event's name.
     Wide,
@@ -22,6 +22,7 @@ const RESET: &str = "\x1b[0m";
 /// (header, width) of the columns both tables start with; MESSAGE, last, takes the rest.
 const COMMON: &[(&str, usize)] = &[
     ("TIME", 21),
+    ("AGE", 6),
     ("NAMESPACE", 20),
     ("TYPE", 8),
     ("REASON", 22),
@@ -78,8 +79,21 @@ pub fn header(format: Format) -> String {
     out
 }
 
-/// One table row for a frame. `color` highlights Warning events.
-pub fn render(frame: &EventFrame<'_>, format: Format, color: bool) -> String {
+/// How long ago, as `kubectl get events` says it: `45s`, `12m`, `5h`, `3d`, `2y` (the unit
+/// grows at 2 minutes, 2 hours, 2 days and 2 years). A time in the future is `0s`.
+pub fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    let s = now.as_second().saturating_sub(then.as_second()).max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7_200 => format!("{}m", s / 60),
+        7_200..172_800 => format!("{}h", s / 3600),
+        172_800..63_072_000 => format!("{}d", s / 86_400),
+        _ => format!("{}y", s / 31_536_000),
+    }
+}
+
+/// One table row for a frame, its AGE counted to `now`. `color` highlights Warning events.
+pub fn render(frame: &EventFrame<'_>, format: Format, color: bool, now: jiff::Timestamp) -> String {
     let e = &frame.object;
     let dash = |s: Option<&str>| s.filter(|s| !s.is_empty()).unwrap_or("-").to_string();
     let object = match (
@@ -105,8 +119,13 @@ pub fn render(frame: &EventFrame<'_>, format: Format, color: bool) -> String {
         _ => message.trim().to_string(),
     };
     let event_type = dash(e.event_type.as_deref());
+    let time = e.time();
+    let ago = time
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map_or("-".into(), |t| age(t, now));
     let mut cells: Vec<String> = vec![
-        e.time().map_or("-".into(), to_seconds),
+        time.map_or("-".into(), to_seconds),
+        ago,
         dash(e.metadata.namespace.as_deref()),
         event_type.clone(),
         dash(e.reason.as_deref()),
@@ -156,12 +175,13 @@ mod tests {
             .next()
             .unwrap();
         let f = EventFrame::parse(line.as_bytes()).unwrap();
-        let plain = render(&f, Format::Table, false);
-        let colored = render(&f, Format::Table, true);
+        let now = "2022-05-19T19:40:11Z".parse().unwrap();
+        let plain = render(&f, Format::Table, false, now);
+        let colored = render(&f, Format::Table, true, now);
         assert!(!plain.contains('\x1b'));
         assert_eq!(colored, format!("{YELLOW}{plain}{RESET}"));
         assert!(
-            plain.starts_with("2022-05-19T19:35:11Z probes              Warning Unhealthy"),
+            plain.starts_with("2022-05-19T19:35:11Z 5m    probes              Warning Unhealthy"),
             "{plain}"
         );
         assert!(plain.contains("pod/app-target-6664868868-b84vm"));
@@ -170,11 +190,25 @@ mod tests {
     #[test]
     fn missing_fields_are_dashes_and_long_cells_keep_a_space() {
         let f = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"namespace":"a-namespace-name-longer-than-its-column"},"message":"two\nlines"}}"#).unwrap();
-        let r = render(&f, Format::Table, true);
+        let r = render(&f, Format::Table, true, jiff::Timestamp::UNIX_EPOCH);
         assert_eq!(
             r,
-            "-                    a-namespace-name-longer-than-its-column -       -                     -                                           -     two lines"
+            "-                    -     a-namespace-name-longer-than-its-column -       -                     -                                           -     two lines"
         );
         assert!(header(Format::Wide).contains("FIRST SEEN"));
+    }
+
+    #[test]
+    fn ages_read_as_kubectl_says_them() {
+        let now: jiff::Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        let ago = |secs: i64| age(now - jiff::SignedDuration::from_secs(secs), now);
+        assert_eq!(ago(0), "0s");
+        assert_eq!(ago(119), "119s");
+        assert_eq!(ago(120), "2m");
+        assert_eq!(ago(7_199), "119m");
+        assert_eq!(ago(7_200), "2h");
+        assert_eq!(ago(172_800), "2d");
+        assert_eq!(ago(63_072_000), "2y");
+        assert_eq!(ago(-30), "0s", "the future");
     }
 }
