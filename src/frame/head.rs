@@ -19,6 +19,8 @@ pub(super) struct Head<'a> {
     pub(super) object_kind: bool,
     /// Reading stopped on purpose: enough was read.
     pub(super) stopped: bool,
+    /// Read to the end all the same (the line is being validated whole).
+    pub(super) whole: bool,
 }
 
 impl Head<'_> {
@@ -31,7 +33,7 @@ impl Head<'_> {
 
     /// Ends the read early (as an error serde passes up) once enough is known.
     fn check<E: serde::de::Error>(&mut self) -> Result<(), E> {
-        if self.enough() {
+        if !self.whole && self.enough() {
             self.stopped = true;
             return Err(E::custom("enough"));
         }
@@ -107,6 +109,32 @@ map_seed!(MetaSeed, "object metadata", |head, key, map| {
 });
 
 impl<'a> Frame<'a> {
+    /// As [`Frame::parse_head`], but the line is read to its end in the same pass and must be
+    /// one complete, valid JSON value in UTF-8: what the watch writes is checked whole, and the
+    /// values it does not keep are skipped without being built (serde's `IgnoredAny`). UTF-8 is
+    /// checked for the whole line first (serde_json skips a string it does not keep without
+    /// looking at its UTF-8).
+    pub fn parse_checked(line: &'a [u8]) -> Result<Self, FrameError> {
+        if std::str::from_utf8(line).is_err() {
+            return Err(FrameError::Json("the line is not UTF-8".into()));
+        }
+        let mut head = Head {
+            whole: true,
+            ..Head::default()
+        };
+        let mut de = serde_json::Deserializer::from_slice(line);
+        serde::de::DeserializeSeed::deserialize(FrameSeed(&mut head), &mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| FrameError::Json(e.to_string()))?;
+        if head.kind.as_deref() == Some("ERROR") {
+            return Frame::parse(line);
+        }
+        let Some(kind) = head.kind else {
+            return Err(FrameError::Json("missing field `type`".into()));
+        };
+        Frame::from_parts(&kind, head.namespace, head.resource_version)
+    }
+
     /// Reads only what places a frame — its type, the object's namespace and resourceVersion —
     /// and stops there: the watch's hot path, where the line is written as received. With the
     /// API server's field order (`metadata` early, `namespace` before `resourceVersion`, the

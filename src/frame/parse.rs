@@ -280,4 +280,61 @@ mod tests {
             );
         }
     }
+
+    /// The reference for a whole, valid line: UTF-8, and serde_json's full parse.
+    fn valid(b: &[u8]) -> bool {
+        std::str::from_utf8(b).is_ok() && serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()
+    }
+
+    #[test]
+    fn the_checked_parse_places_the_frame_and_refuses_any_line_that_is_not_valid_json() {
+        for line in FIXTURES.lines() {
+            assert_eq!(
+                Frame::parse_checked(line.as_bytes()).unwrap(),
+                Frame::parse_head(line.as_bytes()).unwrap()
+            );
+        }
+        let good = FIXTURES.lines().next().unwrap();
+        // A head that reads well and a tail that is not JSON.
+        let with_control = good.replacen("\"message\":\"", "\"message\":\"\u{1}", 1);
+        let trailing_comma = format!("{},}}", &good[..good.len() - 1]);
+        let not_utf8 = [&good.as_bytes()[..good.len() - 3], b"\xff\"}}"].concat();
+        for bad in [
+            with_control.as_bytes(),
+            trailing_comma.as_bytes(),
+            &not_utf8,
+        ] {
+            assert!(Frame::parse_head(bad).is_ok(), "the head alone reads well");
+            assert!(
+                Frame::parse_checked(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Cut anywhere or one byte changed: checked exactly when the line is valid JSON.
+        let mut checked = 0;
+        for line in FIXTURES.lines() {
+            let b = line.as_bytes();
+            for at in (0..b.len()).step_by(5) {
+                for c in [b'"', b'\\', b'\n', 0x01, b'}', b',', b'x', 0xc3] {
+                    let mut d = b.to_vec();
+                    d[at] = c;
+                    if valid(&d) {
+                        continue; // still a frame, perhaps another one
+                    }
+                    assert!(
+                        Frame::parse_checked(&d).is_err(),
+                        "{}",
+                        String::from_utf8_lossy(&d)
+                    );
+                    checked += 1;
+                }
+                assert_eq!(
+                    Frame::parse_checked(&b[..at]).is_ok(),
+                    valid(&b[..at]) && at > 0 && Frame::parse(&b[..at]).is_ok()
+                );
+            }
+        }
+        assert!(checked > 3000, "{checked}");
+    }
 }

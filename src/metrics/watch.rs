@@ -68,6 +68,7 @@ pub struct WatchMetrics {
     starts: Family<ReasonLabel, Counter>,
     relists: Family<ReasonLabel, Counter>,
     stalls: Counter,
+    invalid_lines: Counter,
 }
 
 impl WatchMetrics {
@@ -79,6 +80,11 @@ impl WatchMetrics {
             m.starts.clone(),
         );
         registry.register("relists", "LISTs of the Events, by why", m.relists.clone());
+        registry.register(
+            "invalid_lines",
+            "Lines of the watch stream that were not one whole, valid JSON frame: never written; the watch reconnected after the last whole frame",
+            m.invalid_lines.clone(),
+        );
         registry.register(
             "watch_stalls",
             "Watches found stalled while the API server had newer events",
@@ -101,5 +107,9 @@ impl WatchMetrics {
 
     pub fn stalled(&self) {
         self.stalls.inc();
+    }
+
+    pub fn invalid_line(&self) {
+        self.invalid_lines.inc();
     }
 }

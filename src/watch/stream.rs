@@ -152,18 +152,28 @@ impl<A: EventsApi> ScopeWatch<A> {
                 )));
             }
         };
+        // A line that is not one whole, valid JSON frame is never written: the watch reconnects
+        // after the last whole frame, and the server sends again what followed it.
+        let metrics = &self.ctx.metrics;
         let malformed = |e: crate::frame::FrameError| {
+            metrics.watch.invalid_line();
             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
-            Outcome::Broken(format!("malformed line ({e}): {shown}"))
+            Outcome::Broken(format!("malformed line, not written ({e}): {shown}"))
         };
-        // With a filter, the frame and the Event view come from one parse and the view is
-        // judged at once; without, the line is read only as far as its resourceVersion.
+        // Each line is read whole, once: with a filter into the frame and the Event view, which
+        // is judged at once; without, for the frame's place only, the rest skipped unbuilt
+        // (both validate every byte; the view's parse leaves UTF-8 to the check before it).
         let (frame, kept) = match &self.ctx.keep {
             Some(keep) => {
+                if std::str::from_utf8(bytes).is_err() {
+                    return Err(malformed(crate::frame::FrameError::Json(
+                        "the line is not UTF-8".into(),
+                    )));
+                }
                 let (frame, view) = EventFrame::parse_frame(bytes).map_err(malformed)?;
                 (frame, view.is_none_or(|v| keep(&v)))
             }
-            None => (Frame::parse_head(bytes).map_err(malformed)?, true),
+            None => (Frame::parse_checked(bytes).map_err(malformed)?, true),
         };
         let (kind, rv) = match frame {
             Frame::Error(status) if status.is_expired() => return Err(Outcome::Expired),

@@ -144,6 +144,32 @@ async fn a_malformed_line_is_never_written_and_the_watch_resumes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_whose_head_reads_well_and_whose_tail_is_not_json_is_never_written() {
+    // Its head carries the next real frame's version: written, it would also hide that frame.
+    for control in [true, false] {
+        let (_server, d, expected, _dir) =
+            stream_through(Fault::BadTail { after: 2, control }).await;
+        d.wait_log("malformed line, not written").await;
+        let lines = d.lines();
+        assert_eq!(
+            lines, expected,
+            "control {control}: every real frame, once, in order"
+        );
+        for line in &lines {
+            assert!(
+                serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok(),
+                "only valid JSON in the file: {line}"
+            );
+        }
+        let (_, metrics) = http_get(d.http_addr().await, "/metrics").await;
+        assert!(
+            metrics.contains("kube_event_logger_invalid_lines_total 1"),
+            "{metrics}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_position_relists_and_writes_only_unwritten_versions() {
     let server = tls_server().await;
     let mut expected = vec![

@@ -47,6 +47,10 @@ pub enum Fault {
     DropMidFrame { after: usize },
     /// The next WATCH sends `after` whole frames, then a line that is not JSON.
     Garbage { after: usize },
+    /// The next WATCH sends `after` whole frames, then the next frame with its head intact (type,
+    /// namespace, resourceVersion) and its tail broken — a raw control character inside a string
+    /// (`control`), or a trailing comma — and then the real frame and the rest.
+    BadTail { after: usize, control: bool },
     /// The next WATCH answers 200 and ends at once with no frame (a stuck position).
     EmptyWatch,
     /// The next WATCH answers 200 and then sends nothing, whatever happens, until it times out.
@@ -625,6 +629,7 @@ fn route(
             Some(
                 Fault::DropMidFrame { .. }
                 | Fault::Garbage { .. }
+                | Fault::BadTail { .. }
                 | Fault::EmptyWatch
                 | Fault::FrozenWatch,
             ) => inner.faults.pop_front(),

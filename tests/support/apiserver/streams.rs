@@ -142,6 +142,10 @@ impl WatchStream {
                         b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Event\" this is not json\n",
                     );
                 }
+                Some(Fault::BadTail { after, control }) if self.sent == *after => {
+                    buf.extend_from_slice(&bad_tail(&change.line, *control));
+                    buf.push(b'\n');
+                }
                 _ => {}
             }
             buf.extend_from_slice(change.line.as_bytes());
@@ -181,4 +185,18 @@ pub(super) async fn send_chunks(
         at = end;
     }
     true
+}
+
+/// `line` with its head intact and its tail broken: a raw control character inside the message
+/// string, or a trailing comma before the last brace.
+pub(super) fn bad_tail(line: &str, control: bool) -> Vec<u8> {
+    let mut bad = line.as_bytes().to_vec();
+    if control {
+        let at = line.find("\"message\":\"").expect("a message") + "\"message\":\"".len();
+        bad.insert(at, 0x01);
+    } else {
+        let last = bad.len() - 1;
+        bad.insert(last, b',');
+    }
+    bad
 }
