@@ -1,31 +1,41 @@
-//! Throughput and memory of `kube-event-logger run`: a local fake API server streams N realistic
-//! frames (~1.3 KB: managedFields, non-ASCII text, Go escapes, escaped quotes) in one watch; the
-//! daemon writes them to a file. `curl -sN URL > file` on the same stream, in the same run, is
-//! the byte-copy baseline.
+//! Per-event cost of `kube-event-logger run` on the stream shapes kube-apiserver sends, against
+//! `curl -sN` on the same bytes in the same run.
 //!
-//! The stream is sent in three chunk shapes: one frame per HTTP chunk (how kube-apiserver sends
-//! events outside bursts: it flushes whenever its queue is empty), eight frames per chunk, and
-//! 64 KiB chunks. Then a latency phase: single events on a quiet watch, the time until each is
-//! in the file.
+//! The server (`support/raw_server.rs`) encodes the chunked watch body once, before the clock
+//! starts, and writes it in 1 MiB slices, so a plain reader is limited only by itself: the
+//! benchmark prints that server-alone rate beside the clients'. Shapes:
+//! - `frame`: each frame its own HTTP chunk, back to back (a busy API server flushes about every
+//!   event; a burst arrives as many small chunks per read);
+//! - `64`: 64 frames per chunk, back to back;
+//! - `64KiB`: 64 KiB chunks cut anywhere (frames span chunks);
+//! - `trickle`: each event its own chunk and its own write, BENCH_TRICKLE_RATE a second (400):
+//!   a normal cluster. CPU per event and voluntary context switches (wake-ups) per event, for
+//!   both clients, over the stream only.
 //!
-//! `cargo bench --bench throughput` (BENCH_FRAMES=200000, BENCH_ROUNDS=3,
-//! BENCH_SHAPES=frame,8,64KiB by default). Prints frames/s, CPU seconds and peak RSS for both,
-//! the medians and the ratios per shape, and the latency.
+//! Then the latency of single events on a quiet watch (the fake API server, TLS off).
+//!
+//! `cargo bench --bench throughput` (BENCH_FRAMES=200000, BENCH_ROUNDS=5,
+//! BENCH_SHAPES=frame,64,64KiB,trickle, BENCH_TRICKLE_FRAMES=2000). BENCH_LOGGER=PATH measures
+//! another build with the same harness.
 
-// getrusage/wait4/sysconf/kill through libc: CPU and memory figures of the processes measured.
+// getrusage/kill through libc: CPU, memory and context switches of the processes measured.
 #![allow(unsafe_code)]
 
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "support/raw_server.rs"]
+mod raw_server;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use measure::{children_cpu_secs, env_or, proc_cpu_secs, proc_status_kib, spawn_logger};
+use measure::{env_or, proc_cpu_secs, proc_status_kib, spawn_logger, spawn_logger_at};
+use raw_server::{Pace, RawServer};
 use support::apiserver::FakeApiServer;
 use support::events;
 
@@ -34,18 +44,22 @@ const FROM_RV: u64 = 1000;
 struct Run {
     secs: f64,
     cpu_secs: f64,
+    /// Voluntary context switches (the process gave up the CPU to wait: a wake-up each).
+    wakeups: f64,
     peak_rss_kib: u64,
     /// RSS (KiB) when a quarter, half and all of the stream was written.
     rss_samples: Vec<u64>,
 }
 
 /// How the stream is cut into HTTP chunks.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Shape {
-    /// This many frames per chunk.
+    /// This many frames per chunk, back to back.
     Frames(usize),
     /// Chunks of this many bytes (cut anywhere, frames span chunks).
     Bytes(usize),
+    /// One frame per chunk and per write, this many a second.
+    Trickle(u64),
 }
 
 impl Shape {
@@ -53,35 +67,49 @@ impl Shape {
         match s {
             "frame" => Shape::Frames(1),
             "64KiB" => Shape::Bytes(64 * 1024),
-            n => Shape::Frames(n.parse().expect("BENCH_SHAPES: frame, a number, or 64KiB")),
+            "trickle" => Shape::Trickle(env_or("BENCH_TRICKLE_RATE", 400) as u64),
+            n => Shape::Frames(
+                n.parse()
+                    .expect("BENCH_SHAPES: frame, a number, 64KiB or trickle"),
+            ),
         }
     }
 
     fn name(self) -> String {
         match self {
-            Shape::Frames(1) => "1 frame/chunk".into(),
-            Shape::Frames(n) => format!("{n} frames/chunk"),
+            Shape::Frames(1) => "1 frame/chunk, back to back".into(),
+            Shape::Frames(n) => format!("{n} frames/chunk, back to back"),
             Shape::Bytes(n) => format!("{} KiB chunks", n / 1024),
+            Shape::Trickle(r) => format!("trickle: 1 frame/chunk, {r}/s"),
         }
     }
 
     fn cut(self, stream: &Bytes) -> Vec<Bytes> {
+        let per_frame = |n: usize| {
+            let ends: Vec<usize> = memchr::memchr_iter(b'\n', stream).map(|i| i + 1).collect();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for group in ends.chunks(n) {
+                let end = *group.last().unwrap();
+                chunks.push(stream.slice(start..end));
+                start = end;
+            }
+            chunks
+        };
         match self {
             Shape::Bytes(n) => (0..stream.len())
                 .step_by(n)
                 .map(|at| stream.slice(at..(at + n).min(stream.len())))
                 .collect(),
-            Shape::Frames(n) => {
-                let ends: Vec<usize> = memchr::memchr_iter(b'\n', stream).map(|i| i + 1).collect();
-                let mut chunks = Vec::new();
-                let mut start = 0;
-                for group in ends.chunks(n) {
-                    let end = *group.last().unwrap();
-                    chunks.push(stream.slice(start..end));
-                    start = end;
-                }
-                chunks
-            }
+            Shape::Frames(n) => per_frame(n),
+            Shape::Trickle(_) => per_frame(1),
+        }
+    }
+
+    fn pace(self) -> Pace {
+        match self {
+            Shape::Trickle(rate) => Pace::Every(Duration::from_nanos(1_000_000_000 / rate)),
+            _ => Pace::Burst,
         }
     }
 }
@@ -105,18 +133,50 @@ fn build_stream(n: usize) -> Bytes {
     Bytes::from(buf)
 }
 
-fn run_curl(url: &str, out: &Path, expected: u64) -> Run {
-    let cpu_before = children_cpu_secs();
+/// (CPU seconds, voluntary context switches) of a running process.
+fn proc_usage(pid: u32) -> (f64, f64) {
+    (
+        proc_cpu_secs(pid),
+        proc_status_kib(pid, "voluntary_ctxt_switches:") as f64,
+    )
+}
+
+/// (CPU seconds, voluntary context switches) of all waited-for children so far.
+fn children_usage() -> (f64, f64) {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        tv(usage.ru_utime) + tv(usage.ru_stime),
+        usage.ru_nvcsw as f64,
+    )
+}
+
+/// Waits for the server to start sending the stream to a client.
+fn wait_watching(server: &RawServer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.watching.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "no watch");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// curl on the stream: its time, and its CPU and wake-ups from the moment the stream starts.
+fn run_curl(server: &RawServer, out: &Path, expected: u64) -> Run {
+    let before_children = children_usage();
     let started = Instant::now();
-    let status = Command::new("curl")
+    let child = Command::new("curl")
         .args(["-sN", "-o"])
         .arg(out)
-        .arg(url)
+        .arg(server.watch_url(FROM_RV))
         .stdin(Stdio::null())
-        .status()
+        .spawn()
         .expect("curl is needed as the baseline (apt-get install curl)");
+    wait_watching(server);
+    let at_start = proc_usage(child.id());
+    let status = child.wait_with_output().unwrap().status;
     let secs = started.elapsed().as_secs_f64();
-    let cpu_secs = children_cpu_secs() - cpu_before;
+    let after = children_usage();
     assert!(status.success(), "curl failed");
     assert_eq!(
         std::fs::metadata(out).unwrap().len(),
@@ -125,17 +185,22 @@ fn run_curl(url: &str, out: &Path, expected: u64) -> Run {
     );
     Run {
         secs,
-        cpu_secs,
+        cpu_secs: after.0 - before_children.0 - at_start.0,
+        wakeups: after.1 - before_children.1 - at_start.1,
         peak_rss_kib: 0,
         rss_samples: vec![],
     }
 }
 
-fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> Run {
+/// The logger on the stream: its time (start to the last byte in the file), and its CPU and
+/// wake-ups from the moment the stream starts to the last byte written.
+fn run_logger(server: &RawServer, dir: &Path, out: &Path, expected: u64) -> Run {
     let started = Instant::now();
     // One file for the whole stream: the benchmark measures stream → file, not rotation.
-    let mut child = spawn_logger(server, dir, out, &["--max-file-size", "1GiB"]);
+    let mut child = spawn_logger_at(&server.url(), dir, out, &["--max-file-size", "1GiB"]);
     let pid = child.id();
+    wait_watching(server);
+    let at_start = proc_usage(pid);
     let mut rss_samples = Vec::new();
     let marks = [expected / 4, expected / 2, expected];
     let mut next_mark = 0;
@@ -150,9 +215,9 @@ fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> 
             break started.elapsed().as_secs_f64();
         }
         assert!(Instant::now() < deadline, "the logger did not finish");
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_micros(500));
     };
-    let cpu_secs = proc_cpu_secs(pid);
+    let end = proc_usage(pid);
     let peak_rss_kib = proc_status_kib(pid, "VmHWM:");
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success(), "the logger exited cleanly");
@@ -163,7 +228,8 @@ fn run_logger(server: &FakeApiServer, dir: &Path, out: &Path, expected: u64) -> 
     );
     Run {
         secs,
-        cpu_secs,
+        cpu_secs: end.0 - at_start.0,
+        wakeups: end.1 - at_start.1,
         peak_rss_kib,
         rss_samples,
     }
@@ -218,76 +284,109 @@ fn main() {
         return;
     }
     let frames = env_or("BENCH_FRAMES", 200_000);
-    let rounds = env_or("BENCH_ROUNDS", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stream = build_stream(frames);
-    let bytes = stream.len() as u64;
-    println!(
-        "stream: {frames} frames, {bytes} bytes ({:.0} bytes/frame)",
-        bytes as f64 / frames as f64
-    );
-    let server = rt.block_on(FakeApiServer::plain());
-    let url = format!(
-        "{}/api/v1/events?watch=true&resourceVersion={FROM_RV}",
-        server.url()
-    );
+    let trickle_frames = env_or("BENCH_TRICKLE_FRAMES", 2000);
+    let rounds = env_or("BENCH_ROUNDS", 5);
     let dir = tempfile::tempdir().unwrap();
-    let shapes = std::env::var("BENCH_SHAPES").unwrap_or_else(|_| "frame,8,64KiB".into());
+    let server = RawServer::start(FROM_RV);
+    let shapes = std::env::var("BENCH_SHAPES").unwrap_or_else(|_| "frame,64,64KiB,trickle".into());
     let mut table = Vec::new();
     for shape in shapes.split(',').map(Shape::parse) {
-        server.prebuilt_stream(FROM_RV, shape.cut(&stream));
-        println!("--- {}", shape.name());
+        let n = if matches!(shape, Shape::Trickle(_)) {
+            trickle_frames
+        } else {
+            frames
+        };
+        let stream = build_stream(n);
+        let bytes = stream.len() as u64;
+        let chunks = shape.cut(&stream);
+        println!("--- {} ({n} frames, {bytes} bytes)", shape.name());
+        server.set_stream(&chunks, shape.pace());
+        let alone = server.alone_rate(FROM_RV, n);
+        println!("server alone: {alone:.0} frames/s");
         let (mut curl, mut logger) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
-            let c = run_curl(&url, &dir.path().join("curl.out"), bytes);
-            let out = dir.path().join("events.json");
-            let _ = std::fs::remove_file(&out);
+            server.set_stream(&chunks, shape.pace());
+            let c = run_curl(&server, &dir.path().join("curl.out"), bytes);
+            let out = dir.path().join(format!("events-{round}.json"));
+            server.set_stream(&chunks, shape.pace());
             let l = run_logger(&server, dir.path(), &out, bytes);
+            let _ = std::fs::remove_file(&out);
             println!(
-                "round {round}: curl {:>9.0} frames/s cpu {:.2}s | logger {:>9.0} frames/s cpu {:.2}s peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
-                frames as f64 / c.secs,
-                c.cpu_secs,
-                frames as f64 / l.secs,
-                l.cpu_secs,
+                "round {round}: curl {:>8.0} frames/s {:>6.1} µs CPU/frame {:.2} wake-ups/frame | logger {:>8.0} frames/s {:>6.1} µs CPU/frame {:.2} wake-ups/frame, peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
+                n as f64 / c.secs,
+                c.cpu_secs * 1e6 / n as f64,
+                c.wakeups / n as f64,
+                n as f64 / l.secs,
+                l.cpu_secs * 1e6 / n as f64,
+                l.wakeups / n as f64,
                 l.peak_rss_kib,
                 l.rss_samples
             );
             curl.push(c);
             logger.push(l);
         }
-        let fps = |runs: &[Run]| median(runs.iter().map(|r| frames as f64 / r.secs).collect());
-        let cpu = |runs: &[Run]| median(runs.iter().map(|r| r.cpu_secs).collect());
-        let peak = logger.iter().map(|r| r.peak_rss_kib).max().unwrap();
+        let med = |runs: &[Run], f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
+        let spread = |runs: &[Run], f: &dyn Fn(&Run) -> f64| {
+            let v: Vec<f64> = runs.iter().map(f).collect();
+            (
+                v.iter().cloned().fold(f64::MAX, f64::min),
+                v.iter().cloned().fold(0.0, f64::max),
+            )
+        };
+        let fps = |r: &Run| n as f64 / r.secs;
+        let cpu = |r: &Run| r.cpu_secs * 1e6 / n as f64;
+        let wake = |r: &Run| r.wakeups / n as f64;
+        let ratio = |f: &dyn Fn(&Run) -> f64| {
+            let v: Vec<f64> = logger.iter().zip(&curl).map(|(l, c)| f(l) / f(c)).collect();
+            (
+                median(v.clone()),
+                v.iter().cloned().fold(f64::MAX, f64::min),
+                v.iter().cloned().fold(0.0, f64::max),
+            )
+        };
         table.push((
             shape.name(),
-            fps(&curl),
-            fps(&logger),
-            cpu(&curl),
-            cpu(&logger),
-            peak,
+            alone,
+            med(&curl, &fps),
+            med(&logger, &fps),
+            ratio(&fps),
+            med(&curl, &cpu),
+            med(&logger, &cpu),
+            ratio(&cpu),
+            med(&curl, &wake),
+            med(&logger, &wake),
+            logger.iter().map(|r| r.peak_rss_kib).max().unwrap(),
+            spread(&logger, &fps),
         ));
     }
-    println!("\nmedians, same run ({frames} frames, {bytes} bytes):");
     println!(
-        "| shape | curl frames/s | logger frames/s | throughput ratio | curl CPU s | logger CPU s | CPU ratio | logger peak RSS |"
+        "\nmedians of {rounds} rounds, same run (ratios: logger/curl per round, median [min–max]):"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (name, cf, lf, cc, lc, peak) in &table {
+    println!(
+        "| shape | server alone frames/s | curl frames/s | logger frames/s | throughput ratio | curl µs CPU/frame | logger µs CPU/frame | CPU ratio | curl wake-ups/frame | logger wake-ups/frame | logger peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (name, alone, cf, lf, fr, cc, lc, cr, cw, lw, peak, _) in &table {
         println!(
-            "| {name} | {cf:.0} | {lf:.0} | {:.2} | {cc:.2} | {lc:.2} | {:.2} | {:.1} MiB |",
-            lf / cf,
-            lc / cc,
+            "| {name} | {alone:.0} | {cf:.0} | {lf:.0} | {:.2} [{:.2}–{:.2}] | {cc:.1} | {lc:.1} | {:.2} [{:.2}–{:.2}] | {cw:.2} | {lw:.2} | {:.1} MiB |",
+            fr.0,
+            fr.1,
+            fr.2,
+            cr.0,
+            cr.1,
+            cr.2,
             *peak as f64 / 1024.0
         );
     }
-    server.clear_prebuilt();
-    let (median_ms, max_ms) = single_frame_latency(&rt, &server, dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = rt.block_on(FakeApiServer::plain());
+    let (median_ms, max_ms) = single_frame_latency(&rt, &fake, dir.path());
     println!(
         "single frame on a quiet watch, frame sent → line in the file: median {median_ms:.1} ms, max {max_ms:.1} ms (20 frames)"
     );
-    drop(server);
+    drop(fake);
 }

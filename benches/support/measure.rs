@@ -46,6 +46,20 @@ pub fn proc_cpu_secs(pid: u32) -> f64 {
     (t(11) + t(12)) / ticks
 }
 
+/// `kube-event-logger run` against the plain HTTP server at `url`, writing `out`, warnings
+/// only.
+pub fn spawn_logger_at(url: &str, dir: &Path, out: &Path, extra: &[&str]) -> std::process::Child {
+    let kc = dir.join("kubeconfig-raw");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    logger_command(&kc, out, extra).spawn().unwrap()
+}
+
 /// `kube-event-logger run` against the server, writing `out`, warnings only.
 pub fn spawn_logger(
     server: &FakeApiServer,
@@ -55,13 +69,17 @@ pub fn spawn_logger(
 ) -> std::process::Child {
     let kc = dir.join("kubeconfig");
     std::fs::write(&kc, server.kubeconfig(None)).unwrap();
+    logger_command(&kc, out, extra).spawn().unwrap()
+}
+
+fn logger_command(kc: &Path, out: &Path, extra: &[&str]) -> Command {
     // BENCH_LOGGER: another build of the binary (say, the commit before a change) measured by
     // the same harness, for before/after figures from one run.
     let bin = std::env::var("BENCH_LOGGER").unwrap_or_else(|_| support::BIN.to_string());
-    Command::new(bin)
-        .arg("run")
+    let mut cmd = Command::new(bin);
+    cmd.arg("run")
         .arg("--kubeconfig")
-        .arg(&kc)
+        .arg(kc)
         .arg("--output-file")
         .arg(out)
         .args(extra)
@@ -69,7 +87,6 @@ pub fn spawn_logger(
         .env("RUST_LOG", "warn")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::null());
+    cmd
 }
