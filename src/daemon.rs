@@ -16,7 +16,6 @@ use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
 use crate::exit_code;
 use crate::frame::Positions;
-use crate::frame::Write;
 use crate::health::Health;
 use crate::leader::{self, Elector};
 use crate::metrics::Metrics;
@@ -203,7 +202,7 @@ async fn lead(
     let writer = tokio::task::spawn_blocking(move || writer.join());
     let shared = Shared {
         api: ctx.api.clone(),
-        tx,
+        out: tx,
         health: ctx.health.clone(),
         metrics: ctx.metrics.clone(),
         cancel: cancel.clone(),
@@ -313,7 +312,7 @@ fn start_writer(
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
     on_progress: output::OnProgress,
-) -> Result<(tokio::sync::mpsc::Sender<Write>, WriterHandle), RunError> {
+) -> Result<(output::OutputHandle, WriterHandle), RunError> {
     let retry = Backoff::default();
     Ok(match &config.output {
         OutputTarget::File(path) => {

@@ -114,20 +114,19 @@ impl RawServer {
         )
         .unwrap();
         let mut reader = BufReader::with_capacity(1 << 20, conn);
-        // The body ends with the last chunk "0\r\n\r\n".
-        let mut tail = [0u8; 5];
+        // The body ends with the last chunk "0\r\n\r\n": the last five bytes read so far.
+        let mut tail: Vec<u8> = Vec::with_capacity(16);
         loop {
             let buf = reader.fill_buf().unwrap();
             if buf.is_empty() {
                 break;
             }
             let n = buf.len();
-            for &b in buf.iter() {
-                tail.rotate_left(1);
-                tail[4] = b;
-            }
+            tail.extend_from_slice(&buf[n.saturating_sub(5)..]);
+            let cut = tail.len().saturating_sub(5);
+            tail.drain(..cut);
             reader.consume(n);
-            if &tail == b"0\r\n\r\n" {
+            if tail == b"0\r\n\r\n" {
                 break;
             }
         }

@@ -1,31 +1,23 @@
-//! The output: whole frame lines appended to a rotating file (or stdout), by one writer thread.
+//! The output: whole frame lines appended to a rotating file (or stdout).
 //!
-//! Watch tasks send batches of complete lines through a bounded channel; a full channel slows
-//! the watch down, never drops a frame. The writer flushes whenever it has caught up with the
-//! channel (or has 64 KiB pending), so the file trails the stream by one batch at most. Every
-//! `write` ends on a line boundary; if one fails part-way the file is cut back to the last whole
-//! line, the output is reported not ready, and the same lines are retried with backoff — the
-//! channel is not read meanwhile, so the watch stops consuming until space returns.
+//! Watch tasks hand batches of complete lines to the [`writer`]: written at once on the watch's
+//! own thread when nothing is queued and the file needs nothing slow (the usual case on a quiet
+//! cluster: one wake-up per event, not two), else through a bounded channel to the writer
+//! thread; a full channel slows the watch down, never drops a frame. Every `write` ends on a
+//! line boundary; if one fails part-way the file is cut back to the last whole line, the output
+//! is reported not ready, and the same lines are retried with backoff on the writer thread —
+//! the channel is not read meanwhile, so the watch stops consuming until space returns.
 
 mod compress;
 mod file;
 mod retention;
+mod writer;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 pub use file::{Limits, OutputFile};
-
-use crate::backoff::Backoff;
-use crate::frame::{ResourceVersion, Scope, Write as Message};
-use crate::health::Health;
-use crate::metrics::Metrics;
+pub use writer::{OnProgress, OutputHandle, Progress, WriterStats, spawn_writer};
 
 /// Lines pending in memory before the writer flushes regardless.
 const FLUSH_BYTES: usize = 64 * 1024;
@@ -197,182 +189,6 @@ pub fn prepare_dir(dir: &std::path::Path, uid: u32, gid: u32) -> io::Result<()> 
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2750))
 }
 
-/// What the writer did, reported when it ends.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct WriterStats {
-    pub bytes: u64,
-    pub writes: u64,
-    pub failures: u64,
-}
-
-/// What the writer reports as it goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress<'a> {
-    /// Everything sent before a [`Message::Position`] is written: the scope's write position.
-    Written(&'a Scope, &'a ResourceVersion),
-    /// Everything sent for the scope before its [`Message::Covered`] is written and synced.
-    Covered(&'a Scope),
-}
-
-/// Called with the writer's [`Progress`], on the writer thread.
-pub type OnProgress = Box<dyn FnMut(Progress<'_>) + Send>;
-
-/// Starts the writer thread. It ends when every sender is dropped, after writing and syncing all
-/// it received; or, once `cancel` fires, at a write that still fails.
-pub fn spawn_writer(
-    sink: impl Sink,
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
-    cancel: CancellationToken,
-    retry: Backoff,
-    on_progress: OnProgress,
-) -> (
-    mpsc::Sender<Message>,
-    JoinHandle<Result<WriterStats, OutputError>>,
-) {
-    let (tx, rx) = mpsc::channel::<Message>(CHANNEL_BATCHES);
-    let handle = std::thread::Builder::new()
-        .name("output-writer".into())
-        .spawn(move || {
-            let mut writer = Writer {
-                sink,
-                health,
-                metrics,
-                cancel,
-                retry,
-                stats: WriterStats::default(),
-                on_progress,
-                positions: Vec::new(),
-            };
-            writer.run(rx)
-        })
-        .expect("spawning the writer thread");
-    (tx, handle)
-}
-
-struct Writer<S> {
-    sink: S,
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
-    cancel: CancellationToken,
-    retry: Backoff,
-    stats: WriterStats,
-    on_progress: OnProgress,
-    /// Positions whose lines are still pending: reported once those are written.
-    positions: Vec<(Scope, ResourceVersion)>,
-}
-
-impl<S: Sink> Writer<S> {
-    fn run(&mut self, mut rx: mpsc::Receiver<Message>) -> Result<WriterStats, OutputError> {
-        let mut pending: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
-        self.health.set_output_ok(true);
-        loop {
-            let message = match rx.try_recv() {
-                Ok(message) => message,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    // Caught up: put what we have in the file before waiting.
-                    self.flush(&mut pending)?;
-                    match rx.blocking_recv() {
-                        Some(message) => message,
-                        None => break,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-            };
-            let batch = match message {
-                Message::Lines(batch) => batch,
-                Message::Covered(scope) => {
-                    self.flush(&mut pending)?;
-                    self.sink.sync()?;
-                    (self.on_progress)(Progress::Covered(&scope));
-                    continue;
-                }
-                Message::Position(scope, rv) => {
-                    if pending.is_empty() {
-                        (self.on_progress)(Progress::Written(&scope, &rv));
-                    } else {
-                        self.positions.retain(|(s, _)| *s != scope);
-                        self.positions.push((scope, rv));
-                    }
-                    continue;
-                }
-            };
-            if pending.is_empty() && batch.len() >= FLUSH_BYTES {
-                // Large enough on its own: write it without a copy.
-                let mut batch = batch;
-                self.flush(&mut batch)?;
-                continue;
-            }
-            pending.extend_from_slice(&batch);
-            if pending.len() >= FLUSH_BYTES {
-                self.flush(&mut pending)?;
-            }
-        }
-        self.flush(&mut pending)?;
-        self.sink.sync()?;
-        Ok(self.stats)
-    }
-
-    /// Writes `pending` whole, retrying with backoff while the sink fails (disk full, I/O
-    /// errors). Gives up only when shutdown was asked for.
-    fn flush(&mut self, pending: &mut Vec<u8>) -> Result<(), OutputError> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let mut done = 0;
-        while done < pending.len() {
-            let rest = &pending[done..];
-            let piece = self
-                .sink
-                .room()
-                .map_or(rest.len(), |room| fitting(rest, room));
-            match self.sink.append(&rest[..piece]) {
-                Ok(()) => done += piece,
-                Err(e) => {
-                    self.stats.failures += 1;
-                    self.metrics.output.write_error();
-                    self.health.set_output_ok(false);
-                    if self.cancel.is_cancelled() {
-                        tracing::error!(error = %e, bytes = pending.len() - done, "giving up at shutdown; these frames were read but not written and will be read again from the API at the next start");
-                        return Err(e);
-                    }
-                    let delay = self.retry.next_delay();
-                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot write the output; the watch waits until this write succeeds");
-                    self.sleep(delay);
-                }
-            }
-        }
-        if !self.health.output_ok() {
-            tracing::info!("the output is writable again");
-            self.health.set_output_ok(true);
-        }
-        self.retry.reset();
-        self.metrics.output.bytes_written(pending.len() as u64);
-        self.stats.bytes += pending.len() as u64;
-        self.stats.writes += 1;
-        pending.clear();
-        for (scope, rv) in std::mem::take(&mut self.positions) {
-            (self.on_progress)(Progress::Written(&scope, &rv));
-        }
-        if pending.capacity() > FLUSH_BYTES * 4 {
-            pending.shrink_to(FLUSH_BYTES * 2);
-        }
-        Ok(())
-    }
-
-    /// Sleeps, waking early on shutdown.
-    fn sleep(&self, delay: Duration) {
-        let until = Instant::now() + delay;
-        while !self.cancel.is_cancelled() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
-    }
-}
-
 /// Pure: how many bytes of whole lines from the start of `lines` fit in `room` — at least the
 /// first line (a file takes one line larger than its limit rather than none).
 fn fitting(lines: &[u8], room: u64) -> usize {
@@ -390,6 +206,14 @@ fn fitting(lines: &[u8], room: u64) -> usize {
 mod tests {
     use super::file::BIG;
     use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use tokio_util::sync::CancellationToken;
+
+    use crate::backoff::Backoff;
+    use crate::frame::{ResourceVersion, Scope, Write as Message};
+    use crate::health::Health;
     use std::sync::Mutex;
 
     fn fast_retry() -> Backoff {
@@ -521,12 +345,12 @@ mod tests {
         loop {
             let line = format!("{{\"n\":{sent}}}\n").into_bytes();
             match tx.try_send(line.clone().into()) {
-                Ok(()) => {
+                Ok(true) => {
                     expected.extend_from_slice(&line);
                     sent += 1;
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => break,
-                Err(e) => panic!("{e}"),
+                Ok(false) => break,
+                Err(e) => panic!("{e:?}"),
             }
             assert!(
                 sent < 1000,
@@ -581,5 +405,76 @@ mod tests {
             "at least one line, even past the room"
         );
         assert_eq!(fitting(lines, 0), 5);
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_is_bypassed_and_a_failed_inline_write_is_retried_in_order() {
+        let sink = Flaky::default();
+        let health = Arc::new(Health::default());
+        let writes: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = writes.clone();
+        let (out, handle) = spawn_writer(
+            sink.clone(),
+            health.clone(),
+            Arc::default(),
+            CancellationToken::new(),
+            fast_retry(),
+            Box::new(move |p| {
+                if let Progress::Written(_, rv) = p {
+                    log.lock().unwrap().push(rv.as_str().to_owned());
+                }
+            }),
+        );
+        let rv = |s: &str| ResourceVersion::new(s.into());
+        // Idle: written by the sender itself, at once (the writer thread never saw it), and
+        // its position reported at once.
+        out.send(b"{\"n\":1}\n".to_vec().into()).await.unwrap();
+        assert_eq!(*sink.written.lock().unwrap(), b"{\"n\":1}\n");
+        out.send(Message::Position(Scope::All, rv("1")))
+            .await
+            .unwrap();
+        assert_eq!(*writes.lock().unwrap(), ["1"]);
+        // The disk fails: the inline write keeps the lines pending and the writer thread
+        // retries; later sends queue behind them, nothing reordered, nothing lost.
+        *sink.failing.lock().unwrap() = true;
+        out.send(b"{\"n\":2}\n".to_vec().into()).await.unwrap();
+        assert!(!health.output_ok(), "not ready while writes fail");
+        out.send(Message::Position(Scope::All, rv("2")))
+            .await
+            .unwrap();
+        out.send(b"{\"n\":3}\n".to_vec().into()).await.unwrap();
+        out.send(Message::Position(Scope::All, rv("3")))
+            .await
+            .unwrap();
+        assert_eq!(
+            *writes.lock().unwrap(),
+            ["1"],
+            "no position before its lines"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        *sink.failing.lock().unwrap() = false;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sink.written.lock().unwrap().len() < 24 {
+            assert!(Instant::now() < deadline, "the retry never came");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            *sink.written.lock().unwrap(),
+            b"{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"
+        );
+        drop(out);
+        let stats = tokio::task::spawn_blocking(move || handle.join().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stats.failures >= 1);
+        // Each position after its lines, in order (positions pending together are reported as
+        // the newest per scope).
+        let reported = writes.lock().unwrap().clone();
+        assert!(
+            reported == ["1", "3"] || reported == ["1", "2", "3"],
+            "{reported:?}"
+        );
+        assert!(health.output_ok());
     }
 }

@@ -120,7 +120,7 @@ impl<A: EventsApi> ScopeWatch<A> {
         if !self.covered {
             self.covered = true;
             self.ctx
-                .tx
+                .out
                 .send(Write::Covered(self.scope.clone()))
                 .await
                 .map_err(|_| WatchError::OutputClosed)?;

@@ -22,7 +22,6 @@ mod stream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +77,8 @@ impl WatchError {
 /// What the watches of every scope share.
 pub struct Shared<A> {
     pub api: Arc<A>,
-    pub tx: mpsc::Sender<Write>,
+    /// Where the lines go (inline when it can, else to the writer thread).
+    pub out: crate::output::OutputHandle,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub cancel: CancellationToken,
@@ -93,7 +93,7 @@ impl<A> Clone for Shared<A> {
     fn clone(&self) -> Self {
         Self {
             api: self.api.clone(),
-            tx: self.tx.clone(),
+            out: self.out.clone(),
             health: self.health.clone(),
             metrics: self.metrics.clone(),
             cancel: self.cancel.clone(),
@@ -307,14 +307,14 @@ impl<A: EventsApi> ScopeWatch<A> {
         }
         self.note_batch(&batch);
         self.ctx
-            .tx
+            .out
             .send(Write::Lines(batch))
             .await
             .map_err(|_| WatchError::OutputClosed)?;
         if let Some(rv) = &self.written {
             let position = Write::Position(self.scope.clone(), rv.clone());
             self.ctx
-                .tx
+                .out
                 .send(position)
                 .await
                 .map_err(|_| WatchError::OutputClosed)?;
@@ -440,14 +440,14 @@ mod tests {
         stall_timeout: Duration,
     ) -> (
         tokio::task::JoinHandle<Result<(), WatchError>>,
-        mpsc::Receiver<Write>,
+        tokio::sync::mpsc::Receiver<Write>,
         CancellationToken,
     ) {
-        let (tx, rx) = mpsc::channel(64);
+        let (out, rx) = crate::output::OutputHandle::channel_only(64);
         let cancel = CancellationToken::new();
         let ctx = Shared {
             api: api.clone(),
-            tx,
+            out,
             health: Arc::new(Health::new(&[Scope::All])),
             metrics: Arc::new(Metrics::new()),
             cancel: cancel.clone(),

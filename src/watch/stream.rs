@@ -1,7 +1,8 @@
 //! How the watch stream is read: HTTP chunks → lines → batches. Everything the connection
-//! already holds goes into one batch; a small batch lingers a moment for the next chunk; each
-//! line is read as far as the frame's type and resourceVersion, and anything that ends the watch
-//! comes back as its [`Outcome`].
+//! already holds goes into one batch; during a burst a small batch lingers a moment for the next
+//! chunk, while a frame that arrives alone on a quiet stream goes at once, with no timer armed;
+//! each line is read whole and checked, and anything that ends the watch comes back as its
+//! [`Outcome`].
 
 use std::time::Duration;
 
@@ -21,7 +22,9 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 const WATCH_TIMEOUT_MIN: Duration = Duration::from_secs(300);
 /// Watch bytes gathered into one batch while the connection has more ready.
 const BURST_BYTES: usize = 256 * 1024;
-/// How long a small batch waits for the next chunk before it goes to the writer.
+/// During a burst, how long a small batch waits for the next chunk before it goes to the
+/// writer; a chunk that comes more than this after the one before starts a quiet stream's
+/// batch, which does not wait.
 const LINGER: Duration = Duration::from_millis(2);
 /// Batches smaller than this linger.
 const LINGER_BELOW: usize = 32 * 1024;
@@ -63,25 +66,35 @@ impl<A: EventsApi> ScopeWatch<A> {
         self.ctx.health.set_watching(&self.scope, true);
         tracing::debug!(scope = %self.scope, resource_version = %from, "watching");
         let mut splitter = LineSplitter::new(MAX_LINE);
-        let mut quiet_since = Instant::now();
+        // One stall timer for the whole watch, moved on only when it fires: arming a timer per
+        // chunk would cost every event.
+        let stall_timeout = self.ctx.stall_timeout;
+        let mut last_chunk = Instant::now();
+        let stall = tokio::time::sleep(stall_timeout);
+        tokio::pin!(stall);
         loop {
             let chunk = tokio::select! {
                 biased;
                 _ = self.ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
                 f = body.frame() => f,
-                _ = tokio::time::sleep_until(quiet_since + self.ctx.stall_timeout) => {
-                    if self.server_is_ahead().await {
-                        return Ok(Outcome::Stalled);
+                () = &mut stall => {
+                    if last_chunk.elapsed() >= stall_timeout {
+                        if self.server_is_ahead().await {
+                            return Ok(Outcome::Stalled);
+                        }
+                        last_chunk = Instant::now();
                     }
-                    quiet_since = Instant::now();
+                    stall.as_mut().reset(last_chunk + stall_timeout);
                     continue;
                 }
             };
-            quiet_since = Instant::now();
+            // A chunk long after the one before: a quiet stream, where a lone frame goes at once.
+            let quiet = last_chunk.elapsed() > LINGER;
+            last_chunk = Instant::now();
             // Everything the connection already holds goes into one batch: per burst, not per
             // chunk (the API server flushes every event on its own when it is not busy).
             let mut batch = Batch::new();
-            let gathering = Instant::now();
+            let gathering = last_chunk;
             let mut next = Some(chunk);
             let mut ended = Ok(());
             while let Some(chunk) = next.take() {
@@ -91,14 +104,21 @@ impl<A: EventsApi> ScopeWatch<A> {
                 }
                 next = match ready_now(&mut body).await {
                     Some(chunk) => Some(chunk),
-                    // A small batch waits a moment for the next chunk rather than pay a write
-                    // per frame (a burst of one-frame chunks). A lone frame is late by LINGER
-                    // at most; a large batch goes at once.
-                    None if batch.len() < LINGER_BELOW && gathering.elapsed() < GATHER_AT_MOST => {
-                        tokio::time::timeout(LINGER, body.frame()).await.ok()
+                    // In a burst of small chunks a small batch waits a moment for the next one
+                    // rather than pay a write per frame; one deadline per batch. A lone frame on
+                    // a quiet stream, or a large batch, goes at once.
+                    None if !quiet
+                        && batch.len() < LINGER_BELOW
+                        && gathering.elapsed() < GATHER_AT_MOST =>
+                    {
+                        let deadline = (Instant::now() + LINGER).min(gathering + GATHER_AT_MOST);
+                        tokio::time::timeout_at(deadline, body.frame()).await.ok()
                     }
                     None => None,
                 };
+                if next.is_some() {
+                    last_chunk = Instant::now();
+                }
             }
             self.send(batch).await?;
             if let Err(end) = ended {
