@@ -192,6 +192,22 @@ fn run_curl(server: &RawServer, out: &Path, expected: u64) -> Run {
     }
 }
 
+/// Voluntary context switches per thread (name → count), for BENCH_TRACE_THREADS.
+fn per_thread(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let n = proc_status_kib(tid.parse().unwrap_or(0), "voluntary_ctxt_switches:");
+        *out.entry(format!("{}:{tid}", comm.trim())).or_default() += n;
+    }
+    out
+}
+
 /// The logger on the stream: its time (start to the last byte in the file), and its CPU and
 /// wake-ups from the moment the stream starts to the last byte written.
 fn run_logger(server: &RawServer, dir: &Path, out: &Path, expected: u64) -> Run {
@@ -201,6 +217,12 @@ fn run_logger(server: &RawServer, dir: &Path, out: &Path, expected: u64) -> Run 
     let pid = child.id();
     wait_watching(server);
     let at_start = proc_usage(pid);
+    let trace = std::env::var_os("BENCH_TRACE_THREADS").is_some();
+    let threads_at_start = if trace {
+        per_thread(pid)
+    } else {
+        Default::default()
+    };
     let mut rss_samples = Vec::new();
     let marks = [expected / 4, expected / 2, expected];
     let mut next_mark = 0;
@@ -218,6 +240,12 @@ fn run_logger(server: &RawServer, dir: &Path, out: &Path, expected: u64) -> Run 
         std::thread::sleep(Duration::from_micros(500));
     };
     let end = proc_usage(pid);
+    if trace {
+        for (thread, n) in per_thread(pid) {
+            let before = threads_at_start.get(&thread).copied().unwrap_or(0);
+            eprintln!("  {thread}: {} voluntary switches", n - before);
+        }
+    }
     let peak_rss_kib = proc_status_kib(pid, "VmHWM:");
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success(), "the logger exited cleanly");
