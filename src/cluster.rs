@@ -8,9 +8,29 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::telemetry::root_cause;
 
-/// Longest silence on a connection before it is taken as dead. Watches ask the server to end
-/// them within 10 minutes, so a live stream is never quiet this long.
-const READ_TIMEOUT: Duration = Duration::from_secs(660);
+/// Longest wait for one request's answer (a LIST page whole, a watch's response head, a Lease
+/// call) before the connection is taken as dead. The API server ends a non-watch request after
+/// 60 s (`--request-timeout`). A watch's body is bounded by its stall check and by the
+/// `timeoutSeconds` it asks for, not by a per-read timeout: that would re-arm a timer on every
+/// read and cost a wake-up per event.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `fut`, or a timeout error after [`REQUEST_TIMEOUT`].
+pub async fn bounded<T>(
+    fut: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, kube::Error> {
+    tokio::time::timeout(REQUEST_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(kube::Error::Service(Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer from the API server within {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            ))))
+        })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -84,7 +104,8 @@ pub async fn client(
             .map_err(ClusterError::Load)?
     };
     config.default_retry = false;
-    config.read_timeout = Some(READ_TIMEOUT);
+    // Each request is bounded on its own (`bounded`); see REQUEST_TIMEOUT.
+    config.read_timeout = None;
     tracing::info!(server = %config.cluster_url, "cluster access loaded");
     kube::Client::try_from(config).map_err(ClusterError::Client)
 }

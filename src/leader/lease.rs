@@ -12,6 +12,8 @@ use kube::api::{Api, PostParams};
 use super::{ElectionConfig, ElectionError};
 use tokio::time::Instant;
 
+use crate::cluster::bounded;
+
 use crate::frame::{Positions, ResourceVersion, Scope};
 
 /// The annotation holding the leader's write position per scope: `{"*":"123"}` for all
@@ -152,15 +154,15 @@ pub trait LeaseApi: Send + Sync {
 
 impl LeaseApi for Api<Lease> {
     async fn get(&self, name: &str) -> Result<Option<Lease>, kube::Error> {
-        self.get_opt(name).await
+        bounded(self.get_opt(name)).await
     }
 
     async fn create(&self, lease: &Lease) -> Result<Lease, kube::Error> {
-        Api::create(self, &PostParams::default(), lease).await
+        bounded(Api::create(self, &PostParams::default(), lease)).await
     }
 
     async fn replace(&self, name: &str, lease: &Lease) -> Result<Lease, kube::Error> {
-        Api::replace(self, name, &PostParams::default(), lease).await
+        bounded(Api::replace(self, name, &PostParams::default(), lease)).await
     }
 }
 

@@ -131,9 +131,7 @@ impl KubeApi {
             http::HeaderValue::from_static("application/json"),
         );
         let req = http::Request::from_parts(parts, Body::from(body));
-        let resp = self
-            .client
-            .send(req)
+        let resp = crate::cluster::bounded(self.client.send(req))
             .await
             .map_err(|e| ApiError::Transport(e.into()))?;
         if resp.status().is_success() {
@@ -171,12 +169,21 @@ impl EventsApi for KubeApi {
         let req = kube::core::Request::new(collection(scope))
             .list(&params)
             .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e).into()))?;
-        let resp = self.send(req).await?;
-        let body = Limited::new(resp.into_body(), MAX_LIST_BODY)
-            .collect()
-            .await
-            .map_err(|e| ApiError::Body(e.to_string()))?;
-        Ok(body.to_bytes())
+        let whole = async {
+            let resp = self.send(req).await?;
+            Limited::new(resp.into_body(), MAX_LIST_BODY)
+                .collect()
+                .await
+                .map_err(|e| ApiError::Body(e.to_string()))
+        };
+        // The page whole within one deadline (see cluster::REQUEST_TIMEOUT).
+        match tokio::time::timeout(crate::cluster::REQUEST_TIMEOUT, whole).await {
+            Ok(body) => Ok(body?.to_bytes()),
+            Err(_) => Err(ApiError::Body(format!(
+                "the LIST page did not arrive whole within {}s",
+                crate::cluster::REQUEST_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// Opens a WATCH from `from`; the body streams frames until the server ends it.

@@ -516,6 +516,39 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_watch_the_server_never_ends_is_taken_as_dead_after_its_timeout() {
+        // A dead connection on a quiet cluster: no bytes, no end, and the server has nothing
+        // newer. No per-read timeout exists; the stall checks see the watch overdue.
+        let api = Arc::new(Scripted::default());
+        api.silent_watch();
+        api.silent_watch();
+        let start = Instant::now();
+        let stall = Duration::from_secs(60);
+        let reconnected = drive(api.clone(), "5", stall, |calls| {
+            calls.iter().filter(|(c, _)| c.starts_with("watch")).count() >= 2
+        });
+        tokio::time::timeout(Duration::from_secs(7200), reconnected)
+            .await
+            .expect("the dead watch was never left");
+        let calls = api.calls();
+        let watches: Vec<_> = calls
+            .iter()
+            .filter(|(c, _)| c.starts_with("watch"))
+            .collect();
+        assert_eq!(watches[1].0, "watch from 5", "it resumes where it was");
+        let after = watches[1].1 - start;
+        // timeoutSeconds is in [300, 600); overdue 60 s later, seen at the next stall check.
+        assert!(
+            after >= Duration::from_secs(360),
+            "not before it is overdue: {after:?}"
+        );
+        assert!(
+            after <= Duration::from_secs(600 + 60 + 60 + 30),
+            "{after:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_list_item_newer_than_the_lists_version_is_left_to_the_watch() {
         // A server that built a later page from live state: item 9 is newer than the list's
         // version 5. Writing it would put 9 in the output before the watch covered 6..8.

@@ -20,6 +20,9 @@ use crate::frame::{Batch, Frame, ResourceVersion};
 const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Watch duration asked of the server: random in [MIN, 2×MIN), as client-go's reflector does.
 const WATCH_TIMEOUT_MIN: Duration = Duration::from_secs(300);
+/// How long after its `timeoutSeconds` a watch the server has not ended is taken as a dead
+/// connection (there is no per-read timeout; see `cluster::REQUEST_TIMEOUT`).
+const OVERDUE: Duration = Duration::from_secs(60);
 /// Watch bytes gathered into one batch while the connection has more ready.
 const BURST_BYTES: usize = 256 * 1024;
 /// During a burst, how long a small batch waits for the next chunk before it goes to the
@@ -81,6 +84,14 @@ impl<A: EventsApi> ScopeWatch<A> {
                     if last_chunk.elapsed() >= stall_timeout {
                         if self.server_is_ahead().await {
                             return Ok(Outcome::Stalled);
+                        }
+                        if opened.elapsed() >= timeout + OVERDUE {
+                            return Ok(Outcome::Broken(format!(
+                                "the API server did not end the watch {}s after the {}s it was \
+                                 asked for; the connection is taken as dead",
+                                OVERDUE.as_secs(),
+                                timeout.as_secs()
+                            )));
                         }
                         last_chunk = Instant::now();
                     }
