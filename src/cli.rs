@@ -36,6 +36,11 @@ pub enum Command {
     Run(RunArgs),
     /// Print the output file's frames (a table by default), optionally following it.
     Tail(TailArgs),
+    /// What the output files say happened: occurrences Normal vs Warning, top reasons, top
+    /// objects by Warnings, namespaces and a timeline. An occurrence is counted as the
+    /// dashboards count it: one per frame, DELETED frames not counted, a frame repeated by a
+    /// relist (same uid and resourceVersion) counted once.
+    Summary(SummaryArgs),
     /// Create the output directory and hand it to the daemon's user (the StatefulSet's init
     /// container runs this as root, so that `run` itself never needs to).
     PrepareDir(PrepareDirArgs),
@@ -109,6 +114,47 @@ pub struct TailArgs {
     /// Leave out the table header.
     #[arg(long)]
     pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Output files to read, each with its rotated files (plain and .gz), oldest first.
+    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT)]
+    pub paths: Vec<PathBuf>,
+
+    /// Only events in this namespace (repeatable).
+    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Only events whose time is at or after this (RFC 3339, or relative: 10m or -10m ago).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub since: Option<String>,
+
+    /// Only events whose time is at or before this (RFC 3339, or relative).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub until: Option<String>,
+
+    /// Only frames matching this expression (see docs/guide.md, "The filter language").
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Entries in each top list.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub top: u16,
+
+    /// Rows in the timeline at most (the bucket size is chosen to fit).
+    #[arg(long, value_name = "N", default_value_t = 24, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub buckets: u16,
+
+    /// text for a person (sized to the terminal), json for scripts.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

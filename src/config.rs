@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use crate::cli::{OutputFormat, RunArgs, TailArgs};
+use crate::cli::{OutputFormat, RunArgs, SummaryArgs, TailArgs};
 use crate::filter::{Filter, FilterError, check_field_selector};
 use crate::frame::Scope;
 use crate::output::Limits;
@@ -237,6 +237,26 @@ pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigErro
         headers: !args.no_headers,
         color,
     })
+}
+
+/// What `summary` reads and selects, validated as `tail`'s selectors are (every rotated file
+/// read; the path is set per file given).
+pub fn summary_config(args: &SummaryArgs, color: bool) -> Result<TailConfig, ConfigError> {
+    tail_config(
+        TailArgs {
+            path: args.paths.first().cloned().unwrap_or_default(),
+            follow: false,
+            all: true,
+            lines: None,
+            namespaces: args.namespaces.clone(),
+            since: args.since.clone(),
+            until: args.until.clone(),
+            filter: args.filter.clone(),
+            format: OutputFormat::Json,
+            no_headers: true,
+        },
+        color,
+    )
 }
 
 /// An RFC 1123 label, as namespace names are.

@@ -67,6 +67,7 @@ pub mod output_files;
 mod position;
 mod resume;
 pub mod shutdown;
+pub mod summary;
 pub mod tail;
 pub mod telemetry;
 mod time;

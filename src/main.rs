@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Run(args) => args,
         Command::Tail(args) => return tail(args),
+        Command::Summary(args) => return summary(args),
         Command::PrepareDir(args) => return prepare_dir(args),
         Command::Completion { shell } => {
             let mut cli = <Cli as clap::CommandFactory>::command();
@@ -82,5 +83,41 @@ fn tail(args: kube_event_logger::cli::TailArgs) -> ExitCode {
             eprintln!("kube-event-logger tail: {}", telemetry::error_chain(&e));
             ExitCode::from(exit_code::FAILURE)
         }
+    }
+}
+
+fn summary(args: kube_event_logger::cli::SummaryArgs) -> ExitCode {
+    use kube_event_logger::summary::{self, Style, Tally};
+    use std::io::Write;
+    let mut config = match config::summary_config(&args, TailConfig::color_default()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kube-event-logger summary: {e}");
+            return ExitCode::from(exit_code::USAGE);
+        }
+    };
+    let mut tally = Tally::new(summary::KEYS_KEPT);
+    if let Err(e) = summary::read(&args.paths, &mut config, &mut tally) {
+        eprintln!("kube-event-logger summary: {}", telemetry::error_chain(&e));
+        return ExitCode::from(exit_code::FAILURE);
+    }
+    let result = tally.finish(usize::from(args.top), usize::from(args.buckets));
+    let shown = match args.format {
+        kube_event_logger::cli::SummaryFormat::Json => summary::json(&result),
+        kube_event_logger::cli::SummaryFormat::Text => {
+            let style = Style {
+                width: summary::width(),
+                color: config.color,
+                now: config.now,
+            };
+            summary::text(&result, &style)
+        }
+    };
+    match std::io::stdout().lock().write_all(shown.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("kube-event-logger summary: cannot write to stdout: {e}");
+            ExitCode::from(exit_code::FAILURE)
+        }
+        _ => ExitCode::from(exit_code::OK),
     }
 }

@@ -1,7 +1,7 @@
 //! `kube-event-logger tail`: read (and follow) the output files, filter, and print raw lines or
 //! one table row per occurrence.
 
-mod follow;
+pub mod follow;
 mod render;
 
 use std::io::{self, IsTerminal, Write};
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::Timestamp;
 
-pub use render::{Format, header, render};
+pub use render::{Format, age, header, render};
 
 use crate::event::EventFrame;
 use crate::filter::Filter;
@@ -112,37 +112,15 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
 /// Runs until the files are read (or, following, until `stop` is set). Blocks of lines are
 /// parsed and filtered on all cores and printed in file order.
 pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> {
-    let older: Vec<PathBuf> = if config.all {
-        let mut rotated: Vec<PathBuf> = crate::output_files::beside(&config.path)
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect();
-        rotated.reverse();
-        rotated
-    } else {
-        Vec::new()
-    };
-    // An unreadable file is reported before anything is printed.
-    if std::fs::metadata(&config.path).is_ok_and(|m| m.is_dir()) {
-        return Err(TailError::Directory {
-            path: config.path.clone(),
-        });
-    }
-    if !config.follow
-        && let Err(source) = std::fs::File::open(&config.path)
-    {
-        return Err(TailError::Read {
-            path: config.path.clone(),
-            source,
-        });
-    }
+    let older = older_files(config)?;
     let mut out = io::stdout().lock();
     if config.headers && config.format != Format::Json {
         writeln!(out, "{}", header(config.format)).map_err(TailError::Write)?;
     }
     let mut write_error: Option<io::Error> = None;
     let (mut frames, mut not_frames) = (0u64, 0u64);
-    let read = in_parallel(config, &older, &stop, |rendered: Rendered| {
+    let work = |block: &follow::Block| process(block, config);
+    let read = in_parallel(config, &older, &stop, work, |rendered: Rendered| {
         if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
             return;
         }
@@ -190,13 +168,42 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
     }
 }
 
-/// Reads the files in blocks on one thread, parses and renders the blocks on all cores, and
-/// hands them to `print` in file order. Returns how reading ended.
-fn in_parallel(
+/// The rotated files to read before the active one (oldest first; none without `all`), once the
+/// active file is known to be readable: an unreadable file is reported before anything is
+/// printed.
+pub fn older_files(config: &TailConfig) -> Result<Vec<PathBuf>, TailError> {
+    if std::fs::metadata(&config.path).is_ok_and(|m| m.is_dir()) {
+        return Err(TailError::Directory {
+            path: config.path.clone(),
+        });
+    }
+    if !config.follow
+        && let Err(source) = std::fs::File::open(&config.path)
+    {
+        return Err(TailError::Read {
+            path: config.path.clone(),
+            source,
+        });
+    }
+    if !config.all {
+        return Ok(Vec::new());
+    }
+    let mut rotated: Vec<PathBuf> = crate::output_files::beside(&config.path)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    rotated.reverse();
+    Ok(rotated)
+}
+
+/// Reads the files in blocks on one thread, runs `work` on the blocks on all cores, and hands
+/// the results to `print` in file order. Returns how reading ended.
+pub fn in_parallel<R: Send>(
     config: &TailConfig,
     older: &[PathBuf],
     stop: &AtomicBool,
-    mut print: impl FnMut(Rendered),
+    work: impl Fn(&follow::Block) -> R + Sync,
+    mut print: impl FnMut(R),
 ) -> io::Result<()> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -204,14 +211,15 @@ fn in_parallel(
     std::thread::scope(|scope| {
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, follow::Block)>(workers);
         let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(u64, Rendered)>(workers);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(u64, R)>(workers);
+        let work = &work;
         for _ in 0..workers {
             let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
             scope.spawn(move || {
                 loop {
                     let job = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok((seq, block)) = job else { break };
-                    if done_tx.send((seq, process(&block, config))).is_err() {
+                    if done_tx.send((seq, work(&block))).is_err() {
                         break;
                     }
                 }
@@ -250,7 +258,7 @@ fn in_parallel(
     })
 }
 
-fn selected(config: &TailConfig, frame: &EventFrame<'_>) -> bool {
+pub fn selected(config: &TailConfig, frame: &EventFrame<'_>) -> bool {
     if !config.namespaces.is_empty() {
         let ns = frame.object.metadata.namespace.as_deref().unwrap_or("");
         if !config.namespaces.iter().any(|n| n == ns) {

@@ -11,6 +11,7 @@ mod list;
 mod messages;
 mod restart;
 mod rotation;
+mod summary;
 mod tail;
 mod watch;
 
