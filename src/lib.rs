@@ -31,6 +31,7 @@
 //!
 //! filter/    the filter language: parse (nom) → fields → check → eval; selector push-down
 //! tail/      the viewer: follow (reading across rotations), render (table/json), mod (parallel)
+//! summary/   what the files say happened: tally (counting, bounded), render (terminal chart, JSON); reads as tail/ does
 //!
 //! health     shared state behind /healthz and /readyz
 //! metrics/   Prometheus metrics by concern (watch, output, leader), each group registering its own
