@@ -1,0 +1,195 @@
+//! `kube-event-logger summary` against the equivalent jq pipeline on the same file set (a `.gz`
+//! rotated file, a plain rotated file and the active file; relist repeats and DELETED frames
+//! among them), in the same run; `zcat -f … > /dev/null` is printed beside them as the plain
+//! reader's rate. Also the peak RSS of `summary` on a quarter of the lines and on all of them
+//! (flat = memory does not grow with the lines).
+//!
+//! `cargo bench --bench summary` (BENCH_LINES=1000000 by default; needs `jq` and `zcat`).
+
+// wait4 through libc: the peak RSS of the process measured.
+#![allow(unsafe_code)]
+
+#[path = "../tests/support/events.rs"]
+mod events;
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const REASONS: &[&str] = &[
+    "BackOff",
+    "Unhealthy",
+    "Pulled",
+    "Created",
+    "Started",
+    "Killing",
+];
+
+/// One day of frames: `lines` of them over three files, every 50th repeated (a relist) and
+/// every 97th a DELETED frame. Returns the files, oldest first.
+fn generate(dir: &Path, lines: u64) -> Vec<PathBuf> {
+    let names = ["events.json.000001.gz", "events.json.000002", "events.json"];
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let mut files: Vec<Box<dyn Write>> = vec![
+        Box::new(flate2::write::GzEncoder::new(
+            std::fs::File::create(&paths[0]).unwrap(),
+            flate2::Compression::fast(),
+        )),
+        Box::new(std::fs::File::create(&paths[1]).unwrap()),
+        Box::new(std::fs::File::create(&paths[2]).unwrap()),
+    ];
+    let mut out: Vec<BufWriter<&mut Box<dyn Write>>> = files
+        .iter_mut()
+        .map(|f| BufWriter::with_capacity(1 << 20, f))
+        .collect();
+    let mut previous = String::new();
+    for n in 0..lines {
+        let file = &mut out[(n * 3 / lines) as usize];
+        if n % 50 == 49 {
+            writeln!(file, "{previous}").unwrap();
+            continue;
+        }
+        let reason = REASONS[(n % REASONS.len() as u64) as usize];
+        let mut object = events::event_object(
+            &format!("team-{}", n % 40),
+            &format!("app-{}.17a{n:013x}", n % 997),
+            1000 + n,
+            1 + n % 13,
+        );
+        object = object.replace(r#""reason":"BackOff""#, &format!(r#""reason":"{reason}""#));
+        if n % 3 != 0 {
+            object = object.replace(r#""type":"Warning""#, r#""type":"Normal""#);
+        }
+        let at = jiff::Timestamp::from_second(1_795_000_000 + (n * 86_400 / lines) as i64).unwrap();
+        let last = object.find(r#""lastTimestamp":""#).unwrap() + r#""lastTimestamp":""#.len();
+        object.replace_range(
+            last..last + 20,
+            &at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+        let kind = if n % 97 == 0 { "DELETED" } else { "ADDED" };
+        previous = events::frame(kind, &object);
+        writeln!(file, "{previous}").unwrap();
+    }
+    for o in out.iter_mut() {
+        o.flush().unwrap();
+    }
+    drop(out);
+    paths
+}
+
+struct Measured {
+    secs: f64,
+    stdout: String,
+    peak_rss_kib: u64,
+}
+
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its resource use
+fn measure(cmd: &mut Command) -> Measured {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as i32;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(status, 0, "{cmd:?} failed");
+    Measured {
+        secs,
+        stdout: reader.join().unwrap(),
+        peak_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// `summary -o json`'s occurrences, by_type, reasons, namespaces and a per-10-minute timeline
+/// in one streaming jq pass (faster than `jq -s … group_by`). It does not drop relist repeats:
+/// keeping a set of seen uid/resourceVersion pairs in jq runs at about a thousand lines a
+/// second, so the baseline is given that advantage.
+const JQ: &str = r#"reduce (inputs | select(.type != "DELETED") | .object) as $e
+  ({occurrences: 0, by_type: {}, reasons: {}, namespaces: {}, timeline: {}};
+   .occurrences += 1 | .by_type[$e.type] += 1
+   | .reasons[$e.type + "/" + $e.reason] += 1 | .namespaces[$e.metadata.namespace] += 1
+   | .timeline[$e.lastTimestamp[0:15]] += 1)
+  | .reasons |= (to_entries | sort_by(-.value) | .[0:10])"#;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let lines: u64 = std::env::var("BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let (all, quarter) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let files = generate(all.path(), lines);
+    generate(quarter.path(), lines / 4);
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    println!(
+        "file set: {lines} lines in 3 files (one .gz), {:.0} MB on disk",
+        bytes as f64 / 1e6
+    );
+    let summary = |dir: &Path| {
+        measure(
+            Command::new(env!("CARGO_BIN_EXE_kube-event-logger"))
+                .args(["summary", "-o", "json"])
+                .arg(dir.join("events.json")),
+        )
+    };
+    let s = summary(all.path());
+    let zcat = |tail: &str| {
+        let list: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        format!("zcat -f {} {tail}", list.join(" "))
+    };
+    let plain = measure(Command::new("sh").arg("-c").arg(zcat("> /dev/null")));
+    let j = measure(
+        Command::new("sh")
+            .arg("-c")
+            .arg(zcat(&format!("| jq -n '{JQ}'"))),
+    );
+    let got: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
+    let (counted, repeats) = (&got["occurrences"], &got["not_counted"]["relist_repeats"]);
+    let want: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(
+        counted.as_u64().unwrap() + repeats.as_u64().unwrap(),
+        want["occurrences"].as_u64().unwrap(),
+        "summary counts what jq counts, less the relist repeats"
+    );
+    let q = summary(quarter.path());
+    let rate = |m: &Measured| lines as f64 / m.secs / 1e3;
+    println!("occurrences: {counted} (+ {repeats} relist repeats jq counts too)");
+    println!(
+        "zcat alone: {:>7.2} s  {:>8.0} k lines/s (the plain reader)",
+        plain.secs,
+        rate(&plain)
+    );
+    println!("jq:         {:>7.2} s  {:>8.0} k lines/s", j.secs, rate(&j));
+    println!(
+        "summary:    {:>7.2} s  {:>8.0} k lines/s  peak RSS {:.1} MiB",
+        s.secs,
+        rate(&s),
+        s.peak_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "speed ratio summary/jq: {:.1} (target >= 10)",
+        j.secs / s.secs
+    );
+    println!(
+        "summary peak RSS on {} lines: {:.1} MiB, on {lines}: {:.1} MiB",
+        lines / 4,
+        q.peak_rss_kib as f64 / 1024.0,
+        s.peak_rss_kib as f64 / 1024.0
+    );
+}
