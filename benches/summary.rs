@@ -26,9 +26,9 @@ const REASONS: &[&str] = &[
     "Killing",
 ];
 
-/// One day of frames: `lines` of them over three files, every 50th repeated (a relist) and
-/// every 97th a DELETED frame. Returns the files, oldest first.
-fn generate(dir: &Path, lines: u64) -> Vec<PathBuf> {
+/// `lines` frames spread evenly over `span` seconds, in three files, every 50th repeated (a
+/// relist) and every 97th a DELETED frame. Returns the files, oldest first.
+fn generate(dir: &Path, lines: u64, span: u64) -> Vec<PathBuf> {
     let names = ["events.json.000001.gz", "events.json.000002", "events.json"];
     let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
     let mut files: Vec<Box<dyn Write>> = vec![
@@ -61,7 +61,7 @@ fn generate(dir: &Path, lines: u64) -> Vec<PathBuf> {
         if n % 3 != 0 {
             object = object.replace(r#""type":"Warning""#, r#""type":"Normal""#);
         }
-        let at = jiff::Timestamp::from_second(1_795_000_000 + (n * 86_400 / lines) as i64).unwrap();
+        let at = jiff::Timestamp::from_second(1_795_000_000 + (n * span / lines) as i64).unwrap();
         let last = object.find(r#""lastTimestamp":""#).unwrap() + r#""lastTimestamp":""#.len();
         object.replace_range(
             last..last + 20,
@@ -131,8 +131,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let (all, quarter) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let files = generate(all.path(), lines);
-    generate(quarter.path(), lines / 4);
+    // A day of events, and a quarter of the lines at the same rate (six hours): the peak RSS
+    // of the two compares the number of lines, not the event rate.
+    let files = generate(all.path(), lines, 86_400);
+    generate(quarter.path(), lines / 4, 21_600);
     let bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).unwrap().len())

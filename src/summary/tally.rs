@@ -15,8 +15,9 @@ use crate::event::EventFrame;
 /// A relist repeats Events the API server still holds (about an hour): a repeat is looked for
 /// among the occurrences of the two hours before the newest one seen...
 const REPEAT_WINDOW_S: i64 = 2 * 3600;
-/// ...and among at most this many (8 bytes each, twice).
-const REPEAT_KEYS: usize = 1 << 20;
+/// ...and among at most this many (about 2 MiB); a relist larger than this may be counted in
+/// part twice.
+const REPEAT_KEYS: usize = 1 << 16;
 /// Timeline bucket sizes tried, smallest first.
 const BUCKETS_S: [i64; 11] = [
     60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800,
