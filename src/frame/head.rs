@@ -115,7 +115,7 @@ impl<'a> Frame<'a> {
     /// checked for the whole line first (serde_json skips a string it does not keep without
     /// looking at its UTF-8).
     pub fn parse_checked(line: &'a [u8]) -> Result<Self, FrameError> {
-        if std::str::from_utf8(line).is_err() {
+        if simdutf8::basic::from_utf8(line).is_err() {
             return Err(FrameError::Json("the line is not UTF-8".into()));
         }
         let mut head = Head {

@@ -196,7 +196,7 @@ impl<A: EventsApi> ScopeWatch<A> {
         // (both validate every byte; the view's parse leaves UTF-8 to the check before it).
         let (frame, kept) = match &self.ctx.keep {
             Some(keep) => {
-                if std::str::from_utf8(bytes).is_err() {
+                if simdutf8::basic::from_utf8(bytes).is_err() {
                     return Err(malformed(crate::frame::FrameError::Json(
                         "the line is not UTF-8".into(),
                     )));
