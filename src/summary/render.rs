@@ -14,9 +14,12 @@ const RESET: &str = "\x1b[0m";
 const NORMAL_BAR: char = '█';
 const WARNING_BAR: char = '▒';
 
+/// Narrower terminals get lines this long.
+const MIN_WIDTH: usize = 60;
+
 /// How the text is drawn.
 pub struct Style {
-    /// Columns available (at least 40 are used).
+    /// Columns available (at least [`MIN_WIDTH`] are used).
     pub width: usize,
     /// Warnings in colour (a terminal, NO_COLOR unset).
     pub color: bool,
@@ -60,7 +63,7 @@ fn span(secs: i64) -> String {
 /// The summary for a person: the window, the counts, top reasons, top objects by Warnings,
 /// namespaces and a timeline bar chart, each line at most `style.width` columns.
 pub fn text(s: &Summary, style: &Style) -> String {
-    let w = style.width.max(40);
+    let w = style.width.max(MIN_WIDTH);
     let warn = |text: String, is: bool| {
         if style.color && is {
             format!("{YELLOW}{text}{RESET}")
@@ -76,44 +79,76 @@ pub fn text(s: &Summary, style: &Style) -> String {
         );
         return out;
     }
-    overview(&mut out, s, &warn);
+    overview(&mut out, s, w, &warn);
     lists(&mut out, s, style, w, &warn);
     timeline(&mut out, s, style, w);
     out
 }
 
+/// A labelled line of parts (text, is a Warning) joined by `sep`, wrapped under the label when
+/// it would pass `w` columns.
+fn labelled(
+    out: &mut String,
+    label: &str,
+    parts: &[(String, bool)],
+    sep: &str,
+    w: usize,
+    warn: &dyn Fn(String, bool) -> String,
+) {
+    let indent = 10;
+    let _ = write!(out, "{label:<indent$}");
+    let mut col = indent;
+    for (i, (part, is_warning)) in parts.iter().enumerate() {
+        let lead = if i == 0 { "" } else { sep };
+        let len = part.chars().count();
+        if i > 0 && col + lead.len() + len > w {
+            let _ = write!(out, "{}\n{:indent$}", lead.trim_end(), "");
+            col = indent;
+        } else {
+            out.push_str(lead);
+            col += lead.len();
+        }
+        out.push_str(&warn(part.clone(), *is_warning));
+        col += len;
+    }
+    out.push('\n');
+}
+
 /// The window, the counts, what was not counted.
-fn overview(out: &mut String, s: &Summary, warn: &dyn Fn(String, bool) -> String) {
-    match (s.from, s.to) {
+fn overview(out: &mut String, s: &Summary, w: usize, warn: &dyn Fn(String, bool) -> String) {
+    let window = match (s.from, s.to) {
         (Some(from), Some(to)) => {
             let length = to.as_second() - from.as_second() + 1;
-            let _ = writeln!(out, "WINDOW    {from} .. {to} ({})", span(length));
+            vec![
+                (from.to_string(), false),
+                (format!(".. {to}"), false),
+                (format!("({})", span(length)), false),
+            ]
         }
-        _ => out.push_str("WINDOW    - (no occurrence has a time)\n"),
-    }
+        _ => vec![("- (no occurrence has a time)".to_string(), false)],
+    };
+    labelled(out, "WINDOW", &window, " ", w, warn);
     let b = &s.by_type;
-    let mut kinds = format!(
-        "{} Normal, {}",
-        b.normal,
-        warn(format!("{} Warning", b.warning), true)
-    );
+    let mut kinds = vec![
+        (format!("{} occurrences:", s.occurrences), false),
+        (format!("{} Normal,", b.normal), false),
+        (format!("{} Warning", b.warning), true),
+    ];
     if b.other > 0 {
-        let _ = write!(kinds, ", {} other", b.other);
+        kinds[2].0.push(',');
+        kinds.push((format!("{} other", b.other), false));
     }
-    let _ = writeln!(out, "EVENTS    {} occurrences: {kinds}", s.occurrences);
+    labelled(out, "EVENTS", &kinds, " ", w, warn);
     let n = &s.not_counted;
-    let _ = writeln!(
-        out,
-        "SKIPPED   {} DELETED frames, {} relist repeats, {} invalid lines{}",
-        n.deleted,
-        n.relist_repeats,
-        n.invalid_lines,
-        if s.approximate {
-            " (counts approximate: too many distinct keys)"
-        } else {
-            ""
-        }
-    );
+    let mut skipped = vec![
+        (format!("{} DELETED", n.deleted), false),
+        (format!("{} relist repeats", n.relist_repeats), false),
+        (format!("{} invalid lines", n.invalid_lines), false),
+    ];
+    if s.approximate {
+        skipped.push(("counts approximate (too many distinct keys)".into(), false));
+    }
+    labelled(out, "SKIPPED", &skipped, ", ", w, warn);
 }
 
 /// Top reasons, top objects by Warnings, namespaces.
@@ -232,5 +267,87 @@ fn timeline(out: &mut String, s: &Summary, style: &Style, w: usize) {
             b.count,
             format!("{}W", b.warnings)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::Tally;
+
+    fn summary() -> Summary {
+        let line = |ty: &str, reason: &str, rv: u32, at: &str| {
+            format!(
+                r#"{{"type":"ADDED","object":{{"metadata":{{"namespace":"a-very-long-namespace-name-that-does-not-fit","uid":"u","resourceVersion":"{rv}"}},"involvedObject":{{"kind":"Pod","namespace":"ns","name":"a-pod-with-a-name-far-longer-than-any-terminal-column-allows"}},"reason":"{reason}","type":"{ty}","lastTimestamp":"{at}"}}}}"#
+            )
+        };
+        let mut t = Tally::new(10);
+        let lines = [
+            line(
+                "Warning",
+                "BackOffWithAReasonNameLongerThanTheColumn",
+                1,
+                "2026-11-29T10:00:00Z",
+            ),
+            line("Normal", "Pulled", 2, "2026-11-29T11:30:00Z"),
+        ];
+        for l in &lines {
+            let frame = crate::event::EventFrame::parse(l.as_bytes()).unwrap();
+            t.add(crate::summary::Occurrence::of(&frame));
+        }
+        t.finish(10, 24)
+    }
+
+    fn style(width: usize, color: bool) -> Style {
+        Style {
+            width,
+            color,
+            now: "2026-11-29T12:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn warnings_are_coloured_only_when_asked() {
+        let s = summary();
+        let plain = text(&s, &style(100, false));
+        assert!(!plain.contains('\x1b'));
+        let coloured = text(&s, &style(100, true));
+        let warning_row = coloured.lines().find(|l| l.contains("BackOff")).unwrap();
+        assert!(warning_row.starts_with(YELLOW), "{warning_row}");
+        let normal_row = coloured.lines().find(|l| l.contains("Pulled")).unwrap();
+        assert!(!normal_row.contains('\x1b'), "{normal_row}");
+    }
+
+    #[test]
+    fn every_line_fits_the_width_and_long_names_are_cut_visibly() {
+        let s = summary();
+        for width in [60, 80, 132] {
+            let out = text(&s, &style(width, false));
+            for line in out.lines() {
+                assert!(line.chars().count() <= width, "{width}: {line:?}");
+            }
+            if width <= 80 {
+                assert!(out.contains('…'), "{out}");
+            }
+        }
+        let wide = text(&s, &style(132, false));
+        let narrow = text(&s, &style(60, false));
+        let bar = |t: &str| {
+            t.lines()
+                .map(|l| l.matches(NORMAL_BAR).count())
+                .max()
+                .unwrap()
+        };
+        assert!(bar(&wide) > bar(&narrow), "the bars use the width");
+    }
+
+    #[test]
+    fn nothing_selected_says_so() {
+        let s = Tally::new(10).finish(10, 24);
+        assert_eq!(
+            text(&s, &style(80, false)),
+            "No occurrences in the files read (with the selection given).\n"
+        );
+        assert!(json(&s).contains("\"occurrences\": 0"));
     }
 }
