@@ -11,11 +11,14 @@
 
 #[path = "../tests/support/events.rs"]
 mod events;
+#[path = "support/run.rs"]
+mod run;
+
+use run::{Measured, measure};
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
 const REASONS: &[&str] = &[
     "BackOff",
@@ -78,39 +81,6 @@ fn generate(dir: &Path, lines: u64, span: u64) -> Vec<PathBuf> {
     paths
 }
 
-struct Measured {
-    secs: f64,
-    stdout: String,
-    peak_rss_kib: u64,
-}
-
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its resource use
-fn measure(cmd: &mut Command) -> Measured {
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as i32;
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(status, 0, "{cmd:?} failed");
-    Measured {
-        secs,
-        stdout: reader.join().unwrap(),
-        peak_rss_kib: usage.ru_maxrss as u64,
-    }
-}
-
 /// `summary -o json`'s occurrences, by_type, reasons, namespaces and a per-10-minute timeline
 /// in one streaming jq pass (faster than `jq -s … group_by`). It does not drop relist repeats:
 /// keeping a set of seen uid/resourceVersion pairs in jq runs at about a thousand lines a
@@ -161,9 +131,9 @@ fn main() {
             .arg("-c")
             .arg(zcat(&format!("| jq -n '{JQ}'"))),
     );
-    let got: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
+    let got: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
     let (counted, repeats) = (&got["occurrences"], &got["not_counted"]["relist_repeats"]);
-    let want: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let want: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
     assert_eq!(
         counted.as_u64().unwrap() + repeats.as_u64().unwrap(),
         want["occurrences"].as_u64().unwrap(),

@@ -9,11 +9,14 @@
 
 #[path = "../tests/support/events.rs"]
 mod events;
+#[path = "support/run.rs"]
+mod run;
+
+use run::{Measured, measure};
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
 const REASONS: &[&str] = &[
     "BackOff",
@@ -54,45 +57,6 @@ fn generate(path: &Path, bytes: u64) -> u64 {
     n
 }
 
-struct Measured {
-    secs: f64,
-    matched: usize,
-    peak_rss_kib: u64,
-}
-
-/// Runs a command with stdout counted (lines), returns wall time, lines and peak RSS.
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its resource use
-fn measure(cmd: &mut Command) -> Measured {
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let counter = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 16];
-        let mut lines = 0;
-        loop {
-            match std::io::Read::read(&mut stdout, &mut buf) {
-                Ok(0) | Err(_) => break lines,
-                Ok(k) => lines += buf[..k].iter().filter(|b| **b == b'\n').count(),
-            }
-        }
-    });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as i32;
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(status, 0, "{cmd:?} failed");
-    Measured {
-        secs,
-        matched: counter.join().unwrap(),
-        peak_rss_kib: usage.ru_maxrss as u64,
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
@@ -119,10 +83,12 @@ fn main() {
     };
     let t = tail(&big);
     let j = measure(Command::new("jq").args(["-c", jq_expr]).arg(&big));
-    assert_eq!(t.matched, j.matched, "tail and jq select the same frames");
+    let lines = |m: &Measured| m.stdout.iter().filter(|b| **b == b'\n').count();
+    let matched = lines(&t);
+    assert_eq!(matched, lines(&j), "tail and jq select the same frames");
     let q = tail(&quarter);
     let mbps = |m: &Measured| size as f64 / 1e6 / m.secs;
-    println!("filter: {expr}  ({} of {frames} frames match)", t.matched);
+    println!("filter: {expr}  ({matched} of {frames} frames match)");
     println!(
         "jq 1.x:   {:>7.2} s  {:>7.1} MB/s  peak RSS {:>7.1} MiB",
         j.secs,

@@ -91,21 +91,8 @@ pub struct TailArgs {
     #[arg(long, value_name = "N", conflicts_with = "all")]
     pub lines: Option<u64>,
 
-    /// Only events in this namespace (repeatable).
-    #[arg(long = "namespace", short = 'n', value_name = "NS")]
-    pub namespaces: Vec<String>,
-
-    /// Only events whose time is at or after this (RFC 3339, or relative: 10m or -10m ago).
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub since: Option<String>,
-
-    /// Only events whose time is at or before this (RFC 3339, or relative).
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub until: Option<String>,
-
-    /// Only frames matching this expression (see docs/guide.md, "The filter language").
-    #[arg(long, value_name = "EXPR")]
-    pub filter: Option<String>,
+    #[command(flatten)]
+    pub select: Selectors,
 
     /// Output format, as kubectl's -o.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
@@ -116,12 +103,9 @@ pub struct TailArgs {
     pub no_headers: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct SummaryArgs {
-    /// Output files to read, each with its rotated files (plain and .gz), oldest first.
-    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT)]
-    pub paths: Vec<PathBuf>,
-
+/// Which frames `tail` and `summary` read.
+#[derive(Debug, Clone, Args)]
+pub struct Selectors {
     /// Only events in this namespace (repeatable).
     #[arg(long = "namespace", short = 'n', value_name = "NS")]
     pub namespaces: Vec<String>,
@@ -137,6 +121,16 @@ pub struct SummaryArgs {
     /// Only frames matching this expression (see docs/guide.md, "The filter language").
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Output files to read, each with its rotated files (plain and .gz), oldest first.
+    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT)]
+    pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub select: Selectors,
 
     /// Entries in each top list.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]

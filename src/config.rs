@@ -202,7 +202,10 @@ pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigErro
                 })
                 .transpose()
         };
-    let (since, until) = (time("since", &args.since)?, time("until", &args.until)?);
+    let (since, until) = (
+        time("since", &args.select.since)?,
+        time("until", &args.select.until)?,
+    );
     if let (Some(s), Some(u)) = (since, until)
         && s > u
     {
@@ -211,16 +214,17 @@ pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigErro
             until: u.to_string(),
         });
     }
-    if let Some(bad) = args.namespaces.iter().find(|ns| !is_dns_label(ns)) {
+    if let Some(bad) = args.select.namespaces.iter().find(|ns| !is_dns_label(ns)) {
         return Err(ConfigError::BadNamespace(bad.clone()));
     }
     Ok(TailConfig {
         now,
         since,
         until,
-        namespaces: args.namespaces,
+        namespaces: args.select.namespaces,
         lines: args.lines.or(args.follow.then_some(DEFAULT_FOLLOW_LINES)),
         filter: args
+            .select
             .filter
             .as_deref()
             .map(Filter::parse)
@@ -248,10 +252,7 @@ pub fn summary_config(args: &SummaryArgs, color: bool) -> Result<TailConfig, Con
             follow: false,
             all: true,
             lines: None,
-            namespaces: args.namespaces.clone(),
-            since: args.since.clone(),
-            until: args.until.clone(),
-            filter: args.filter.clone(),
+            select: args.select.clone(),
             format: OutputFormat::Json,
             no_headers: true,
         },

@@ -16,8 +16,9 @@ use std::sync::atomic::AtomicBool;
 pub use render::{Style, json, text};
 pub use tally::{Counted, Occurrence, Summary, Tally};
 
-use crate::event::EventFrame;
-use crate::tail::{TailConfig, TailError, follow::Block, in_parallel, older_files, selected};
+use crate::tail::{
+    TailConfig, TailError, each_frame, follow::Block, in_parallel, older_files, selected,
+};
 
 /// Distinct reasons, objects and namespaces kept (each up to twice this) before the least
 /// counted are pruned.
@@ -34,29 +35,18 @@ struct Parsed {
 /// Parses and selects one block (pure: run on worker threads).
 fn parse(block: &Block, config: &TailConfig) -> Parsed {
     let mut p = Parsed::default();
-    for (at, line) in (block.first_line..).zip(block.bytes.split(|&b| b == b'\n')) {
-        if line.is_empty() {
-            continue;
-        }
-        let frame = match EventFrame::parse(line) {
-            Ok(f) => f,
-            Err(e) => {
-                p.invalid.push(format!(
-                    "{}:{at}: not a watch frame ({e}); skipped",
-                    block.path.display()
-                ));
-                continue;
-            }
-        };
+    let mut invalid = Vec::new();
+    each_frame(block, &mut invalid, |_, frame| {
         if !selected(config, &frame) {
-            continue;
+            return;
         }
         if frame.frame_type == "DELETED" {
             p.deleted += 1;
-            continue;
+        } else {
+            p.occurrences.push(Occurrence::of(&frame));
         }
-        p.occurrences.push(Occurrence::of(&frame));
-    }
+    });
+    p.invalid = invalid;
     p
 }
 

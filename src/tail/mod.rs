@@ -80,23 +80,11 @@ struct Rendered {
 /// Parses, filters and renders one block (pure: run on worker threads).
 fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
     let mut r = Rendered::default();
-    for (at, line) in (block.first_line..).zip(block.bytes.split(|&b| b == b'\n')) {
-        if line.is_empty() {
-            continue;
-        }
-        let frame = match EventFrame::parse(line) {
-            Ok(f) => f,
-            Err(e) => {
-                r.invalid.push(format!(
-                    "{}:{at}: not a watch frame ({e}); skipped",
-                    block.path.display()
-                ));
-                continue;
-            }
-        };
+    let mut invalid = Vec::new();
+    each_frame(block, &mut invalid, |line, frame| {
         r.frames += 1;
         if !selected(config, &frame) {
-            continue;
+            return;
         }
         match config.format {
             Format::Json => r.out.extend_from_slice(line),
@@ -105,8 +93,30 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
                 .extend_from_slice(render(&frame, f, config.color, config.now).as_bytes()),
         }
         r.out.push(b'\n');
-    }
+    });
+    r.invalid = invalid;
     r
+}
+
+/// Each line of a block parsed as a frame, in order; a line that is not one is told in
+/// `invalid` as "path:line: why" and skipped.
+pub fn each_frame<'b>(
+    block: &'b follow::Block,
+    invalid: &mut Vec<String>,
+    mut each: impl FnMut(&'b [u8], EventFrame<'b>),
+) {
+    for (at, line) in (block.first_line..).zip(block.bytes.split(|&b| b == b'\n')) {
+        if line.is_empty() {
+            continue;
+        }
+        match EventFrame::parse(line) {
+            Ok(frame) => each(line, frame),
+            Err(e) => invalid.push(format!(
+                "{}:{at}: not a watch frame ({e}); skipped",
+                block.path.display()
+            )),
+        }
+    }
 }
 
 /// Runs until the files are read (or, following, until `stop` is set). Blocks of lines are
