@@ -198,6 +198,12 @@ fn summary_refuses_bad_arguments_and_names_an_unreadable_file() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty());
     }
+    let help = String::from_utf8(summary(&["--help"]).stdout).unwrap();
+    assert!(
+        help.contains("DELETED frames not counted")
+            && help.contains("(same uid and resourceVersion) counted once"),
+        "--help says how occurrences are counted: {help}"
+    );
     let out = summary(&["/nonexistent/events.json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/events.json"));
