@@ -107,9 +107,11 @@ impl<'a> EventFrame<'a> {
     }
 
     /// The frame and its Event view from one parse of `line`, for a watch that filters what it
-    /// writes. ERROR frames carry a Status, not an Event: they are read again as such (rare, and
-    /// the end of that watch).
+    /// writes; the line is checked whole (valid JSON, UTF-8) as [`Frame::parse_checked`] checks
+    /// it. ERROR frames carry a Status, not an Event: they are read again as such (rare, and the
+    /// end of that watch).
     pub fn parse_frame(line: &'a [u8]) -> Result<(Frame<'a>, Option<Self>), FrameError> {
+        crate::frame::check_utf8(line)?;
         let view = Self::parse(line).map_err(|e| FrameError::Json(e.to_string()))?;
         if view.frame_type == "ERROR" {
             return Ok((Frame::parse(line)?, None));
@@ -169,6 +171,14 @@ mod tests {
             assert!(EventFrame::parse_frame(bad).is_err());
             assert!(Frame::parse(bad).is_err());
         }
+        // Not UTF-8 inside a field the view skips: refused like parse_checked refuses it.
+        let skipped = b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"},\"x\":\"\xff\"}}";
+        assert!(
+            EventFrame::parse(skipped).is_ok(),
+            "serde skips it unchecked"
+        );
+        assert!(EventFrame::parse_frame(skipped).is_err());
+        assert!(Frame::parse_checked(skipped).is_err());
     }
 
     #[test]

@@ -108,6 +108,14 @@ map_seed!(MetaSeed, "object metadata", |head, key, map| {
     }
 });
 
+/// The whole line is UTF-8: serde_json skips a string it does not keep without looking at its
+/// UTF-8, so a parse that skips needs this first.
+pub fn check_utf8(line: &[u8]) -> Result<(), FrameError> {
+    simdutf8::basic::from_utf8(line)
+        .map(|_| ())
+        .map_err(|_| FrameError::Json("the line is not UTF-8".into()))
+}
+
 impl<'a> Frame<'a> {
     /// As [`Frame::parse_head`], but the line is read to its end in the same pass and must be
     /// one complete, valid JSON value in UTF-8: what the watch writes is checked whole, and the
@@ -115,9 +123,7 @@ impl<'a> Frame<'a> {
     /// checked for the whole line first (serde_json skips a string it does not keep without
     /// looking at its UTF-8).
     pub fn parse_checked(line: &'a [u8]) -> Result<Self, FrameError> {
-        if simdutf8::basic::from_utf8(line).is_err() {
-            return Err(FrameError::Json("the line is not UTF-8".into()));
-        }
+        check_utf8(line)?;
         let mut head = Head {
             whole: true,
             ..Head::default()

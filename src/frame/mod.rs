@@ -18,6 +18,7 @@ mod list;
 mod parse;
 mod write;
 
+pub use head::check_utf8;
 pub use list::{ListPage, ListedObject};
 pub use parse::{DataKind, Frame, FrameError, Status};
 pub use write::{Batch, Write};

@@ -193,14 +193,9 @@ impl<A: EventsApi> ScopeWatch<A> {
         };
         // Each line is read whole, once: with a filter into the frame and the Event view, which
         // is judged at once; without, for the frame's place only, the rest skipped unbuilt
-        // (both validate every byte; the view's parse leaves UTF-8 to the check before it).
+        // (both validate every byte, UTF-8 included).
         let (frame, kept) = match &self.ctx.keep {
             Some(keep) => {
-                if simdutf8::basic::from_utf8(bytes).is_err() {
-                    return Err(malformed(crate::frame::FrameError::Json(
-                        "the line is not UTF-8".into(),
-                    )));
-                }
                 let (frame, view) = EventFrame::parse_frame(bytes).map_err(malformed)?;
                 (frame, view.is_none_or(|v| keep(&v)))
             }
