@@ -15,21 +15,15 @@ use crate::telemetry::root_cause;
 /// read and cost a wake-up per event.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// `fut`, or a timeout error after [`REQUEST_TIMEOUT`].
-pub async fn bounded<T>(
-    fut: impl Future<Output = Result<T, kube::Error>>,
-) -> Result<T, kube::Error> {
+/// `fut`, or the error `timed_out` makes of [`REQUEST_TIMEOUT`] (in seconds) when it has not
+/// finished by then.
+pub async fn bounded<T, E>(
+    fut: impl Future<Output = Result<T, E>>,
+    timed_out: impl FnOnce(u64) -> E,
+) -> Result<T, E> {
     tokio::time::timeout(REQUEST_TIMEOUT, fut)
         .await
-        .unwrap_or_else(|_| {
-            Err(kube::Error::Service(Box::new(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "no answer from the API server within {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                ),
-            ))))
-        })
+        .unwrap_or_else(|_| Err(timed_out(REQUEST_TIMEOUT.as_secs())))
 }
 
 #[derive(Debug, thiserror::Error)]

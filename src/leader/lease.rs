@@ -152,17 +152,29 @@ pub trait LeaseApi: Send + Sync {
     ) -> impl Future<Output = Result<Lease, kube::Error>> + Send;
 }
 
+/// A Lease call with no answer in time, as kube's error.
+fn timed_out(secs: u64) -> kube::Error {
+    kube::Error::Service(Box::new(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer from the API server within {secs}s"),
+    )))
+}
+
 impl LeaseApi for Api<Lease> {
     async fn get(&self, name: &str) -> Result<Option<Lease>, kube::Error> {
-        bounded(self.get_opt(name)).await
+        bounded(self.get_opt(name), timed_out).await
     }
 
     async fn create(&self, lease: &Lease) -> Result<Lease, kube::Error> {
-        bounded(Api::create(self, &PostParams::default(), lease)).await
+        bounded(Api::create(self, &PostParams::default(), lease), timed_out).await
     }
 
     async fn replace(&self, name: &str, lease: &Lease) -> Result<Lease, kube::Error> {
-        bounded(Api::replace(self, name, &PostParams::default(), lease)).await
+        bounded(
+            Api::replace(self, name, &PostParams::default(), lease),
+            timed_out,
+        )
+        .await
     }
 }
 

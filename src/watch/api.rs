@@ -131,7 +131,9 @@ impl KubeApi {
             http::HeaderValue::from_static("application/json"),
         );
         let req = http::Request::from_parts(parts, Body::from(body));
-        let resp = crate::cluster::bounded(self.client.send(req))
+        let resp = self
+            .client
+            .send(req)
             .await
             .map_err(|e| ApiError::Transport(e.into()))?;
         if resp.status().is_success() {
@@ -176,14 +178,9 @@ impl EventsApi for KubeApi {
                 .await
                 .map_err(|e| ApiError::Body(e.to_string()))
         };
-        // The page whole within one deadline (see cluster::REQUEST_TIMEOUT).
-        match tokio::time::timeout(crate::cluster::REQUEST_TIMEOUT, whole).await {
-            Ok(body) => Ok(body?.to_bytes()),
-            Err(_) => Err(ApiError::Body(format!(
-                "the LIST page did not arrive whole within {}s",
-                crate::cluster::REQUEST_TIMEOUT.as_secs()
-            ))),
-        }
+        Ok(within("the LIST page did not arrive whole", whole)
+            .await?
+            .to_bytes())
     }
 
     /// Opens a WATCH from `from`; the body streams frames until the server ends it.
@@ -199,8 +196,19 @@ impl EventsApi for KubeApi {
         let req = kube::core::Request::new(collection(scope))
             .watch(&params, from.as_str())
             .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e).into()))?;
-        Ok(self.send(req).await?.into_body())
+        // The response head within the deadline; the body is the stall check's (stream.rs).
+        let resp = within("the API server did not answer the WATCH", self.send(req)).await?;
+        Ok(resp.into_body())
     }
+}
+
+/// One deadline per request ([`crate::cluster::REQUEST_TIMEOUT`]); `what` names what did not
+/// come in time.
+async fn within<T>(
+    what: &str,
+    fut: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    crate::cluster::bounded(fut, |secs| ApiError::Body(format!("{what} within {secs}s"))).await
 }
 
 /// A non-2xx body is normally a `metav1.Status`; anything else is kept as the message.
