@@ -1,8 +1,8 @@
 //! `kube-event-logger summary` against the equivalent jq pipeline on the same file set (a `.gz`
 //! rotated file, a plain rotated file and the active file; relist repeats and DELETED frames
 //! among them), in the same run; `zcat -f … > /dev/null` is printed beside them as the plain
-//! reader's rate. Also the peak RSS of `summary` on a quarter of the lines and on all of them
-//! (flat = memory does not grow with the lines).
+//! reader's rate. Also the peak RSS of `summary` on a quarter of the lines (six hours at the
+//! same event rate) and on all of them (a day): flat = memory does not grow with the lines.
 //!
 //! `cargo bench --bench summary` (BENCH_LINES=1000000 by default; needs `jq` and `zcat`).
 
@@ -53,17 +53,7 @@ fn generate(dir: &Path, lines: u64, span: u64) -> Vec<PathBuf> {
             writeln!(file, "{previous}").unwrap();
             continue;
         }
-        let reason = REASONS[(n % REASONS.len() as u64) as usize];
-        let mut object = events::event_object(
-            &format!("team-{}", n % 40),
-            &format!("app-{}.17a{n:013x}", n % 997),
-            1000 + n,
-            1 + n % 13,
-        );
-        object = object.replace(r#""reason":"BackOff""#, &format!(r#""reason":"{reason}""#));
-        if n % 3 != 0 {
-            object = object.replace(r#""type":"Warning""#, r#""type":"Normal""#);
-        }
+        let mut object = events::varied_object(n, REASONS);
         let at = jiff::Timestamp::from_second(1_795_000_000 + (n * span / lines) as i64).unwrap();
         let last = object.find(r#""lastTimestamp":""#).unwrap() + r#""lastTimestamp":""#.len();
         object.replace_range(

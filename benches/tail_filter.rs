@@ -34,19 +34,7 @@ fn generate(path: &Path, bytes: u64) -> u64 {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     let (mut written, mut n) = (0u64, 0u64);
     while written < bytes {
-        let reason = REASONS[(n % REASONS.len() as u64) as usize];
-        let mut object = events::event_object(
-            &format!("team-{}", n % 40),
-            &format!("app-{}.17a{n:013x}", n % 997),
-            1000 + n,
-            1 + n % 13,
-        );
-        if reason != "BackOff" {
-            object = object.replace(r#""reason":"BackOff""#, &format!(r#""reason":"{reason}""#));
-        }
-        if n % 3 != 0 {
-            object = object.replace(r#""type":"Warning""#, r#""type":"Normal""#);
-        }
+        let object = events::varied_object(n, REASONS);
         let line = events::frame(if n % 4 == 0 { "ADDED" } else { "MODIFIED" }, &object);
         out.write_all(line.as_bytes()).unwrap();
         out.write_all(b"\n").unwrap();

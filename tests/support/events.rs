@@ -12,6 +12,25 @@ pub fn go_string(s: &str) -> String {
         .replace('&', "\\u0026")
 }
 
+/// The `n`th of a varied stream of Event objects for the benchmarks: 40 namespaces, 997
+/// names, `reasons` in turn, one in three a Warning.
+pub fn varied_object(n: u64, reasons: &[&str]) -> String {
+    let reason = reasons[(n % reasons.len() as u64) as usize];
+    let mut object = event_object(
+        &format!("team-{}", n % 40),
+        &format!("app-{}.17a{n:013x}", n % 997),
+        1000 + n,
+        1 + n % 13,
+    );
+    if reason != "BackOff" {
+        object = object.replace(r#""reason":"BackOff""#, &format!(r#""reason":"{reason}""#));
+    }
+    if !n.is_multiple_of(3) {
+        object = object.replace(r#""type":"Warning""#, r#""type":"Normal""#);
+    }
+    object
+}
+
 /// The Event object (as a watch frame carries it) for one occurrence.
 pub fn event_object(namespace: &str, name: &str, rv: u64, count: u64) -> String {
     let second = count % 60;
