@@ -333,12 +333,30 @@ fn main() {
         println!("server alone: {alone:.0} frames/s");
         let (mut curl, mut logger) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
-            server.set_stream(&chunks, shape.pace());
-            let c = run_curl(&server, &dir.path().join("curl.out"), bytes);
-            let out = dir.path().join(format!("events-{round}.json"));
-            server.set_stream(&chunks, shape.pace());
-            let l = run_logger(&server, dir.path(), &out, bytes);
-            let _ = std::fs::remove_file(&out);
+            // Each output is removed as soon as it is measured, so that no client's run pays for
+            // writing back the other's pages; the order alternates, so that neither always runs
+            // second on a machine that warms up or slows down.
+            let measure_curl = || {
+                let out = dir.path().join("curl.out");
+                server.set_stream(&chunks, shape.pace());
+                let run = run_curl(&server, &out, bytes);
+                let _ = std::fs::remove_file(&out);
+                run
+            };
+            let measure_logger = || {
+                let out = dir.path().join(format!("events-{round}.json"));
+                server.set_stream(&chunks, shape.pace());
+                let run = run_logger(&server, dir.path(), &out, bytes);
+                let _ = std::fs::remove_file(&out);
+                run
+            };
+            let (c, l) = if round % 2 == 1 {
+                let c = measure_curl();
+                (c, measure_logger())
+            } else {
+                let l = measure_logger();
+                (measure_curl(), l)
+            };
             println!(
                 "round {round}: curl {:>8.0} frames/s {:>6.1} µs CPU/frame {:.2} wake-ups/frame | logger {:>8.0} frames/s {:>6.1} µs CPU/frame {:.2} wake-ups/frame, peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
                 n as f64 / c.secs,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ResourceVersion;
-use super::head::{Head, ObjectSeed};
+use super::head::{Head, read_object};
 use super::parse::{FrameError, version};
 
 #[derive(Deserialize)]
@@ -59,12 +59,7 @@ impl ListedObject {
             kind: Some(Cow::Borrowed("ADDED")),
             ..Head::default()
         };
-        let mut de = serde_json::Deserializer::from_slice(raw);
-        match serde::de::DeserializeSeed::deserialize(ObjectSeed(&mut head), &mut de) {
-            Err(_) if head.stopped => {}
-            Err(e) => return Err(FrameError::Json(e.to_string())),
-            Ok(()) => {}
-        }
+        read_object(raw, &mut head)?;
         let resource_version = version(head.resource_version)
             .ok_or(FrameError::MissingResourceVersion("list item"))?;
         let body = raw

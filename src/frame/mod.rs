@@ -16,11 +16,13 @@
 mod head;
 mod list;
 mod parse;
+mod validate;
 mod write;
 
 pub use head::check_utf8;
 pub use list::{ListPage, ListedObject};
 pub use parse::{DataKind, Frame, FrameError, Status};
+
 pub use write::{Batch, Write};
 
 use std::cmp::Ordering;
