@@ -9,8 +9,9 @@
 //! time       RFC 3339 and relative times, durations (filter language and command line)
 //!
 //! frame/     the vocabulary: ResourceVersion, Scope, Positions (mod); one line → Frame (parse,
-//!            and head: the early-stopping reader); LIST page → ADDED frames (list); what a
-//!            watch sends the writer (write). Imports nothing of ours
+//!            and head: the member walk that places a frame; validate: the JSON skip it uses);
+//!            LIST page → ADDED frames (list); what a watch sends the writer (write). Imports
+//!            nothing of ours
 //! event      a borrowed, typed view of an Event (filter and viewer); frame + view in one parse
 //!
 //! cluster    kube client from kubeconfig / in-cluster access
@@ -58,7 +59,7 @@ pub mod daemon;
 mod event;
 pub mod exit_code;
 mod filter;
-mod frame;
+pub mod frame;
 mod health;
 mod http;
 mod leader;

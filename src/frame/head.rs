@@ -6,9 +6,7 @@
 use std::borrow::Cow;
 
 use super::parse::{Frame, FrameError};
-use super::validate::{
-    Invalid, end, invalid, member_key, rest_of_objects, skip_ws, string, value,
-};
+use super::validate::{Invalid, end, invalid, member_key, rest_of_objects, skip_ws, string, value};
 
 /// What the reader has found so far.
 #[derive(Default)]
@@ -38,13 +36,16 @@ enum Read {
     Enough { at: usize, depth: usize },
 }
 
+/// Reads one member's value at the given offset, given the member's key.
+type Member = for<'a> fn(&'a [u8], &mut Head<'a>, &[u8], usize) -> Result<Read, Invalid>;
+
 /// An object from its `{` at `i`, member by member: `member(head, key, at)` reads the value at
 /// `at`. Stops as soon as the head has enough.
 fn members<'a>(
     b: &'a [u8],
     i: usize,
     head: &mut Head<'a>,
-    member: fn(&'a [u8], &mut Head<'a>, &[u8], usize) -> Result<Read, Invalid>,
+    member: Member,
 ) -> Result<Read, Invalid> {
     if b.get(i) != Some(&b'{') {
         return invalid(i, "expected an object");
@@ -62,7 +63,12 @@ fn members<'a>(
         match member(b, head, &key, at)? {
             Read::After(end) if head.enough() => return Ok(Read::Enough { at: end, depth: 1 }),
             Read::After(end) => i = skip_ws(b, end),
-            Read::Enough { at, depth } => return Ok(Read::Enough { at, depth: depth + 1 }),
+            Read::Enough { at, depth } => {
+                return Ok(Read::Enough {
+                    at,
+                    depth: depth + 1,
+                });
+            }
         }
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
@@ -91,7 +97,9 @@ fn text<'a>(b: &'a [u8], at: usize) -> Result<(Cow<'a, str>, usize), Invalid> {
     let end = string(b, at + 1)?;
     let bad = |what| Invalid { at, what };
     let text = match unescaped(&b[at + 1..end - 1]).map_err(|()| bad("an invalid escape"))? {
-        Cow::Borrowed(raw) => Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?),
+        Cow::Borrowed(raw) => {
+            Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?)
+        }
         Cow::Owned(raw) => Cow::Owned(String::from_utf8(raw).map_err(|_| bad("not UTF-8"))?),
     };
     Ok((text, end))
