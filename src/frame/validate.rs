@@ -28,7 +28,10 @@ pub(super) fn invalid<T>(at: usize, what: &'static str) -> Result<T, Invalid> {
 
 /// One JSON value, from its first byte at `i`; returns the offset just after it.
 pub(super) fn value(b: &[u8], i: usize) -> Result<usize, Invalid> {
-    walk(b, i, Nesting::default(), true)
+    match b.get(i) {
+        Some(b'"') => string(b, i + 1),
+        _ => walk(b, i, Nesting::default(), true),
+    }
 }
 
 /// The rest of `depth` nested objects, from just after the value of a member of the innermost:
