@@ -25,6 +25,8 @@
 mod measure;
 #[path = "support/raw_server.rs"]
 mod raw_server;
+#[path = "support/stats.rs"]
+mod stats;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -34,8 +36,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use measure::{env_or, proc_cpu_secs, proc_status_kib, spawn_logger, spawn_logger_at};
+use measure::{proc_cpu_secs, proc_status_kib, spawn_logger, spawn_logger_at};
 use raw_server::{Pace, RawServer};
+use stats::{env_or, median};
 use support::apiserver::FakeApiServer;
 use support::events;
 
@@ -299,11 +302,6 @@ fn single_frame_latency(
     let _ = child.wait();
     let max = ms.iter().cloned().fold(0.0, f64::max);
     (median(ms), max)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -11,20 +11,16 @@
 
 #[path = "../tests/support/events.rs"]
 mod events;
+#[path = "support/stats.rs"]
+mod stats;
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use kube_event_logger::frame::{Frame, check_utf8};
+use stats::{env_or, median};
 
 const FIXTURES: &str = include_str!("../tests/data/fixtures/frames.jsonl");
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Nanoseconds per line of `f` over all lines, `passes` times.
 fn per_line(lines: &[Vec<u8>], passes: usize, f: impl Fn(&[u8]) -> bool) -> f64 {
@@ -35,11 +31,6 @@ fn per_line(lines: &[Vec<u8>], passes: usize, f: impl Fn(&[u8]) -> bool) -> f64 
         }
     }
     started.elapsed().as_nanos() as f64 / (lines.len() * passes) as f64
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -7,13 +7,6 @@ use std::process::{Command, Stdio};
 
 use crate::support::{self, apiserver::FakeApiServer};
 
-pub fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// CPU seconds used by all waited-for children so far.
 pub fn children_cpu_secs() -> f64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

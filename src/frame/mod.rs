@@ -22,7 +22,6 @@ mod write;
 pub use head::check_utf8;
 pub use list::{ListPage, ListedObject};
 pub use parse::{DataKind, Frame, FrameError, Status};
-
 pub use write::{Batch, Write};
 
 use std::cmp::Ordering;

@@ -1,7 +1,7 @@
 //! Whole-line JSON validation for the watch's hot path: is this line exactly one JSON value
-//! (RFC 8259 grammar), and where is it not? Nothing is built and nothing is kept; strings are
-//! skipped eight bytes at a time. UTF-8 is not looked at here: [`check_utf8`](super::check_utf8)
-//! checks the whole line first (outside strings, any byte above 0x7F is a grammar error anyway).
+//! (RFC 8259 grammar), and where is it not? Nothing is built and nothing is kept. UTF-8 is not
+//! looked at here: [`check_utf8`](super::check_utf8) checks the whole line first (outside
+//! strings, any byte above 0x7F is a grammar error anyway).
 //!
 //! It accepts exactly what serde_json accepts when it skips a value (the unit tests compare the
 //! two on every fixture damaged at every byte), nested however deep: one loop, no visitors,
