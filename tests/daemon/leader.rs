@@ -53,6 +53,11 @@ async fn metric(d: &Daemon, name: &str) -> String {
         .to_string()
 }
 
+/// The leader gauge's line in a daemon's metrics.
+async fn leader_gauge(d: &Daemon) -> String {
+    metric(d, "kube_event_logger_leader ").await
+}
+
 /// Every line of both outputs.
 fn union(a: &Daemon, b: &Daemon) -> Vec<String> {
     let mut all = a.lines();
@@ -104,14 +109,8 @@ async fn only_the_leader_writes_and_a_standby_is_ready_and_says_who_leads() {
     let (code, body) = http_get(b.http_addr().await, "/readyz").await;
     assert_eq!(code, 200, "a standby is ready: healthy and waiting");
     assert!(body.contains("standby; a-0 leads"), "{body}");
-    assert_eq!(
-        metric(&b, "kube_event_logger_leader ").await,
-        "kube_event_logger_leader 0"
-    );
-    assert_eq!(
-        metric(&a, "kube_event_logger_leader ").await,
-        "kube_event_logger_leader 1"
-    );
+    assert_eq!(leader_gauge(&b).await, "kube_event_logger_leader 0");
+    assert_eq!(leader_gauge(&a).await, "kube_event_logger_leader 1");
     assert!(
         metric(
             &a,
@@ -261,10 +260,7 @@ async fn a_leader_cut_off_from_the_lease_stops_writing_before_it_could_be_taken(
         a_had,
         "the old leader writes nothing once it stood down"
     );
-    assert_eq!(
-        metric(&a, "kube_event_logger_leader ").await,
-        "kube_event_logger_leader 0"
-    );
+    assert_eq!(leader_gauge(&a).await, "kube_event_logger_leader 0");
     assert!(
         metric(
             &a,
@@ -293,14 +289,8 @@ async fn two_processes_with_one_identity_never_write_at_the_same_time() {
     tokio::time::sleep(LEASE_DURATION * 3).await;
     assert!(b.lines().is_empty(), "one identity, one writer");
     assert!(!b.stderr().contains("became the leader"), "{}", b.stderr());
-    assert_eq!(
-        metric(&b, "kube_event_logger_leader ").await,
-        "kube_event_logger_leader 0"
-    );
-    assert_eq!(
-        metric(&a, "kube_event_logger_leader ").await,
-        "kube_event_logger_leader 1"
-    );
+    assert_eq!(leader_gauge(&b).await, "kube_event_logger_leader 0");
+    assert_eq!(leader_gauge(&a).await, "kube_event_logger_leader 1");
     // When the first stops, the second takes over from where it ended, as any standby.
     a.signal(libc::SIGTERM);
     assert!(a.wait_exit(DEADLINE).await.success());
