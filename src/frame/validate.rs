@@ -5,7 +5,7 @@
 //!
 //! It accepts exactly what serde_json accepts when it skips a value (the unit tests compare the
 //! two on every fixture damaged at every byte), nested however deep: one loop, no visitors,
-//! strings skipped eight bytes at a time. With the frame placed in the same pass (`head`), a
+//! strings skipped sixteen bytes at a time. With the frame placed in the same pass (`head`), a
 //! line costs what serde_json's skip alone costs (`cargo bench --bench validate`).
 
 /// Where and why a line is not one valid JSON value.
@@ -164,36 +164,22 @@ pub(super) fn member_key(b: &[u8], i: usize) -> Result<(&[u8], usize), Invalid> 
     }
 }
 
-const ONES: u64 = u64::MAX / 255;
-const HIGHS: u64 = ONES << 7;
-
-/// The high bit of each byte of `w` equal to `c`; exact for the lowest one (Mycroft's zero-byte
-/// test, as serde_json's string scan does it).
-fn bytes_equal(w: u64, c: u8) -> u64 {
-    let x = w ^ (ONES * c as u64);
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
 /// A string's rest, from just after its opening quote; returns the offset after its closing one.
-/// Eight bytes at a time: the common end, a closing quote before any `\` or control character,
-/// is told from the masks alone.
+/// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64, through `wide`): the common end, a
+/// closing quote before any `\` or control character, is told from the masks alone.
 pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     loop {
-        while let Some(chunk) = b.get(i..i + 8) {
-            let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            let quote = bytes_equal(w, b'"');
-            let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-            let found = quote | bytes_equal(w, b'\\') | control;
-            if found != 0 {
-                let first = found & found.wrapping_neg();
-                let at = i + first.trailing_zeros() as usize / 8;
-                if quote & first != 0 {
+        while let Some((quotes, specials)) = specials16(b, i) {
+            if specials != 0 {
+                let first = specials & specials.wrapping_neg();
+                let at = i + first.trailing_zeros() as usize;
+                if quotes & first != 0 {
                     return Ok(at + 1);
                 }
                 i = at;
                 break;
             }
-            i += 8;
+            i += 16;
         }
         match b.get(i) {
             Some(b'"') => return Ok(i + 1),
@@ -203,6 +189,20 @@ pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
             None => return invalid(i, "the line ends inside a string"),
         }
     }
+}
+
+/// Of the 16 bytes from `i` (`None` if the line has fewer left): a bit for each `"`, and a bit
+/// for each `"`, `\` or control character.
+fn specials16(b: &[u8], i: usize) -> Option<(u32, u32)> {
+    use wide::u8x16;
+    let v = u8x16::new(b.get(i..i + 16)?.try_into().ok()?);
+    let quote = v.simd_eq(u8x16::splat(b'"'));
+    let backslash = v.simd_eq(u8x16::splat(b'\\'));
+    let control = v.min(u8x16::splat(0x1f)).simd_eq(v);
+    Some((
+        quote.to_bitmask(),
+        (quote | backslash | control).to_bitmask(),
+    ))
 }
 
 /// An escape's rest, from just after its backslash.
@@ -327,6 +327,41 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(case)
             );
+        }
+    }
+
+    /// Strings of every length around the 16-byte step, with each special byte at every place
+    /// (also the line ending right after the string, or 16 bytes later).
+    #[test]
+    fn strings_agree_at_every_length_and_place() {
+        for len in 0..40 {
+            for at in 0..len {
+                for special in [
+                    &b"\""[..],
+                    b"\\",
+                    b"\\n",
+                    b"\\u00e9",
+                    b"\\q",
+                    b"\x01",
+                    b"\x7f",
+                    b"\xc3\xa9",
+                ] {
+                    for tail in [&b""[..], b"                "] {
+                        let mut line = b"\"".to_vec();
+                        line.extend(std::iter::repeat_n(b'a', at));
+                        line.extend_from_slice(special);
+                        line.extend(std::iter::repeat_n(b'a', len - at));
+                        line.push(b'"');
+                        line.extend_from_slice(tail);
+                        assert_eq!(
+                            validate(&line).is_ok(),
+                            serde_accepts(&line),
+                            "{}",
+                            String::from_utf8_lossy(&line)
+                        );
+                    }
+                }
+            }
         }
     }
 
