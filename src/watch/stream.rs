@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
@@ -40,6 +41,8 @@ enum ChunkEnd {
     Stream,
     Outcome(Outcome),
 }
+
+type BodyError<A> = <<A as EventsApi>::Body as http_body::Body>::Error;
 
 /// The body's next frame if it is already there; `None` when it would have to wait.
 async fn ready_now<B: http_body::Body + Unpin>(
@@ -100,36 +103,15 @@ impl<A: EventsApi> ScopeWatch<A> {
                 }
             };
             // A chunk long after the one before: a quiet stream, where a lone frame goes at once.
-            let quiet = last_chunk.elapsed() > LINGER;
-            last_chunk = Instant::now();
-            // Everything the connection already holds goes into one batch: per burst, not per
-            // chunk (the API server flushes every event on its own when it is not busy).
-            let mut batch = Batch::new();
-            let gathering = last_chunk;
-            let mut next = Some(chunk);
-            let mut ended = Ok(());
-            while let Some(chunk) = next.take() {
-                ended = self.take_chunk(chunk, &mut splitter, &mut batch);
-                if ended.is_err() || batch.len() >= BURST_BYTES {
-                    break;
-                }
-                next = match ready_now(&mut body).await {
-                    Some(chunk) => Some(chunk),
-                    // In a burst of small chunks a small batch waits a moment for the next one
-                    // rather than pay a write per frame; one deadline per batch. A lone frame on
-                    // a quiet stream, or a large batch, goes at once.
-                    None if !quiet
-                        && batch.len() < LINGER_BELOW
-                        && gathering.elapsed() < GATHER_AT_MOST =>
-                    {
-                        let deadline = (Instant::now() + LINGER).min(gathering + GATHER_AT_MOST);
-                        tokio::time::timeout_at(deadline, body.frame()).await.ok()
-                    }
-                    None => None,
-                };
-                if next.is_some() {
-                    last_chunk = Instant::now();
-                }
+            let now = Instant::now();
+            let quiet = now - last_chunk > LINGER;
+            last_chunk = now;
+            let (batch, more, ended) = self
+                .gather(chunk, &mut body, &mut splitter, last_chunk, quiet)
+                .await;
+            // When the last chunk came: read once per batch, not per chunk.
+            if more {
+                last_chunk = Instant::now();
             }
             self.send(batch).await?;
             if let Err(end) = ended {
@@ -141,6 +123,45 @@ impl<A: EventsApi> ScopeWatch<A> {
                 });
             }
         }
+    }
+
+    /// Everything the connection already holds, from `chunk` on, as one batch: per burst, not
+    /// per chunk (the API server flushes every event on its own when it is not busy). In a burst
+    /// of small chunks a small batch waits a moment for the next one rather than pay a write per
+    /// frame, with one deadline per batch; a lone frame on a quiet stream, or a large batch,
+    /// goes at once. Also says whether more than `chunk` was taken (it came at `gathering`), and
+    /// how the watch ended, if it did.
+    async fn gather(
+        &mut self,
+        chunk: Option<Result<http_body::Frame<Bytes>, BodyError<A>>>,
+        body: &mut A::Body,
+        splitter: &mut LineSplitter,
+        gathering: Instant,
+        quiet: bool,
+    ) -> (Batch, bool, Result<(), ChunkEnd>) {
+        let mut batch = Batch::new();
+        let mut more = false;
+        let mut next = Some(chunk);
+        let mut ended = Ok(());
+        while let Some(chunk) = next.take() {
+            ended = self.take_chunk(chunk, splitter, &mut batch);
+            if ended.is_err() || batch.len() >= BURST_BYTES {
+                break;
+            }
+            next = match ready_now(body).await {
+                Some(chunk) => Some(chunk),
+                None if !quiet
+                    && batch.len() < LINGER_BELOW
+                    && gathering.elapsed() < GATHER_AT_MOST =>
+                {
+                    let deadline = (Instant::now() + LINGER).min(gathering + GATHER_AT_MOST);
+                    tokio::time::timeout_at(deadline, body.frame()).await.ok()
+                }
+                None => None,
+            };
+            more |= next.is_some();
+        }
+        (batch, more, ended)
     }
 
     /// Splits one chunk of the watch body into the batch. `Err` when the watch is over: the
