@@ -146,12 +146,14 @@ pub(super) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// An object's key and its colon, from the key's opening quote; returns the offset of the
 /// value (whitespace skipped).
+#[inline(always)]
 fn key(b: &[u8], i: usize) -> Result<usize, Invalid> {
     let (_, at) = member_key(b, i)?;
     Ok(at)
 }
 
 /// As [`key`], with the key's bytes between its quotes (escapes as written).
+#[inline(always)]
 pub(super) fn member_key(b: &[u8], i: usize) -> Result<(&[u8], usize), Invalid> {
     if b.get(i) != Some(&b'"') {
         return invalid(i, "expected a key (a string) in an object");
@@ -166,27 +168,43 @@ pub(super) fn member_key(b: &[u8], i: usize) -> Result<(&[u8], usize), Invalid> 
 
 /// A string's rest, from just after its opening quote; returns the offset after its closing one.
 /// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64, through `wide`): the common end, a
-/// closing quote before any `\` or control character, is told from the masks alone.
+/// closing quote before any `\` or control character, is told from the masks alone. Inlined
+/// into its callers: the next token's place waits on this one's end.
+#[inline(always)]
 pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
-    loop {
-        while let Some((quotes, specials)) = specials16(b, i) {
-            if specials != 0 {
-                let first = specials & specials.wrapping_neg();
-                let at = i + first.trailing_zeros() as usize;
-                if quotes & first != 0 {
-                    return Ok(at + 1);
-                }
-                i = at;
-                break;
+    while let Some((quotes, specials)) = specials16(b, i) {
+        if specials != 0 {
+            let first = specials & specials.wrapping_neg();
+            let at = i + first.trailing_zeros() as usize;
+            if quotes & first != 0 {
+                return Ok(at + 1);
             }
-            i += 16;
+            return string_rest(b, at);
         }
+        i += 16;
+    }
+    string_rest(b, i)
+}
+
+/// A string's rest from `i`, where the fast path met an escape or a control character, or the
+/// line has fewer than 16 bytes left: escapes checked one by one, sixteen bytes at a time
+/// between them.
+#[inline(never)]
+fn string_rest(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+    loop {
         match b.get(i) {
             Some(b'"') => return Ok(i + 1),
             Some(b'\\') => i = escape(b, i + 1)?,
             Some(0..0x20) => return invalid(i, "a control character inside a string"),
             Some(_) => i += 1,
             None => return invalid(i, "the line ends inside a string"),
+        }
+        while let Some((_, specials)) = specials16(b, i) {
+            if specials != 0 {
+                i += specials.trailing_zeros() as usize;
+                break;
+            }
+            i += 16;
         }
     }
 }
