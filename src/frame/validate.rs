@@ -95,36 +95,35 @@ fn walk(b: &[u8], mut i: usize, mut open: Nesting, mut value_next: bool) -> Resu
     }
 }
 
-/// The objects and arrays a value is inside, a bit each (set: an object); 128 levels live in a
-/// register, deeper ones spill to the heap.
+/// The objects and arrays a value is inside, a bit each (set: an object), the innermost in the
+/// lowest bit; 64 levels live in a register, deeper ones spill to the heap.
 #[derive(Default)]
 struct Nesting {
-    top: u128,
-    spilled: Vec<u128>,
+    top: u64,
+    spilled: Vec<u64>,
     depth: usize,
 }
 
 impl Nesting {
     fn push(&mut self, object: bool) {
-        let bit = self.depth % 128;
-        if bit == 0 && self.depth > 0 {
+        if self.depth > 0 && self.depth.is_multiple_of(64) {
             self.spilled.push(self.top);
         }
-        self.top = self.top & !(1 << bit) | u128::from(object) << bit;
+        self.top = self.top << 1 | u64::from(object);
         self.depth += 1;
     }
 
     fn pop(&mut self) {
         self.depth -= 1;
-        if self.depth.is_multiple_of(128) && self.depth > 0 {
+        self.top >>= 1;
+        if self.depth > 0 && self.depth.is_multiple_of(64) {
             self.top = self.spilled.pop().unwrap_or_default();
         }
     }
 
     /// Whether the innermost container is an object; `None` at the top level.
     fn in_object(&self) -> Option<bool> {
-        let bit = self.depth.checked_sub(1)? % 128;
-        Some(self.top >> bit & 1 == 1)
+        (self.depth > 0).then_some(self.top & 1 == 1)
     }
 }
 
@@ -412,7 +411,7 @@ mod tests {
 
     #[test]
     fn nesting_has_no_limit() {
-        for depth in [127, 128, 129, 256, 257, 1000, 100_000] {
+        for depth in [63, 64, 65, 127, 128, 129, 256, 257, 1000, 100_000] {
             let line = format!("{}0{}", r#"[{"a":"#.repeat(depth), "}]".repeat(depth));
             assert!(validate(line.as_bytes()).is_ok(), "{depth}");
             assert!(serde_accepts(line.as_bytes()), "{depth}");
