@@ -36,16 +36,13 @@ enum Read {
     Enough { at: usize, depth: usize },
 }
 
-/// Reads one member's value at the given offset, given the member's key.
-type Member = for<'a> fn(&'a [u8], &mut Head<'a>, &[u8], usize) -> Result<Read, Invalid>;
-
 /// An object from its `{` at `i`, member by member: `member(head, key, at)` reads the value at
 /// `at`. Stops as soon as the head has enough.
 fn members<'a>(
     b: &'a [u8],
     i: usize,
     head: &mut Head<'a>,
-    member: Member,
+    member: impl Fn(&'a [u8], &mut Head<'a>, &[u8], usize) -> Result<Read, Invalid>,
 ) -> Result<Read, Invalid> {
     if b.get(i) != Some(&b'{') {
         return invalid(i, "expected an object");
