@@ -76,10 +76,17 @@ fn members<'a>(
 }
 
 /// A key or string's bytes as written between its quotes, escapes resolved.
+#[inline(always)]
 fn unescaped(raw: &[u8]) -> Result<Cow<'_, [u8]>, ()> {
     if !raw.contains(&b'\\') {
         return Ok(Cow::Borrowed(raw));
     }
+    resolved(raw)
+}
+
+/// [`unescaped`]'s rare case, kept out of line: serde_json resolves the escapes.
+#[inline(never)]
+fn resolved(raw: &[u8]) -> Result<Cow<'_, [u8]>, ()> {
     let quoted = [&b"\""[..], raw, b"\""].concat();
     serde_json::from_slice::<String>(&quoted)
         .map(|s| Cow::Owned(s.into_bytes()))
