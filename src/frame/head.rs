@@ -202,10 +202,9 @@ pub fn check_utf8(line: &[u8]) -> Result<(), FrameError> {
 impl<'a> Frame<'a> {
     /// As [`Frame::parse_head`], but the line is read to its end in the same pass and must be
     /// one complete, valid JSON value in UTF-8: what the watch writes is checked whole, the
-    /// values it does not keep skipped by the validator without being built. UTF-8 is checked
-    /// for the whole line first (the string skip does not look at it).
+    /// values it does not keep skipped by the validator without being built (their UTF-8
+    /// checked where a string holds a non-ASCII byte).
     pub fn parse_checked(line: &'a [u8]) -> Result<Self, FrameError> {
-        check_utf8(line)?;
         read_frame(line, true)
     }
 

@@ -1,11 +1,11 @@
 //! Whole-line JSON validation for the watch's hot path: is this line exactly one JSON value
-//! (RFC 8259 grammar), and where is it not? Nothing is built and nothing is kept. UTF-8 is not
-//! looked at here: [`check_utf8`](super::check_utf8) checks the whole line first (outside
-//! strings, any byte above 0x7F is a grammar error anyway).
+//! (RFC 8259 grammar) in UTF-8, and where is it not? Nothing is built and nothing is kept.
+//! Outside strings any byte above 0x7F is a grammar error; a string that holds one is checked
+//! as UTF-8 from there to its closing quote, so an ASCII line is read once.
 //!
-//! It accepts exactly what serde_json accepts when it skips a value (the unit tests compare the
-//! two on every fixture damaged at every byte), nested however deep: one loop, no visitors,
-//! strings skipped sixteen bytes at a time. With the frame placed in the same pass (`head`), a
+//! It accepts exactly what serde_json accepts when it skips a value, on lines that are UTF-8
+//! (the unit tests compare the two on every fixture damaged at every byte), nested however deep:
+//! one loop, no visitors, strings skipped sixteen bytes at a time. With the frame placed in the same pass (`head`), a
 //! line costs what serde_json's skip alone costs (`cargo bench --bench validate`).
 
 /// Where and why a line is not one valid JSON value.
@@ -167,15 +167,16 @@ pub(super) fn member_key(b: &[u8], i: usize) -> Result<(&[u8], usize), Invalid> 
 
 /// A string's rest, from just after its opening quote; returns the offset after its closing one.
 /// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64, through `wide`): the common end, a
-/// closing quote before any `\` or control character, is told from the masks alone. Inlined
-/// into its callers: the next token's place waits on this one's end.
+/// closing quote before any `\`, control character or non-ASCII byte, is told from the masks
+/// alone. Inlined into its callers: the next token's place waits on this one's end.
 #[inline(always)]
 pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
-    while let Some((quotes, specials)) = specials16(b, i) {
-        if specials != 0 {
-            let first = specials & specials.wrapping_neg();
+    while let Some(found) = specials16(b, i) {
+        let any = found.specials | found.non_ascii;
+        if any != 0 {
+            let first = any & any.wrapping_neg();
             let at = i + first.trailing_zeros() as usize;
-            if quotes & first != 0 {
+            if found.quotes & first != 0 {
                 return Ok(at + 1);
             }
             return string_rest(b, at);
@@ -185,22 +186,35 @@ pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     string_rest(b, i)
 }
 
-/// A string's rest from `i`, where the fast path met an escape or a control character, or the
-/// line has fewer than 16 bytes left: escapes checked one by one, sixteen bytes at a time
-/// between them.
+/// A string's rest from `i`, where the fast path met an escape, a control character or a
+/// non-ASCII byte, or the line has fewer than 16 bytes left: escapes checked one by one, sixteen
+/// bytes at a time between them; from the first non-ASCII byte to the closing quote, UTF-8.
 #[inline(never)]
 fn string_rest(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+    let mut non_ascii = None;
     loop {
         match b.get(i) {
-            Some(b'"') => return Ok(i + 1),
+            Some(b'"') => {
+                if let Some(from) = non_ascii {
+                    utf8(b, from, i)?;
+                }
+                return Ok(i + 1);
+            }
             Some(b'\\') => i = escape(b, i + 1)?,
             Some(0..0x20) => return invalid(i, "a control character inside a string"),
+            Some(0x80..) => {
+                non_ascii.get_or_insert(i);
+                i += 1;
+            }
             Some(_) => i += 1,
             None => return invalid(i, "the line ends inside a string"),
         }
-        while let Some((_, specials)) = specials16(b, i) {
-            if specials != 0 {
-                i += specials.trailing_zeros() as usize;
+        // Non-ASCII bytes stop the skip only until the first is known.
+        let stop_non_ascii = if non_ascii.is_none() { u32::MAX } else { 0 };
+        while let Some(found) = specials16(b, i) {
+            let stop = found.specials | found.non_ascii & stop_non_ascii;
+            if stop != 0 {
+                i += stop.trailing_zeros() as usize;
                 break;
             }
             i += 16;
@@ -208,18 +222,36 @@ fn string_rest(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     }
 }
 
-/// Of the 16 bytes from `i` (`None` if the line has fewer left): a bit for each `"`, and a bit
-/// for each `"`, `\` or control character.
-fn specials16(b: &[u8], i: usize) -> Option<(u32, u32)> {
+/// `b[from..to]` is UTF-8 (a quote never falls inside a multi-byte character, so a string's
+/// bytes can be checked apart from the rest of the line).
+fn utf8(b: &[u8], from: usize, to: usize) -> Result<(), Invalid> {
+    match simdutf8::compat::from_utf8(&b[from..to]) {
+        Ok(_) => Ok(()),
+        Err(e) => invalid(from + e.valid_up_to(), "not UTF-8 inside a string"),
+    }
+}
+
+/// Bits for the 16 bytes from `i`.
+struct Found {
+    quotes: u32,
+    /// `"`, `\` and control characters.
+    specials: u32,
+    /// Bytes above 0x7F.
+    non_ascii: u32,
+}
+
+/// The bytes of interest among the 16 from `i`; `None` if the line has fewer left.
+fn specials16(b: &[u8], i: usize) -> Option<Found> {
     use wide::u8x16;
     let v = u8x16::new(b.get(i..i + 16)?.try_into().ok()?);
     let quote = v.simd_eq(u8x16::splat(b'"'));
     let backslash = v.simd_eq(u8x16::splat(b'\\'));
     let control = v.min(u8x16::splat(0x1f)).simd_eq(v);
-    Some((
-        quote.to_bitmask(),
-        (quote | backslash | control).to_bitmask(),
-    ))
+    Some(Found {
+        quotes: quote.to_bitmask(),
+        specials: (quote | backslash | control).to_bitmask(),
+        non_ascii: v.to_bitmask(),
+    })
 }
 
 /// An escape's rest, from just after its backslash.
@@ -289,9 +321,10 @@ mod tests {
         end(b, value(b, skip_ws(b, 0))?)
     }
 
-    /// The reference: serde_json skipping the value whole.
+    /// The reference: serde_json skipping the value whole, on a line that is UTF-8 (serde_json
+    /// does not look at the UTF-8 of a string it skips).
     fn serde_accepts(b: &[u8]) -> bool {
-        serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()
+        std::str::from_utf8(b).is_ok() && serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()
     }
 
     #[test]
@@ -336,6 +369,10 @@ mod tests {
             b"\"a\\\"",
             b"\"12345678901234567\\\"12345678\"",
             b"\"1234567\"\"",
+            b"\"\xc3\xa9\"",
+            b"\"\xe9\"",
+            b"[\"\xc3\xa9\", \xc3\xa9]",
+            b"\xef\xbb\xbf{}",
         ];
         for &case in cases {
             assert_eq!(
@@ -348,9 +385,11 @@ mod tests {
     }
 
     /// Strings of every length around the 16-byte step, with each special byte at every place
-    /// (also the line ending right after the string, or 16 bytes later).
+    /// (also after an escape, and with the line ending right after the string or 16 bytes
+    /// later).
     #[test]
     fn strings_agree_at_every_length_and_place() {
+        const SIXTEEN: &[u8] = b"                ";
         for len in 0..40 {
             for at in 0..len {
                 for special in [
@@ -362,14 +401,22 @@ mod tests {
                     b"\x01",
                     b"\x7f",
                     b"\xc3\xa9",
+                    "\u{1F600}".as_bytes(),
+                    b"\xc3",
+                    b"\xa9",
+                    b"\xc0\x80",
+                    b"\xed\xa0\x80",
+                    b"\xf4\x90\x80\x80",
+                    b"\xff",
                 ] {
-                    for tail in [&b""[..], b"                "] {
-                        let mut line = b"\"".to_vec();
-                        line.extend(std::iter::repeat_n(b'a', at));
-                        line.extend_from_slice(special);
-                        line.extend(std::iter::repeat_n(b'a', len - at));
-                        line.push(b'"');
-                        line.extend_from_slice(tail);
+                    let (before, after) = (b"a".repeat(at), b"a".repeat(len - at));
+                    for (head, tail) in [
+                        (&b""[..], &b""[..]),
+                        (b"", SIXTEEN),
+                        (b"\\n", b""),
+                        (b"\\n", SIXTEEN),
+                    ] {
+                        let line = [b"\"", head, &before, special, &after, b"\"", tail].concat();
                         assert_eq!(
                             validate(&line).is_ok(),
                             serde_accepts(&line),
@@ -391,7 +438,7 @@ mod tests {
             assert!(validate(b).is_ok(), "{line}");
             for at in 0..b.len() {
                 for c in [
-                    b'"', b'\\', b'\n', 0x01, b'}', b']', b',', b':', b'x', b'0', b' ',
+                    b'"', b'\\', b'\n', 0x01, b'}', b']', b',', b':', b'x', b'0', b' ', 0xc3, 0xff,
                 ] {
                     let mut d = b.to_vec();
                     d[at] = c;
