@@ -13,8 +13,11 @@
 mod events;
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/stats.rs"]
+mod stats;
 
 use run::{Measured, measure};
+use stats::{env_or, not_a_bench_run};
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -83,13 +86,10 @@ const JQ: &str = r#"reduce (inputs | select(.type != "DELETED") | .object) as $e
   | .reasons |= (to_entries | sort_by(-.value) | .[0:10])"#;
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if not_a_bench_run() {
         return;
     }
-    let lines: u64 = std::env::var("BENCH_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let lines = env_or("BENCH_LINES", 1_000_000) as u64;
     let (all, quarter) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // A day of events, and a quarter of the lines at the same rate (six hours): the peak RSS
     // of the two compares the number of lines, not the event rate.

@@ -11,8 +11,11 @@
 mod events;
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/stats.rs"]
+mod stats;
 
 use run::{Measured, measure};
+use stats::{env_or, not_a_bench_run};
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -46,13 +49,10 @@ fn generate(path: &Path, bytes: u64) -> u64 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if not_a_bench_run() {
         return;
     }
-    let mb: u64 = std::env::var("BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1100);
+    let mb = env_or("BENCH_MB", 1100) as u64;
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("events.json");
     let quarter = dir.path().join("quarter.json");

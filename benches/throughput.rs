@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use measure::{proc_cpu_secs, proc_status_kib, spawn_logger, spawn_logger_at};
 use raw_server::{Pace, RawServer};
-use stats::{env_or, median};
+use stats::{env_or, median, not_a_bench_run};
 use support::apiserver::FakeApiServer;
 use support::events;
 
@@ -305,8 +305,7 @@ fn single_frame_latency(
 }
 
 fn main() {
-    // `cargo test --benches` / `cargo bench -- --list` pass flags; only run for `cargo bench`.
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if not_a_bench_run() {
         return;
     }
     let frames = env_or("BENCH_FRAMES", 200_000);

@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use kube_event_logger::frame::{Frame, check_utf8};
-use stats::{env_or, median};
+use stats::{env_or, median, not_a_bench_run};
 
 const FIXTURES: &str = include_str!("../tests/data/fixtures/frames.jsonl");
 
@@ -34,7 +34,7 @@ fn per_line(lines: &[Vec<u8>], passes: usize, f: impl Fn(&[u8]) -> bool) -> f64 
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if not_a_bench_run() {
         return;
     }
     let n = env_or("BENCH_LINES", 1000);
