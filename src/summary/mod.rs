@@ -35,8 +35,7 @@ struct Parsed {
 /// Parses and selects one block (pure: run on worker threads).
 fn parse(block: &Block, config: &TailConfig) -> Parsed {
     let mut p = Parsed::default();
-    let mut invalid = Vec::new();
-    each_frame(block, &mut invalid, |_, frame| {
+    each_frame(block, &mut p.invalid, |_, frame| {
         if !selected(config, &frame) {
             return;
         }
@@ -46,7 +45,6 @@ fn parse(block: &Block, config: &TailConfig) -> Parsed {
             p.occurrences.push(Occurrence::of(&frame));
         }
     });
-    p.invalid = invalid;
     p
 }
 

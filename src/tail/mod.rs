@@ -80,8 +80,7 @@ struct Rendered {
 /// Parses, filters and renders one block (pure: run on worker threads).
 fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
     let mut r = Rendered::default();
-    let mut invalid = Vec::new();
-    each_frame(block, &mut invalid, |line, frame| {
+    each_frame(block, &mut r.invalid, |line, frame| {
         r.frames += 1;
         if !selected(config, &frame) {
             return;
@@ -94,7 +93,6 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
         }
         r.out.push(b'\n');
     });
-    r.invalid = invalid;
     r
 }
 
