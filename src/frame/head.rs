@@ -191,14 +191,6 @@ fn read_frame(line: &[u8], whole: bool) -> Result<Frame<'_>, FrameError> {
     Frame::from_parts(&kind, head.namespace, head.resource_version)
 }
 
-/// The whole line is UTF-8: serde_json skips a string it does not keep without looking at its
-/// UTF-8, so a parse that skips needs this first.
-pub fn check_utf8(line: &[u8]) -> Result<(), FrameError> {
-    simdutf8::basic::from_utf8(line)
-        .map(|_| ())
-        .map_err(|_| FrameError::Json("the line is not UTF-8".into()))
-}
-
 impl<'a> Frame<'a> {
     /// As [`Frame::parse_head`], but the line is read to its end in the same pass and must be
     /// one complete, valid JSON value in UTF-8: what the watch writes is checked whole, the

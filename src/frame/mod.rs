@@ -19,9 +19,8 @@ mod parse;
 mod validate;
 mod write;
 
-pub use head::check_utf8;
 pub use list::{ListPage, ListedObject};
-pub use parse::{DataKind, Frame, FrameError, Status};
+pub use parse::{DataKind, Frame, FrameError, Status, check_utf8};
 pub use write::{Batch, Write};
 
 use std::cmp::Ordering;

@@ -105,6 +105,15 @@ pub(super) fn version(rv: Option<Cow<'_, str>>) -> Option<ResourceVersion> {
         .map(|rv| ResourceVersion::new(rv.into_owned()))
 }
 
+/// The whole line is UTF-8: serde_json skips a string it does not keep without looking at its
+/// UTF-8, so a serde parse that skips (`event::EventFrame::parse_frame`) needs this first;
+/// `Frame::parse_checked` checks inside strings itself.
+pub fn check_utf8(line: &[u8]) -> Result<(), FrameError> {
+    simdutf8::basic::from_utf8(line)
+        .map(|_| ())
+        .map_err(|_| FrameError::Json("the line is not UTF-8".into()))
+}
+
 impl<'a> Frame<'a> {
     /// Parses one line (without its `\n`).
     pub fn parse(line: &'a [u8]) -> Result<Self, FrameError> {
