@@ -129,6 +129,11 @@ fn poll(
         let Ok(mut f) = std::fs::File::open(&path) else {
             continue;
         };
+        // Renamed since the listing (a rotation): the name now holds another file, which the
+        // next poll sees under its own inode. Reading it as `ino` would mix two files' offsets.
+        if f.metadata().map(|m| m.ino()).ok() != Some(ino) {
+            continue;
+        }
         let mut head = vec![0; FINGERPRINT];
         let n = read_up_to(&mut f, &mut head);
         head.truncate(n);
