@@ -272,7 +272,12 @@ async fn a_harvester_away_during_rotations_finds_everything_while_files_stay_pla
             .await;
         }
         harvester.resume();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        if !loses {
+            eventually("the harvester catches up", || {
+                harvester.lines().len() >= expected.len()
+            })
+            .await;
+        }
         d.signal(libc::SIGTERM);
         assert!(d.wait_exit(support::DEADLINE).await.success());
         let (harvested, _) = harvester.finish();
