@@ -5,23 +5,24 @@
 //! watches (stop reading), lets the writer drain the channel (write what was read), syncs and
 //! returns.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::checkpoint::Checkpoint;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
 use crate::exit_code;
 use crate::frame::Positions;
 use crate::health::Health;
-use crate::leader::{self, Elector};
+use crate::leader::{self, Elector, Ended};
 use crate::metrics::Metrics;
 use crate::output::{self, OutputError, OutputFile, WriterStats};
-use crate::resume::{self, ResumeError};
-use crate::watch::{Keep, KubeApi, ListSorting, ScopeWatch, Shared, SpillDir, WatchError};
+use crate::resume::{self, Plan, ResumeError};
+use crate::watch::{Keep, KubeApi, ListSorting, ScopeWatch, Shared, SpillDir, Start, WatchError};
 
 /// Why `run` failed; each kind has its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -64,15 +65,6 @@ struct Context {
     api: Arc<KubeApi>,
     lists: Arc<ListSorting>,
     keep: Option<Keep>,
-}
-
-/// How a term of writing ended.
-#[derive(Debug, PartialEq, Eq)]
-enum Ended {
-    /// Shutdown: everything read was written and synced.
-    Shutdown,
-    /// Leadership was lost: the watches stopped, what they had read was written.
-    Lost,
 }
 
 /// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
@@ -132,11 +124,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let result = match election {
         None => {
             ctx.metrics.leader.set_leader(true);
-            let positions = Arc::new(Mutex::new(Positions::new()));
+            let start = term(&ctx, &Positions::new())?;
             let never = std::future::pending::<()>();
-            lead(&ctx, &Positions::new(), &mut shutdown, positions, never)
-                .await
-                .map(|_| ())
+            lead(&ctx, start, &mut shutdown, never).await.map(|_| ())
         }
         Some(election) => elect(&ctx, Elector::new(client, election), &mut shutdown).await,
     };
@@ -163,41 +153,48 @@ async fn elect(
         else {
             return Ok(());
         };
-        let positions = Arc::new(Mutex::new(Positions::new()));
-        let renewing = leader::keep_leading(&mut elector, positions.clone());
-        let ended = lead(ctx, &handover, shutdown, positions.clone(), renewing).await?;
-        let positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let released = ended == Ended::Shutdown;
-        leader::step_down(&mut elector, metrics, &positions, released).await;
-        if released {
+        let start = term(ctx, &handover)?;
+        let view = start.0.view();
+        let renewing = leader::keep_leading(&mut elector, view.clone());
+        let ended = lead(ctx, start, shutdown, renewing).await?;
+        leader::step_down(&mut elector, metrics, &view, ended).await;
+        if ended == Ended::Shutdown {
             return Ok(());
         }
     }
 }
 
-/// One term of writing: recovers the position (the newer of the output's and `handover`),
-/// starts the writer and one watch per scope, and supervises them until shutdown, a fatal error
-/// or `lost` resolves. `positions` holds the write position per scope throughout (the last one
-/// when this returns).
-async fn lead(
-    ctx: &Context,
-    handover: &Positions,
-    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-    positions: Arc<Mutex<Positions>>,
-    lost: impl Future<Output = ()>,
-) -> Result<Ended, RunError> {
+/// Where a term starts: the output recovered and read back, the newer of its positions and
+/// `handover` (the previous leader's) taken, each scope's start planned.
+fn term(ctx: &Context, handover: &Positions) -> Result<(Checkpoint, Plan), RunError> {
     let config = &ctx.config;
     let mut plan = resume::recover(&config.output, &config.scopes)?;
     resume::hand_over(&config.output, &mut plan, handover)?;
-    *positions.lock().unwrap_or_else(|e| e.into_inner()) = plan.positions();
+    let file = match &config.output {
+        OutputTarget::File(path) => Some(path.clone()),
+        OutputTarget::Stdout => None,
+    };
+    let checkpoint = Checkpoint::new(file, plan.covered.clone(), plan.positions());
+    Ok((checkpoint, plan))
+}
+
+/// One term of writing: starts the writer, recording into `checkpoint`, and one watch per
+/// scope from where `plan` says, and supervises them until shutdown, a fatal error or `lost`
+/// resolves.
+async fn lead(
+    ctx: &Context,
+    (checkpoint, mut plan): (Checkpoint, Plan),
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    lost: impl Future<Output = ()>,
+) -> Result<Ended, RunError> {
+    let config = &ctx.config;
     let cancel = CancellationToken::new();
-    let on_progress = resume::record_progress(&config.output, plan.covered, positions.clone());
     let (tx, writer) = start_writer(
         config,
         ctx.health.clone(),
         ctx.metrics.clone(),
         cancel.clone(),
-        on_progress,
+        checkpoint,
     )?;
     let writer = tokio::task::spawn_blocking(move || writer.join());
     let shared = Shared {
@@ -212,8 +209,10 @@ async fn lead(
     };
     let mut watches = JoinSet::new();
     for scope in &config.scopes {
-        let resume = plan.resumes.remove(scope).unwrap_or_default();
-        watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), resume).run());
+        let start = plan.starts.remove(scope).unwrap_or(Start::List {
+            marks: Default::default(),
+        });
+        watches.spawn(ScopeWatch::new(scope.clone(), shared.clone(), start).run());
     }
     drop(shared);
     supervise(watches, writer, cancel, shutdown, lost).await
@@ -311,16 +310,16 @@ fn start_writer(
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
-    on_progress: output::OnProgress,
+    checkpoint: Checkpoint,
 ) -> Result<(output::OutputHandle, WriterHandle), RunError> {
     let retry = Backoff::default();
     Ok(match &config.output {
         OutputTarget::File(path) => {
             let file = OutputFile::open(path, config.limits)?.with_metrics(metrics.clone());
-            output::spawn_writer(file, health, metrics, cancel, retry, on_progress)
+            output::spawn_writer(file, health, metrics, cancel, retry, checkpoint)
         }
         OutputTarget::Stdout => {
-            output::spawn_writer(output::Stdout, health, metrics, cancel, retry, on_progress)
+            output::spawn_writer(output::Stdout, health, metrics, cancel, retry, checkpoint)
         }
     })
 }

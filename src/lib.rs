@@ -10,8 +10,8 @@
 //!
 //! frame/     the vocabulary: ResourceVersion, Scope, Positions (mod); one line → Frame (parse,
 //!            and head: the member walk that places a frame; validate: the JSON skip it uses);
-//!            LIST page → ADDED frames (list); what a watch sends the writer (write). Imports
-//!            nothing of ours
+//!            LIST page → ADDED frames (list); what a watch sends the writer and through what
+//!            (write). Imports nothing of ours
 //! event      a borrowed, typed view of an Event (filter and viewer); frame + view in one parse
 //!
 //! cluster    kube client from kubeconfig / in-cluster access
@@ -29,6 +29,8 @@
 //!            for output, position and tail
 //! position   where the output ends: torn-line repair, per-scope resume points
 //! resume     resume planning: where each scope starts (output, scope record, Lease handover)
+//! checkpoint what reached the output (positions, covered scopes): the writer records, the Lease
+//!            renewal reads a view
 //!
 //! filter/    the filter language: parse (nom) → fields → check → eval; selector push-down
 //! tail/      the viewer: follow (reading across rotations), render (table/json), mod (parallel)
@@ -43,15 +45,17 @@
 //! daemon     `run`: wires the above together, supervises the tasks, maps failures to exit codes
 //! ```
 //!
-//! `watch`, `output` and `position` never import each other: they meet in the `frame` and
-//! `output_files` types and are joined in `daemon`. The filter language is used by `tail` directly and
-//! by `watch` only through a closure that `daemon` builds. `tests/layout.rs` checks there is no import circle and that this map names every
-//! module.
+//! `watch`, `output` and `position` never import each other: they meet in the `frame` types (a
+//! watch sends its lines through a `frame::Outlet`, which the output's handle is) and are
+//! joined in `daemon`. The filter language is used by `tail` directly and by `watch` only through
+//! a closure that `daemon` builds. `tests/layout.rs` checks these claims, that there is no import
+//! circle, and that this map names every module.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]
 
 mod backoff;
+mod checkpoint;
 pub mod cli;
 mod cluster;
 pub mod config;

@@ -4,17 +4,16 @@
 //! output covers resume after their last frame; the others are listed, skipping what the output
 //! holds already. A new leader then takes over the previous leader's position for a scope when
 //! it is newer than its own output's. The decisions ([`plan`], [`take_over`]) are pure; the
-//! file work around them ([`recover`], [`hand_over`], [`record_progress`]) is kept apart.
+//! file work around them ([`recover`], [`hand_over`]) is kept apart. What the writer records
+//! from then on is the [`checkpoint`](crate::checkpoint)'s.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use crate::config::OutputTarget;
 use crate::frame::{Positions, ResourceVersion, Scope};
-use crate::output::{self, Progress};
 use crate::position::{self, PositionError, Recovery};
-use crate::watch::Resume;
+use crate::watch::Start;
 
 /// Why the starting points could not be worked out or recorded.
 #[derive(Debug, thiserror::Error)]
@@ -35,38 +34,41 @@ pub enum ResumeError {
 /// Each scope's starting point, and the scopes the output covers up to its end.
 #[derive(Debug, Default)]
 pub struct Plan {
-    pub resumes: BTreeMap<Scope, Resume>,
+    pub starts: BTreeMap<Scope, Start>,
     pub covered: Vec<Scope>,
 }
 
 impl Plan {
-    /// The write position per scope as planned (what a Lease renewal carries before the
-    /// first write).
+    /// The write position per scope as planned (the checkpoint's before the first write).
     pub fn positions(&self) -> Positions {
-        self.resumes
+        self.starts
             .iter()
-            .filter_map(|(scope, r)| Some((scope.clone(), r.written.clone()?)))
+            .filter_map(|(scope, start)| match start {
+                Start::After(rv) => Some((scope.clone(), rv.clone())),
+                Start::List { .. } => None,
+            })
             .collect()
     }
 }
 
-/// Pure: covered scopes resume after the output's last frame for them (`positions`); the
-/// uncovered ones are listed, skipping the newest version of each of their namespaces already
-/// in the output (`marks`).
+/// Pure: covered scopes resume after the output's last frame for them (`positions`; listed
+/// when it holds none); the uncovered ones are listed, skipping the newest version of each of
+/// their namespaces already in the output (`marks`).
 pub fn plan(
     covered: &[Scope],
     uncovered: &[Scope],
     positions: &Positions,
     marks: &BTreeMap<String, ResourceVersion>,
 ) -> Plan {
-    let mut resumes = BTreeMap::new();
+    let mut starts = BTreeMap::new();
     for scope in covered {
-        let resume = Resume {
-            written: positions.get(scope).cloned(),
-            covered: true,
-            marks: BTreeMap::new(),
+        let start = match positions.get(scope) {
+            Some(rv) => Start::After(rv.clone()),
+            None => Start::List {
+                marks: BTreeMap::new(),
+            },
         };
-        resumes.insert(scope.clone(), resume);
+        starts.insert(scope.clone(), start);
     }
     for scope in uncovered {
         let marks = marks
@@ -74,15 +76,10 @@ pub fn plan(
             .filter(|(ns, _)| scope.contains(Some(ns)))
             .map(|(ns, rv)| (ns.clone(), rv.clone()))
             .collect();
-        let resume = Resume {
-            written: None,
-            covered: false,
-            marks,
-        };
-        resumes.insert(scope.clone(), resume);
+        starts.insert(scope.clone(), Start::List { marks });
     }
     Plan {
-        resumes,
+        starts,
         covered: covered.to_vec(),
     }
 }
@@ -94,18 +91,19 @@ pub fn plan(
 pub fn take_over(plan: &mut Plan, handover: &Positions) -> Vec<Scope> {
     let mut newly_covered = Vec::new();
     for (scope, rv) in handover {
-        let Some(resume) = plan.resumes.get_mut(scope) else {
+        let Some(start) = plan.starts.get_mut(scope) else {
             continue;
         };
-        if resume.covered && !rv.is_unwritten(resume.written.as_ref()) {
+        let covered = plan.covered.contains(scope);
+        let written = match start {
+            Start::After(written) => Some(&*written),
+            Start::List { .. } => None,
+        };
+        if covered && !rv.is_unwritten(written) {
             continue;
         }
-        *resume = Resume {
-            written: Some(rv.clone()),
-            covered: true,
-            marks: BTreeMap::new(),
-        };
-        if !plan.covered.contains(scope) {
+        *start = Start::After(rv.clone());
+        if !covered {
             plan.covered.push(scope.clone());
             newly_covered.push(scope.clone());
         }
@@ -154,7 +152,7 @@ pub fn hand_over(
 ) -> Result<(), ResumeError> {
     let taken = take_over(plan, handover);
     for (scope, rv) in handover {
-        if plan.resumes.get(scope).and_then(|r| r.written.as_ref()) == Some(rv) {
+        if plan.starts.get(scope) == Some(&Start::After(rv.clone())) {
             tracing::info!(%scope, resource_version = %rv, "continuing from the previous leader's position");
         }
     }
@@ -168,37 +166,6 @@ fn record(path: &Path, covered: &[Scope]) -> Result<(), ResumeError> {
     position::write_scopes(path, covered).map_err(|source| ResumeError::Record {
         path: path.to_path_buf(),
         source,
-    })
-}
-
-/// What the writer reports: write positions go to `positions` (renewals carry them to the
-/// Lease); a newly listed scope, once written and synced, goes into the output's record.
-pub fn record_progress(
-    output: &OutputTarget,
-    mut covered: Vec<Scope>,
-    positions: Arc<Mutex<Positions>>,
-) -> output::OnProgress {
-    let path = match output {
-        OutputTarget::File(path) => Some(path.clone()),
-        OutputTarget::Stdout => None,
-    };
-    Box::new(move |progress| match progress {
-        Progress::Written(scope, rv) => {
-            let mut positions = positions.lock().unwrap_or_else(|e| e.into_inner());
-            positions.insert(scope.clone(), rv.clone());
-        }
-        Progress::Covered(scope) => {
-            let Some(path) = &path else { return };
-            if !covered.contains(scope) {
-                covered.push(scope.clone());
-            }
-            match position::write_scopes(path, &covered) {
-                Ok(()) => tracing::info!(%scope, "the output now covers this scope"),
-                Err(e) => {
-                    tracing::warn!(%scope, error = %e, "cannot record the scopes the output covers; the next start lists this scope again")
-                }
-            }
-        }
     })
 }
 
@@ -239,12 +206,9 @@ mod tests {
             &positions(&[(ns("a"), "12")]),
             &marks,
         );
-        let a = &plan.resumes[&ns("a")];
-        assert_eq!((a.written.clone(), a.covered), (Some(rv("12")), true));
-        assert!(a.marks.is_empty());
-        let b = &plan.resumes[&ns("b")];
-        assert_eq!((b.written.clone(), b.covered), (None, false));
-        assert_eq!(b.marks, BTreeMap::from([("b".to_string(), rv("9"))]));
+        assert_eq!(plan.starts[&ns("a")], Start::After(rv("12")));
+        let marks = BTreeMap::from([("b".to_string(), rv("9"))]);
+        assert_eq!(plan.starts[&ns("b")], Start::List { marks });
         assert_eq!(plan.covered, [ns("a")]);
         assert_eq!(plan.positions(), positions(&[(ns("a"), "12")]));
     }
@@ -259,8 +223,8 @@ mod tests {
         );
         let taken = take_over(&mut p, &positions(&[(ns("a"), "15"), (ns("b"), "8")]));
         assert!(taken.is_empty(), "both were covered already: {taken:?}");
-        assert_eq!(p.resumes[&ns("a")].written, Some(rv("15")), "newer: taken");
-        assert_eq!(p.resumes[&ns("b")].written, Some(rv("10")), "older: ours");
+        assert_eq!(p.starts[&ns("a")], Start::After(rv("15")), "newer: taken");
+        assert_eq!(p.starts[&ns("b")], Start::After(rv("10")), "older: ours");
     }
 
     #[test]
@@ -270,17 +234,27 @@ mod tests {
         // Even an older position: the previous leader's output covers the scope to there.
         let taken = take_over(&mut p, &positions(&[(ns("a"), "5")]));
         assert_eq!(taken, [ns("a")]);
-        let a = &p.resumes[&ns("a")];
-        assert_eq!((a.written.clone(), a.covered), (Some(rv("5")), true));
-        assert!(a.marks.is_empty(), "the LIST marks no longer apply");
+        assert_eq!(
+            p.starts[&ns("a")],
+            Start::After(rv("5")),
+            "no LIST, no marks"
+        );
         assert_eq!(p.covered, [ns("a")]);
     }
 
     #[test]
     fn a_covered_scope_with_no_frame_yet_takes_any_handover() {
         let mut p = plan(&[Scope::All], &[], &Positions::new(), &BTreeMap::new());
+        let empty = Start::List {
+            marks: BTreeMap::new(),
+        };
+        assert_eq!(
+            p.starts[&Scope::All],
+            empty,
+            "covered, nothing written: listed"
+        );
         take_over(&mut p, &positions(&[(Scope::All, "3")]));
-        assert_eq!(p.resumes[&Scope::All].written, Some(rv("3")));
+        assert_eq!(p.starts[&Scope::All], Start::After(rv("3")));
     }
 
     #[test]
@@ -288,7 +262,7 @@ mod tests {
         let mut p = plan(&[ns("a")], &[], &Positions::new(), &BTreeMap::new());
         let taken = take_over(&mut p, &positions(&[(ns("z"), "3")]));
         assert!(taken.is_empty());
-        assert!(!p.resumes.contains_key(&ns("z")));
+        assert!(!p.starts.contains_key(&ns("z")));
     }
 
     #[test]
@@ -303,7 +277,7 @@ mod tests {
         .unwrap();
         // No record (an output from before records existed): covered, resumes after 4.
         let p = recover(&target, &[Scope::All]).unwrap();
-        assert_eq!(p.resumes[&Scope::All].written, Some(rv("4")));
+        assert_eq!(p.starts[&Scope::All], Start::After(rv("4")));
         assert_eq!(p.covered, [Scope::All]);
         // The record was written; a scope it does not name is listed past what is written.
         let p = recover(&target, &[ns("a")]).unwrap();
@@ -322,8 +296,8 @@ mod tests {
         // An unreadable record covers nothing: listed, skipping what the output holds.
         std::fs::write(&record, [0xff, 0xfe]).unwrap();
         let p = recover(&target, &[ns("a")]).unwrap();
-        let a = &p.resumes[&ns("a")];
-        assert_eq!((a.written.clone(), a.covered), (None, false));
-        assert_eq!(a.marks, BTreeMap::from([("a".to_string(), rv("4"))]));
+        let marks = BTreeMap::from([("a".to_string(), rv("4"))]);
+        assert_eq!(p.starts[&ns("a")], Start::List { marks });
+        assert!(p.covered.is_empty());
     }
 }

@@ -159,6 +159,52 @@ fn no_import_circle_among_modules() {
     }
 }
 
+/// The top-level modules `module` uses.
+fn uses(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>, module: &str) -> Vec<String> {
+    edges
+        .get(&vec![module.to_string()])
+        .into_iter()
+        .flatten()
+        .map(|m| m.join("::"))
+        .collect()
+}
+
+#[test]
+fn the_boundaries_lib_rs_claims_hold() {
+    let lib = std::fs::read_to_string(Path::new(SRC).join("lib.rs")).unwrap();
+    let map: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let map = map.join(" ");
+    let edges = sibling_edges();
+    // The claims, as lib.rs words them, and what each means in imports.
+    assert!(
+        map.contains("`watch`, `output` and `position` never import each other"),
+        "lib.rs no longer makes the claim this test checks"
+    );
+    for from in ["watch", "output", "position"] {
+        for to in ["watch", "output", "position"] {
+            assert!(
+                from == to || !uses(&edges, from).contains(&to.to_string()),
+                "{from} imports {to}: {:?}",
+                uses(&edges, from)
+            );
+        }
+    }
+    assert!(
+        map.contains("by `watch` only through a closure that `daemon` builds"),
+        "lib.rs no longer makes the claim this test checks"
+    );
+    assert!(!uses(&edges, "watch").contains(&"filter".to_string()));
+    assert!(
+        map.contains("`frame`") && map.contains("Imports nothing of ours"),
+        "lib.rs no longer says frame imports nothing of ours"
+    );
+    assert_eq!(uses(&edges, "frame"), Vec::<String>::new());
+}
+
 #[test]
 fn the_check_finds_a_circle_when_there_is_one() {
     let m = |s: &str| vec![s.to_string()];

@@ -21,7 +21,7 @@ mod write;
 
 pub use list::{ListPage, ListedObject};
 pub use parse::{DataKind, Frame, FrameError, Status, check_utf8};
-pub use write::{Batch, Write};
+pub use write::{Batch, Closed, Outlet, Write};
 
 use std::cmp::Ordering;
 

@@ -1,5 +1,6 @@
 //! What a watch sends the writer: batches of whole lines, and the marks that tell the writer
-//! what the output covers once those lines are written.
+//! what the output covers once those lines are written; and the [`Outlet`] it sends them
+//! through, so that the watch needs nothing of the output but this.
 
 use super::{ResourceVersion, Scope};
 
@@ -22,4 +23,15 @@ impl From<Batch> for Write {
     fn from(batch: Batch) -> Self {
         Write::Lines(batch)
     }
+}
+
+/// The writer has stopped: nothing more can be sent.
+#[derive(Debug)]
+pub struct Closed;
+
+/// Where a watch sends what it read: the output's handle (a plain channel in tests).
+pub trait Outlet: Clone + Send + Sync + 'static {
+    /// Hands over `message`, in order after everything this sender sent before, waiting while
+    /// the writer is behind: backpressure slows the watch, nothing is dropped.
+    fn send(&self, message: Write) -> impl Future<Output = Result<(), Closed>> + Send;
 }

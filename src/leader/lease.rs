@@ -178,13 +178,23 @@ impl LeaseApi for Api<Lease> {
     }
 }
 
+/// What one round of [`Elector::try_acquire_or_renew`] left this replica with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    /// Another replica holds the Lease, or won the race for it.
+    Held,
+    /// This process held the Lease and renewed it.
+    Renewed,
+    /// This process took the Lease (created it, or took it over once free), with the write
+    /// positions the previous leader left in it.
+    TookOver(Positions),
+}
+
 /// One candidate for the Lease.
 pub struct Elector<L = Api<Lease>> {
     api: L,
     config: ElectionConfig,
     observed: Option<Observed>,
-    /// The positions in the Lease when we acquired it.
-    handover: Positions,
     /// This process, told apart from any other with the same identity.
     instance: String,
     /// Whether another process under our identity was seen (said once).
@@ -203,7 +213,6 @@ impl<L: LeaseApi> Elector<L> {
             api,
             config,
             observed: None,
-            handover: Positions::new(),
             instance: format!("{:016x}", fastrand::u64(..)),
             twin_seen: false,
         }
@@ -232,11 +241,6 @@ impl<L: LeaseApi> Elector<L> {
             identity: &self.config.identity,
             instance: &self.instance,
         }
-    }
-
-    /// The write positions the Lease held when we acquired it.
-    pub fn handover(&self) -> &Positions {
-        &self.handover
     }
 
     fn error(&self, source: kube::Error) -> ElectionError {
@@ -280,27 +284,30 @@ impl<L: LeaseApi> Elector<L> {
     }
 
     /// One round: creates the Lease, takes it over when free, or renews it when ours, writing
-    /// `positions` with a renewal. True when we hold it afterwards. A lost race is `Ok(false)`.
+    /// `positions` with a renewal. A lost race is [`Acquired::Held`].
     pub async fn try_acquire_or_renew(
         &mut self,
         positions: &Positions,
-    ) -> Result<bool, ElectionError> {
+    ) -> Result<Acquired, ElectionError> {
         let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
         let Some(mut lease) = self.read().await? else {
             let lease = self.new_lease(now);
-            return self.write(None, lease).await;
+            return self
+                .write(None, lease, Acquired::TookOver(Positions::new()))
+                .await;
         };
         let verdict = self.observe(&lease);
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-        match verdict {
-            Verdict::Held(_) => return Ok(false),
+        let won = match verdict {
+            Verdict::Held(_) => return Ok(Acquired::Held),
             Verdict::Ours => {
                 spec.renew_time = Some(now);
                 spec.lease_duration_seconds = Some(self.duration_secs());
                 record_positions(&mut lease, positions);
+                Acquired::Renewed
             }
             Verdict::Free => {
-                self.handover = lease
+                let handover = lease
                     .metadata
                     .annotations
                     .as_ref()
@@ -312,11 +319,12 @@ impl<L: LeaseApi> Elector<L> {
                 spec.renew_time = Some(now);
                 spec.lease_duration_seconds = Some(self.duration_secs());
                 spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                Acquired::TookOver(handover)
             }
-        }
+        };
         self.stamp(&mut lease);
         let name = self.config.name.clone();
-        self.write(Some(&name), lease).await
+        self.write(Some(&name), lease, won).await
     }
 
     /// Clean shutdown: writes the final positions and an empty holder with a 1 s duration, so
@@ -337,7 +345,9 @@ impl<L: LeaseApi> Elector<L> {
         spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
         record_positions(&mut lease, positions);
         let name = self.config.name.clone();
-        self.write(Some(&name), lease).await.map(|_| ())
+        self.write(Some(&name), lease, Acquired::Held)
+            .await
+            .map(|_| ())
     }
 
     fn duration_secs(&self) -> i32 {
@@ -360,15 +370,22 @@ impl<L: LeaseApi> Elector<L> {
         lease
     }
 
-    /// Creates (`name` None) or replaces the Lease; a conflict means another got there first.
-    async fn write(&mut self, name: Option<&str>, lease: Lease) -> Result<bool, ElectionError> {
+    /// Creates (`name` None) or replaces the Lease: `won` when the Lease is ours afterwards; a
+    /// conflict means another got there first.
+    async fn write(
+        &mut self,
+        name: Option<&str>,
+        lease: Lease,
+        won: Acquired,
+    ) -> Result<Acquired, ElectionError> {
         let written = match name {
             None => self.api.create(&lease).await,
             Some(name) => self.api.replace(name, &lease).await,
         };
         match written {
-            Ok(lease) => Ok(self.observe(&lease) == Verdict::Ours),
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Ok(lease) if self.observe(&lease) == Verdict::Ours => Ok(won),
+            Ok(_) => Ok(Acquired::Held),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(Acquired::Held),
             Err(e) => Err(self.error(e)),
         }
     }

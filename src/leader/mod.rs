@@ -22,7 +22,7 @@ mod term;
 use std::time::Duration;
 
 pub use lease::Elector;
-pub use term::{keep_leading, stand_by, step_down};
+pub use term::{Ended, keep_leading, stand_by, step_down};
 
 /// `--leader-elect-*`.
 #[derive(Debug, Clone, PartialEq, Eq)]

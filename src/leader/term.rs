@@ -1,12 +1,11 @@
 //! A leadership term's loops: [`stand_by`] until this replica holds the Lease, [`keep_leading`]
-//! while it does, [`step_down`] at shutdown. The caller writes only between the first two
-//! returning; `keep_leading` returns before any stand-by could take the Lease.
-
-use std::sync::{Arc, Mutex};
+//! while it does, [`step_down`] when the term [`Ended`]. The caller writes only between the first
+//! two returning; `keep_leading` returns before any stand-by could take the Lease.
 
 use tokio::time::Instant;
 
-use super::lease::{Elector, LeaseApi, encode_positions};
+use super::lease::{Acquired, Elector, LeaseApi, encode_positions};
+use crate::checkpoint::View;
 use crate::frame::{Positions, Scope};
 use crate::health::{Health, Standby};
 use crate::metrics::{Leadership, Metrics};
@@ -31,7 +30,7 @@ pub async fn stand_by<L: LeaseApi>(
         leader: None,
         silent: None,
     };
-    loop {
+    let handover = loop {
         let standby = Standby {
             leader: elector.holder().map(str::to_owned),
             silent: elector
@@ -46,8 +45,20 @@ pub async fn stand_by<L: LeaseApi>(
             r = elector.try_acquire_or_renew(&none) => r,
         };
         match attempt {
-            Ok(true) => break,
-            Ok(false) => {}
+            Ok(Acquired::TookOver(handover)) => {
+                if handover.is_empty() {
+                    tracing::info!(identity = %config.identity, "became the leader; the Lease held no position: continuing from the output");
+                } else {
+                    tracing::info!(identity = %config.identity, positions = %encode_positions(&handover), "became the leader; continuing from the newer of the Lease's positions and the output's");
+                }
+                break handover;
+            }
+            // Still ours from a term that ended by its renew deadline: our own output is newest.
+            Ok(Acquired::Renewed) => {
+                tracing::info!(identity = %config.identity, "leading again; continuing from the output");
+                break Positions::new();
+            }
+            Ok(Acquired::Held) => {}
             Err(e) => {
                 tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot read or take the Lease; trying again")
             }
@@ -57,13 +68,7 @@ pub async fn stand_by<L: LeaseApi>(
             _ = &mut *shutdown => return None,
             _ = tokio::time::sleep(pause) => {}
         }
-    }
-    let handover = elector.handover().clone();
-    if handover.is_empty() {
-        tracing::info!(identity = %config.identity, "became the leader; the Lease held no position: continuing from the output");
-    } else {
-        tracing::info!(identity = %config.identity, positions = %encode_positions(&handover), "became the leader; continuing from the newer of the Lease's positions and the output's");
-    }
+    };
     health.set_standby(None);
     metrics.leader.set_leader(true);
     metrics.leader.transition(Leadership::Acquired);
@@ -87,19 +92,18 @@ fn report_standby(before: &Standby, now: &Standby, lease: std::time::Duration) {
 /// lost: another replica holds the Lease, or no renewal succeeded within the renew deadline
 /// (counted from when the last successful one was sent, so the leader stops before a standby,
 /// which waits a whole lease duration from when it saw that renewal, may start).
-pub async fn keep_leading<L: LeaseApi>(elector: &mut Elector<L>, positions: Arc<Mutex<Positions>>) {
+pub async fn keep_leading<L: LeaseApi>(elector: &mut Elector<L>, checkpoint: View) {
     let config = elector.config().clone();
     let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(config.retry_period).await;
         let sent = Instant::now();
         let deadline = renewed + config.renew_deadline;
-        let now_positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let attempt =
-            tokio::time::timeout_at(deadline, elector.try_acquire_or_renew(&now_positions));
+        let positions = checkpoint.positions();
+        let attempt = tokio::time::timeout_at(deadline, elector.try_acquire_or_renew(&positions));
         match attempt.await {
-            Ok(Ok(true)) => renewed = sent,
-            Ok(Ok(false)) => {
+            Ok(Ok(Acquired::Renewed | Acquired::TookOver(_))) => renewed = sent,
+            Ok(Ok(Acquired::Held)) => {
                 tracing::warn!(leader = ?elector.holder(), "another replica holds the Lease");
                 return;
             }
@@ -118,22 +122,32 @@ pub async fn keep_leading<L: LeaseApi>(elector: &mut Elector<L>, positions: Arc<
     }
 }
 
-/// The end of a term. At shutdown (`released`) the final positions go into the Lease with an
-/// empty holder, so a stand-by takes over at its next retry; otherwise leadership was lost.
+/// How a term of writing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Shutdown: everything read was written and synced.
+    Shutdown,
+    /// Leadership was lost: the watches stopped, what they had read was written.
+    Lost,
+}
+
+/// The end of a term. At shutdown the checkpoint's final positions go into the Lease with an
+/// empty holder, so a stand-by takes over at its next retry; a lost term only says so.
 pub async fn step_down<L: LeaseApi>(
     elector: &mut Elector<L>,
     metrics: &Metrics,
-    positions: &Positions,
-    released: bool,
+    checkpoint: &View,
+    ended: Ended,
 ) {
-    if !released {
+    if ended == Ended::Lost {
         metrics.leader.transition(Leadership::Lost);
         tracing::warn!("stopped writing: no longer the leader; standing by");
         return;
     }
-    match elector.release(positions).await {
+    let positions = checkpoint.positions();
+    match elector.release(&positions).await {
         Ok(()) => {
-            tracing::info!(positions = %encode_positions(positions), "released the Lease with the final positions")
+            tracing::info!(positions = %encode_positions(&positions), "released the Lease with the final positions")
         }
         Err(e) => {
             tracing::warn!(error = %crate::telemetry::error_chain(&e), "cannot release the Lease; a standby takes over once it expires")
@@ -145,6 +159,7 @@ pub async fn step_down<L: LeaseApi>(
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use k8s_openapi::api::coordination::v1::Lease;
@@ -253,7 +268,7 @@ mod tests {
         assert_eq!(Instant::now(), start);
 
         // a leads; after three renewals its writes hang (cut off from the API server).
-        let positions = Arc::new(Mutex::new(Positions::new()));
+        let positions = View::of(Positions::new());
         let leading = tokio::spawn(async move {
             let cut = async {
                 tokio::time::sleep(Duration::from_secs(7)).await;
@@ -295,7 +310,13 @@ mod tests {
         stand_by_until_leading(&mut a).await;
         let mut written = Positions::new();
         written.insert(Scope::All, crate::frame::ResourceVersion::new("42".into()));
-        step_down(&mut a, &metrics, &written, true).await;
+        step_down(
+            &mut a,
+            &metrics,
+            &View::of(written.clone()),
+            Ended::Shutdown,
+        )
+        .await;
         // b takes over at its first try and is handed a's final position.
         let mut b = Elector::with_api(Leases::new(&store), config("b"));
         let start = Instant::now();
@@ -304,7 +325,7 @@ mod tests {
         assert!(Instant::now() - start <= Duration::from_millis(2400));
         // a, renewing, finds b's name in the Lease and stops at its next round.
         let start = Instant::now();
-        keep_leading(&mut a, Arc::default()).await;
+        keep_leading(&mut a, View::of(Positions::new())).await;
         assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 }

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 pub use file::{Limits, OutputFile};
-pub use writer::{OnProgress, OutputHandle, Progress, WriterStats, spawn_writer};
+pub use writer::{OutputHandle, Progress, WriterStats, spawn_writer};
 
 /// Lines pending in memory before the writer flushes regardless.
 const FLUSH_BYTES: usize = 64 * 1024;
@@ -264,7 +264,7 @@ mod tests {
             Arc::default(),
             CancellationToken::new(),
             fast_retry(),
-            Box::new(|_| {}),
+            Untracked,
         );
         let mut expected = Vec::new();
         for i in 0..10_000 {
@@ -290,7 +290,7 @@ mod tests {
             Arc::default(),
             CancellationToken::new(),
             fast_retry(),
-            Box::new(|_| {}),
+            Untracked,
         );
         tx.blocking_send(b"{\"n\":1}\n".to_vec().into()).unwrap();
         // The channel stays open: nothing else will come, yet the line must be in the file.
@@ -337,7 +337,7 @@ mod tests {
             Arc::default(),
             CancellationToken::new(),
             fast_retry(),
-            Box::new(|_| {}),
+            Untracked,
         );
         let mut expected = Vec::new();
         let mut sent = 0;
@@ -383,7 +383,7 @@ mod tests {
             Arc::default(),
             cancel.clone(),
             Backoff::default(),
-            Box::new(|_| {}),
+            Untracked,
         );
         tx.blocking_send(b"{}\n".to_vec().into()).unwrap();
         std::thread::sleep(Duration::from_millis(50));
@@ -407,6 +407,30 @@ mod tests {
         assert_eq!(fitting(lines, 0), 5);
     }
 
+    /// Progress nobody reads.
+    struct Untracked;
+
+    impl Progress for Untracked {
+        fn written(&mut self, _: &Scope, _: &ResourceVersion) {}
+        fn covers(&self, _: &Scope) -> bool {
+            false
+        }
+        fn covered(&mut self, _: &Scope) {}
+    }
+
+    /// Records the write positions reported.
+    struct Positions(Arc<Mutex<Vec<String>>>);
+
+    impl Progress for Positions {
+        fn written(&mut self, _: &Scope, rv: &ResourceVersion) {
+            self.0.lock().unwrap().push(rv.as_str().to_owned());
+        }
+        fn covers(&self, _: &Scope) -> bool {
+            false
+        }
+        fn covered(&mut self, _: &Scope) {}
+    }
+
     #[tokio::test]
     async fn an_idle_writer_is_bypassed_and_a_failed_inline_write_is_retried_in_order() {
         let sink = Flaky::default();
@@ -419,11 +443,7 @@ mod tests {
             Arc::default(),
             CancellationToken::new(),
             fast_retry(),
-            Box::new(move |p| {
-                if let Progress::Written(_, rv) = p {
-                    log.lock().unwrap().push(rv.as_str().to_owned());
-                }
-            }),
+            Positions(log),
         );
         let rv = |s: &str| ResourceVersion::new(s.into());
         // Idle: written by the sender itself, at once (the writer thread never saw it), and

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CHANNEL_BATCHES, FLUSH_BYTES, OutputError, Sink, fitting};
 use crate::backoff::Backoff;
-use crate::frame::{ResourceVersion, Scope, Write as Message};
+use crate::frame::{Closed, Outlet, ResourceVersion, Scope, Write as Message};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -30,21 +30,16 @@ pub struct WriterStats {
     pub failures: u64,
 }
 
-/// What the writer reports as it goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress<'a> {
-    /// Everything sent before a [`Message::Position`] is written: the scope's write position.
-    Written(&'a Scope, &'a ResourceVersion),
-    /// Everything sent for the scope before its [`Message::Covered`] is written and synced.
-    Covered(&'a Scope),
+/// Where the writer records what reached the output, as it goes (on the writer thread, or
+/// inline on a watch's): the checkpoint.
+pub trait Progress: Send + 'static {
+    /// Everything sent for `scope` up to `rv` is written: the scope's write position.
+    fn written(&mut self, scope: &Scope, rv: &ResourceVersion);
+    /// Whether the output already covers `scope` (a LIST's end then needs no sync).
+    fn covers(&self, scope: &Scope) -> bool;
+    /// Everything sent for `scope` before its LIST ended is written and synced.
+    fn covered(&mut self, scope: &Scope);
 }
-
-/// Called with the writer's [`Progress`] (on the writer thread, or inline on a watch's).
-pub type OnProgress = Box<dyn FnMut(Progress<'_>) + Send>;
-
-/// The output has stopped: the writer thread ended (its error is what `join` returns).
-#[derive(Debug)]
-pub struct Closed;
 
 /// What the watches hold to hand lines to the output.
 #[derive(Clone)]
@@ -68,7 +63,7 @@ struct Core {
     cancel: CancellationToken,
     retry: Backoff,
     stats: WriterStats,
-    on_progress: OnProgress,
+    progress: Box<dyn Progress>,
     /// Lines taken in and not yet written.
     pending: Vec<u8>,
     /// Positions whose lines are still pending: reported once those are written.
@@ -83,7 +78,7 @@ pub fn spawn_writer(
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
     retry: Backoff,
-    on_progress: OnProgress,
+    progress: impl Progress,
 ) -> (OutputHandle, JoinHandle<Result<WriterStats, OutputError>>) {
     let (tx, rx) = mpsc::channel::<Message>(CHANNEL_BATCHES);
     health.set_output_ok(true);
@@ -95,7 +90,7 @@ pub fn spawn_writer(
             cancel,
             retry,
             stats: WriterStats::default(),
-            on_progress,
+            progress: Box::new(progress),
             pending: Vec::with_capacity(FLUSH_BYTES * 2),
             positions: Vec::new(),
         }),
@@ -121,38 +116,6 @@ impl Shared {
 }
 
 impl OutputHandle {
-    /// A handle whose messages all go to the returned receiver, never inline (tests of the
-    /// watch read what it sends).
-    #[cfg(test)]
-    pub fn channel_only(capacity: usize) -> (OutputHandle, mpsc::Receiver<Message>) {
-        struct Nowhere;
-        impl Sink for Nowhere {
-            fn append(&mut self, _: &[u8]) -> Result<(), OutputError> {
-                Ok(())
-            }
-            fn sync(&mut self) -> Result<(), OutputError> {
-                Ok(())
-            }
-        }
-        let (tx, rx) = mpsc::channel(capacity);
-        let shared = Arc::new(Shared {
-            core: Mutex::new(Core {
-                sink: Box::new(Nowhere),
-                health: Arc::new(Health::default()),
-                metrics: Arc::new(Metrics::new()),
-                cancel: CancellationToken::new(),
-                retry: Backoff::default(),
-                stats: WriterStats::default(),
-                on_progress: Box::new(|_| {}),
-                pending: Vec::new(),
-                positions: Vec::new(),
-            }),
-            in_flight: AtomicUsize::new(0),
-            closed: AtomicBool::new(true),
-        });
-        (OutputHandle { tx, shared }, rx)
-    }
-
     /// Hands a message to the output, in order after everything this watch sent before: inline
     /// when it can be (see the module's doc), else through the channel (waiting while it is
     /// full).
@@ -236,6 +199,12 @@ impl OutputHandle {
     }
 }
 
+impl Outlet for OutputHandle {
+    fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + Send {
+        OutputHandle::send(self, message)
+    }
+}
+
 /// The writer thread: messages in order; a flush whenever it has caught up with the channel (or
 /// has FLUSH_BYTES pending), so the file trails the stream by one batch at most.
 fn run(shared: &Shared, mut rx: mpsc::Receiver<Message>) -> Result<WriterStats, OutputError> {
@@ -277,11 +246,12 @@ impl Core {
                     self.flush()?;
                 }
             }
-            Message::Covered(scope) => {
+            Message::Covered(scope) if !self.progress.covers(&scope) => {
                 self.flush()?;
                 self.sink.sync()?;
-                (self.on_progress)(Progress::Covered(&scope));
+                self.progress.covered(&scope);
             }
+            Message::Covered(_) => {}
             Message::Position(scope, rv) => self.position(scope, rv),
         }
         Ok(())
@@ -290,7 +260,7 @@ impl Core {
     /// The scope's write position: reported now if nothing is pending, else once it is written.
     fn position(&mut self, scope: Scope, rv: ResourceVersion) {
         if self.pending.is_empty() {
-            (self.on_progress)(Progress::Written(&scope, &rv));
+            self.progress.written(&scope, &rv);
         } else {
             self.positions.retain(|(s, _)| *s != scope);
             self.positions.push((scope, rv));
@@ -345,7 +315,7 @@ impl Core {
         }
         self.retry.reset();
         for (scope, rv) in std::mem::take(&mut self.positions) {
-            (self.on_progress)(Progress::Written(&scope, &rv));
+            self.progress.written(&scope, &rv);
         }
         // Keep the buffer for next time, not larger than it needs to be.
         let mut pending = pending;

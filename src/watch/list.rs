@@ -12,7 +12,9 @@ use super::external_sort::{Sorter, SpillDir};
 use super::machine::Outcome;
 use super::{ScopeWatch, WatchError};
 use crate::event::EventFrame;
-use crate::frame::{Batch, DataKind, ListPage, ListedObject, ResourceVersion, Scope, Write};
+use crate::frame::{
+    Batch, DataKind, ListPage, ListedObject, Outlet, ResourceVersion, Scope, Write,
+};
 
 /// List items sent to the writer per batch.
 const LIST_BATCH_BYTES: usize = 256 * 1024;
@@ -42,7 +44,7 @@ struct Page {
     next: Option<String>,
 }
 
-impl<A: EventsApi> ScopeWatch<A> {
+impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     /// Whether a listed object is already in the output.
     fn already_written(&self, obj: &ListedObject) -> bool {
         let mark = obj.namespace.as_ref().and_then(|ns| self.marks.get(ns));
@@ -117,14 +119,13 @@ impl<A: EventsApi> ScopeWatch<A> {
             return Ok(Outcome::Cancelled);
         }
         tracing::info!(scope = %self.scope, listed, written, resource_version = %list_rv, "listed events");
-        if !self.covered {
-            self.covered = true;
-            self.ctx
-                .out
-                .send(Write::Covered(self.scope.clone()))
-                .await
-                .map_err(|_| WatchError::OutputClosed)?;
-        }
+        // The output covers the scope once this LIST is written (the checkpoint records it
+        // the first time).
+        self.ctx
+            .out
+            .send(Write::Covered(self.scope.clone()))
+            .await
+            .map_err(|_| WatchError::OutputClosed)?;
         Ok(Outcome::Listed(list_rv))
     }
 

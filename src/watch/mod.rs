@@ -19,6 +19,7 @@ mod list;
 mod machine;
 mod stream;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ use machine::{Machine, Outcome, Reason, Request, Step, Wait};
 
 use crate::backoff::Backoff;
 use crate::event::EventFrame;
-use crate::frame::{Batch, ResourceVersion, Scope, Write};
+use crate::frame::{Batch, Outlet, ResourceVersion, Scope, Write};
 use crate::health::Health;
 use crate::metrics::{Metrics, Relist};
 
@@ -75,10 +76,10 @@ impl WatchError {
 }
 
 /// What the watches of every scope share.
-pub struct Shared<A> {
+pub struct Shared<A, O> {
     pub api: Arc<A>,
-    /// Where the lines go (inline when it can, else to the writer thread).
-    pub out: crate::output::OutputHandle,
+    /// Where the lines go.
+    pub out: O,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub cancel: CancellationToken,
@@ -89,7 +90,7 @@ pub struct Shared<A> {
     pub lists: Arc<ListSorting>,
 }
 
-impl<A> Clone for Shared<A> {
+impl<A, O: Clone> Clone for Shared<A, O> {
     fn clone(&self) -> Self {
         Self {
             api: self.api.clone(),
@@ -104,17 +105,16 @@ impl<A> Clone for Shared<A> {
     }
 }
 
-/// Where a scope starts, from the output.
-#[derive(Debug, Default)]
-pub struct Resume {
-    /// The newest version written for the scope, when the output covers it: the watch resumes
-    /// there. `None`: the scope is listed.
-    pub written: Option<ResourceVersion>,
-    /// Whether the output covers the scope; if not, its first LIST makes it so.
-    pub covered: bool,
-    /// For a scope the output does not cover yet: the newest version of each namespace already
-    /// in the output. A LIST writes nothing at or below these.
-    pub marks: std::collections::BTreeMap<String, ResourceVersion>,
+/// Where a scope starts, from the output (and the previous leader's position).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The output covers the scope up to this version: the watch resumes after it.
+    After(ResourceVersion),
+    /// The scope is listed. `marks`: the newest version of each namespace already in the output
+    /// (empty when it holds none); this LIST and later ones write nothing at or below them.
+    List {
+        marks: BTreeMap<String, ResourceVersion>,
+    },
 }
 
 /// A failed attempt that will be retried: how many in a row, and the wait before the next.
@@ -125,16 +125,14 @@ struct Retry {
 }
 
 /// Watches one scope until shutdown or a fatal refusal.
-pub struct ScopeWatch<A> {
+pub struct ScopeWatch<A, O> {
     scope: Scope,
-    ctx: Shared<A>,
+    ctx: Shared<A, O>,
     machine: Machine,
     /// The newest version handed to the writer for this scope.
     written: Option<ResourceVersion>,
-    /// See [`Resume::marks`]; kept for the scope's later LISTs (a relist after 410).
-    marks: std::collections::BTreeMap<String, ResourceVersion>,
-    /// Whether the output covers this scope (else its first LIST makes it so).
-    covered: bool,
+    /// See [`Start::List`]; kept for the scope's later LISTs (a relist after 410).
+    marks: BTreeMap<String, ResourceVersion>,
     /// The newest version the current attempt's frames carried (data or BOOKMARK); reported
     /// to the machine when the attempt ends.
     seen: Option<ResourceVersion>,
@@ -142,15 +140,18 @@ pub struct ScopeWatch<A> {
     lag_measured: Option<Instant>,
 }
 
-impl<A: EventsApi> ScopeWatch<A> {
-    pub fn new(scope: Scope, ctx: Shared<A>, resume: Resume) -> Self {
+impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
+    pub fn new(scope: Scope, ctx: Shared<A, O>, start: Start) -> Self {
+        let (written, marks) = match start {
+            Start::After(rv) => (Some(rv), BTreeMap::new()),
+            Start::List { marks } => (None, marks),
+        };
         Self {
             scope,
             ctx,
-            machine: Machine::new(resume.written.clone()),
-            covered: resume.covered,
-            written: resume.written,
-            marks: resume.marks,
+            machine: Machine::new(written.clone()),
+            written,
+            marks,
             seen: None,
             lag_measured: None,
         }
@@ -350,6 +351,15 @@ mod tests {
         ResourceVersion::new(s.into())
     }
 
+    /// What the watch sends, as the tests read it: a plain channel.
+    impl Outlet for tokio::sync::mpsc::Sender<Write> {
+        async fn send(&self, message: Write) -> Result<(), crate::frame::Closed> {
+            tokio::sync::mpsc::Sender::send(self, message)
+                .await
+                .map_err(|_| crate::frame::Closed)
+        }
+    }
+
     /// An [`EventsApi`] that answers from a script and records when each call came.
     #[derive(Default)]
     struct Scripted {
@@ -443,7 +453,7 @@ mod tests {
         tokio::sync::mpsc::Receiver<Write>,
         CancellationToken,
     ) {
-        let (out, rx) = crate::output::OutputHandle::channel_only(64);
+        let (out, rx) = tokio::sync::mpsc::channel(64);
         let cancel = CancellationToken::new();
         let ctx = Shared {
             api: api.clone(),
@@ -458,12 +468,8 @@ mod tests {
                 1 << 20,
             )),
         };
-        let resume = Resume {
-            written: Some(rv(position)),
-            covered: true,
-            ..Resume::default()
-        };
-        let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, resume).run());
+        let start = Start::After(rv(position));
+        let task = tokio::spawn(ScopeWatch::new(Scope::All, ctx, start).run());
         (task, rx, cancel)
     }
 

@@ -15,7 +15,7 @@ use super::lines::{Line, LineSplitter};
 use super::machine::Outcome;
 use super::{ScopeWatch, WatchError};
 use crate::event::EventFrame;
-use crate::frame::{Batch, Frame, ResourceVersion};
+use crate::frame::{Batch, Frame, Outlet, ResourceVersion};
 
 /// Longest frame line accepted; longer ones are treated as a broken stream.
 const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -55,7 +55,7 @@ async fn ready_now<B: http_body::Body + Unpin>(
     .await
 }
 
-impl<A: EventsApi> ScopeWatch<A> {
+impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     /// One WATCH connection, until it ends.
     pub(super) async fn watch(&mut self, from: ResourceVersion) -> Result<Outcome, WatchError> {
         let timeout = WATCH_TIMEOUT_MIN + WATCH_TIMEOUT_MIN.mul_f64(fastrand::f64());
