@@ -1,7 +1,6 @@
 //! The command line, as clap sees it. No logic here: [`crate::config`] turns it into a validated
 //! configuration.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -292,34 +291,26 @@ fn parse_short_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-/// `HOST:PORT` (a name is resolved: its first address), or `:PORT` for every interface.
-/// `--http-addr`: an address, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpAddr(pub Option<SocketAddr>);
+/// `--http-addr`: `HOST:PORT` (a name is resolved when the address is bound), `:PORT` for every
+/// interface, or `off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAddr(pub Option<String>);
 
 fn parse_http_addr(s: &str) -> Result<HttpAddr, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(HttpAddr(None));
     }
-    parse_socket_addr(s).map(|a| HttpAddr(Some(a)))
-}
-
-fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
     let form =
         "use HOST:PORT or :PORT, e.g. 0.0.0.0:8080, 127.0.0.1:8080, localhost:8080, :8080, or off";
     let full = match s.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),
         None => s.to_string(),
     };
-    if let Ok(addr) = full.parse() {
-        return Ok(addr);
-    }
-    match full.to_socket_addrs() {
-        Ok(mut addrs) => addrs
-            .next()
-            .ok_or_else(|| format!("{s:?} resolves to no address; {form}")),
-        Err(e) => Err(format!("{s:?}: {e}; {form}")),
+    match full.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(HttpAddr(Some(full)))
+        }
+        _ => Err(format!("{s:?} has no port; {form}")),
     }
 }
 

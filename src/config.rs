@@ -1,15 +1,111 @@
-//! The validated configuration of `run`, built from the command line by one function.
+//! Configuration in two stages: what was typed (clap's [`crate::cli`], which also reads the
+//! `KUBE_EVENT_LOGGER_*` variables standing for flags) and the rest of the environment, read once
+//! into [`Env`]; then each subcommand's validated configuration derived from them by a pure
+//! function: [`RunConfig::from_args`], [`tail_config`], [`summary_config`]. Nothing reads the
+//! environment after the first stage.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use crate::cli::{OutputFormat, RunArgs, SummaryArgs, TailArgs};
+use jiff::Timestamp;
+
+use crate::cli::{OutputFormat, RunArgs, Selectors, SummaryArgs, SummaryFormat, TailArgs};
 use crate::filter::{Filter, FilterError, check_field_selector};
 use crate::frame::Scope;
 use crate::output::Limits;
+use crate::reader::{Selection, Source};
+use crate::summary::{Style, SummaryConfig};
 use crate::tail::{Format, TailConfig};
+
+/// What the configuration takes from the process's environment besides the flags: read once,
+/// at start.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// The clock at start.
+    pub clock: Timestamp,
+    /// `KUBE_EVENT_LOGGER_NOW`: "now" pinned for reproducible output (tests, documentation).
+    pub pinned_now: Option<String>,
+    /// `POD_NAME` (the downward API): this replica's identity in the Lease.
+    pub pod_name: Option<String>,
+    /// The host name, for an identity when `POD_NAME` is unset.
+    pub hostname: Option<String>,
+    /// A random number that tells apart two identities made from one host name.
+    pub nonce: u32,
+    /// The pod's namespace, from its service-account mount (where the Lease lives by default).
+    pub pod_namespace: Option<String>,
+    /// stdout is a terminal and `NO_COLOR` is unset.
+    pub color: bool,
+    /// `COLUMNS`, else the terminal's width.
+    pub columns: Option<usize>,
+}
+
+impl Env {
+    /// Reads the environment (the only place in the crate that does, besides clap's flags).
+    pub fn read() -> Env {
+        let text = |path: &str| {
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .or_else(|| {
+                rustix::termios::tcgetwinsize(std::io::stdout())
+                    .ok()
+                    .map(|w| usize::from(w.ws_col))
+                    .filter(|&n| n > 0)
+            });
+        Env {
+            clock: Timestamp::now(),
+            pinned_now: std::env::var("KUBE_EVENT_LOGGER_NOW").ok(),
+            pod_name: std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()),
+            hostname: text("/proc/sys/kernel/hostname"),
+            nonce: fastrand::u32(..),
+            pod_namespace: text("/var/run/secrets/kubernetes.io/serviceaccount/namespace"),
+            // Colours only for a person: a terminal, and no NO_COLOR.
+            color: std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none(),
+            columns,
+        }
+    }
+
+    /// "Now": pinned by `KUBE_EVENT_LOGGER_NOW`, else the clock.
+    fn now(&self) -> Result<Timestamp, ConfigError> {
+        match &self.pinned_now {
+            Some(v) => v.parse().map_err(|_| ConfigError::Now(v.clone())),
+            None => Ok(self.clock),
+        }
+    }
+
+    /// Who we are in the Lease: `$POD_NAME`, else the host name and a random suffix.
+    fn identity(&self) -> String {
+        if let Some(pod) = &self.pod_name {
+            return pod.clone();
+        }
+        let host = self.hostname.as_deref().unwrap_or("kube-event-logger");
+        format!("{host}_{:08x}", self.nonce)
+    }
+}
+
+#[cfg(test)]
+impl Env {
+    /// A fixed environment: no pod, no terminal, pinned nowhere.
+    pub fn fixed() -> Env {
+        Env {
+            clock: "2026-11-22T10:00:00Z".parse().unwrap(),
+            pinned_now: None,
+            pod_name: None,
+            hostname: Some("node-1".into()),
+            nonce: 7,
+            pod_namespace: None,
+            color: false,
+            columns: None,
+        }
+    }
+}
 
 /// Where frames go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +121,9 @@ pub struct RunConfig {
     /// One watch per scope: all namespaces, or each namespace given.
     pub scopes: Vec<Scope>,
     pub output: OutputTarget,
-    /// Where /healthz, /readyz and /metrics are served; `None`: no HTTP listener (`off`).
-    pub http_addr: Option<SocketAddr>,
+    /// Where /healthz, /readyz and /metrics are served (`HOST:PORT`, a name resolved when it is
+    /// bound); `None`: no HTTP listener (`off`).
+    pub http_addr: Option<String>,
     pub list_page_size: u32,
     /// See `--list-sort-memory`.
     pub list_sort_memory: usize,
@@ -66,8 +163,8 @@ pub enum ConfigError {
 }
 
 impl RunConfig {
-    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
-        let leader = election(&args)?;
+    pub fn from_args(args: RunArgs, env: &Env) -> Result<Self, ConfigError> {
+        let leader = election(&args, env)?;
         let mut scopes = Vec::new();
         for ns in args.namespaces {
             if !is_dns_label(&ns) {
@@ -119,7 +216,10 @@ impl RunConfig {
 }
 
 /// The Lease settings of `--leader-elect`, checked as client-go checks them.
-fn election(args: &RunArgs) -> Result<Option<crate::leader::ElectionConfig>, ConfigError> {
+fn election(
+    args: &RunArgs,
+    env: &Env,
+) -> Result<Option<crate::leader::ElectionConfig>, ConfigError> {
     if !args.leader_elect {
         return Ok(None);
     }
@@ -143,7 +243,7 @@ fn election(args: &RunArgs) -> Result<Option<crate::leader::ElectionConfig>, Con
     let namespace = args
         .leader_elect_resource_namespace
         .clone()
-        .or_else(own_namespace)
+        .or_else(|| env.pod_namespace.clone())
         .unwrap_or_else(|| "kube-system".into());
     if !is_dns_label(&namespace) {
         return Err(ConfigError::LeaderElect(format!(
@@ -153,59 +253,29 @@ fn election(args: &RunArgs) -> Result<Option<crate::leader::ElectionConfig>, Con
     Ok(Some(crate::leader::ElectionConfig {
         name: args.leader_elect_resource_name.clone(),
         namespace,
-        identity: identity(),
+        identity: env.identity(),
         lease_duration: lease,
         renew_deadline: renew,
         retry_period: retry,
     }))
 }
 
-/// The pod's namespace, from its service-account mount.
-fn own_namespace() -> Option<String> {
-    let ns = std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
-    ns.ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// Who we are in the Lease: `$POD_NAME`, else the host name and a random suffix.
-fn identity() -> String {
-    if let Some(pod) = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()) {
-        return pod;
-    }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "kube-event-logger".into());
-    format!("{host}_{:08x}", fastrand::u32(..))
-}
-
 /// Lines `tail --follow` starts with, as `tail -f` does.
 pub const DEFAULT_FOLLOW_LINES: u64 = 10;
 
-/// Builds the `tail` configuration.
-pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigError> {
-    // Reproducible output (tests, documentation): KUBE_EVENT_LOGGER_NOW pins "now".
-    let now = match std::env::var("KUBE_EVENT_LOGGER_NOW") {
-        Ok(v) => v
-            .parse::<jiff::Timestamp>()
-            .map_err(|_| ConfigError::Now(v))?,
-        Err(_) => jiff::Timestamp::now(),
-    };
-    let time =
-        |flag: &'static str, v: &Option<String>| -> Result<Option<jiff::Timestamp>, ConfigError> {
-            v.as_deref()
-                .map(|s| {
-                    crate::time::parse_time(s, now).ok_or_else(|| ConfigError::Time {
-                        flag,
-                        value: s.to_string(),
-                    })
+/// `--namespace`, `--since`, `--until`, `--filter` of `tail` and `summary`, checked.
+fn selection(select: &Selectors, now: Timestamp) -> Result<Selection, ConfigError> {
+    let time = |flag: &'static str, v: &Option<String>| -> Result<Option<Timestamp>, ConfigError> {
+        v.as_deref()
+            .map(|s| {
+                crate::time::parse_time(s, now).ok_or_else(|| ConfigError::Time {
+                    flag,
+                    value: s.to_string(),
                 })
-                .transpose()
-        };
-    let (since, until) = (
-        time("since", &args.select.since)?,
-        time("until", &args.select.until)?,
-    );
+            })
+            .transpose()
+    };
+    let (since, until) = (time("since", &select.since)?, time("until", &select.until)?);
     if let (Some(s), Some(u)) = (since, until)
         && s > u
     {
@@ -214,50 +284,55 @@ pub fn tail_config(args: TailArgs, color: bool) -> Result<TailConfig, ConfigErro
             until: u.to_string(),
         });
     }
-    if let Some(bad) = args.select.namespaces.iter().find(|ns| !is_dns_label(ns)) {
+    if let Some(bad) = select.namespaces.iter().find(|ns| !is_dns_label(ns)) {
         return Err(ConfigError::BadNamespace(bad.clone()));
     }
-    Ok(TailConfig {
-        now,
+    let filter = select.filter.as_deref().map(Filter::parse).transpose();
+    Ok(Selection {
+        namespaces: select.namespaces.clone(),
         since,
         until,
-        namespaces: args.select.namespaces,
-        lines: args.lines.or(args.follow.then_some(DEFAULT_FOLLOW_LINES)),
-        filter: args
-            .select
-            .filter
-            .as_deref()
-            .map(Filter::parse)
-            .transpose()
-            .map_err(ConfigError::Filter)?,
-        path: args.path,
-        follow: args.follow,
-        all: args.all,
+        filter: filter.map_err(ConfigError::Filter)?,
+    })
+}
+
+/// Builds the `tail` configuration.
+pub fn tail_config(args: TailArgs, env: &Env) -> Result<TailConfig, ConfigError> {
+    let now = env.now()?;
+    Ok(TailConfig {
+        selection: selection(&args.select, now)?,
+        source: Source {
+            path: args.path,
+            all: args.all,
+            follow: args.follow,
+            lines: args.lines.or(args.follow.then_some(DEFAULT_FOLLOW_LINES)),
+        },
         format: match args.format {
             OutputFormat::Json => Format::Json,
             OutputFormat::Table => Format::Table,
             OutputFormat::Wide => Format::Wide,
         },
         headers: !args.no_headers,
-        color,
+        color: env.color,
+        now,
     })
 }
 
-/// What `summary` reads and selects, validated as `tail`'s selectors are (every rotated file
-/// read; the path is set per file given).
-pub fn summary_config(args: &SummaryArgs, color: bool) -> Result<TailConfig, ConfigError> {
-    tail_config(
-        TailArgs {
-            path: args.paths.first().cloned().unwrap_or_default(),
-            follow: false,
-            all: true,
-            lines: None,
-            select: args.select.clone(),
-            format: OutputFormat::Json,
-            no_headers: true,
+/// Builds the `summary` configuration (every rotated file of each path read).
+pub fn summary_config(args: SummaryArgs, env: &Env) -> Result<SummaryConfig, ConfigError> {
+    let now = env.now()?;
+    Ok(SummaryConfig {
+        selection: selection(&args.select, now)?,
+        paths: args.paths,
+        top: usize::from(args.top),
+        buckets: usize::from(args.buckets),
+        json: args.format == SummaryFormat::Json,
+        style: Style {
+            width: env.columns.unwrap_or(100),
+            color: env.color,
+            now,
         },
-        color,
-    )
+    })
 }
 
 /// An RFC 1123 label, as namespace names are.
@@ -281,7 +356,7 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!("not run")
         };
-        RunConfig::from_args(run)
+        RunConfig::from_args(run, &Env::fixed())
     }
 
     #[test]
@@ -419,15 +494,15 @@ mod tests {
             let Command::Tail(t) = cli.command else {
                 panic!("not tail")
             };
-            tail_config(t, false)
+            tail_config(t, &Env::fixed())
         };
         let t = tail(&[]).unwrap();
         assert_eq!(
-            t.path,
+            t.source.path,
             PathBuf::from("/var/log/kube-event-logger/events.json")
         );
         assert_eq!(
-            (t.format, t.headers, t.follow, t.all),
+            (t.format, t.headers, t.source.follow, t.source.all),
             (Format::Table, true, false, false)
         );
         let t = tail(&[
@@ -444,11 +519,18 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (t.format, t.headers, t.follow, t.all),
+            (t.format, t.headers, t.source.follow, t.source.all),
             (Format::Wide, false, true, true)
         );
-        assert_eq!(t.since.unwrap().to_string(), "2026-01-01T00:00:00Z");
-        assert!(t.until.is_some());
+        assert_eq!(
+            t.selection.since.unwrap().to_string(),
+            "2026-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            t.selection.until.unwrap().to_string(),
+            "2026-11-22T09:00:00Z",
+            "an hour before the environment's clock"
+        );
         assert!(matches!(
             tail(&["--since", "soon"]),
             Err(ConfigError::Time { flag: "since", .. })
@@ -457,6 +539,57 @@ mod tests {
         assert!(matches!(
             tail(&["--filter", "type"]),
             Err(ConfigError::Filter(_))
+        ));
+    }
+
+    #[test]
+    fn the_environment_is_read_once_and_everything_after_is_pure() {
+        let env = Env {
+            pod_name: Some("kel-0".into()),
+            pod_namespace: Some("ops".into()),
+            ..Env::fixed()
+        };
+        let cli = Cli::try_parse_from(["kube-event-logger", "run", "--leader-elect"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        let e = RunConfig::from_args(run, &env).unwrap().leader.unwrap();
+        assert_eq!(
+            (e.identity.as_str(), e.namespace.as_str()),
+            ("kel-0", "ops")
+        );
+        let e = parse(&["--leader-elect"]).unwrap().leader.unwrap();
+        assert_eq!(
+            (e.identity.as_str(), e.namespace.as_str()),
+            ("node-1_00000007", "kube-system"),
+            "no pod: the host name and a random suffix; the Lease in kube-system"
+        );
+        let pinned = Env {
+            pinned_now: Some("2026-01-02T03:04:05Z".into()),
+            ..Env::fixed()
+        };
+        let cli = Cli::try_parse_from(["kube-event-logger", "summary", "--since", "1h"]).unwrap();
+        let Command::Summary(args) = cli.command else {
+            panic!("not summary")
+        };
+        let s = summary_config(args, &pinned).unwrap();
+        assert_eq!(s.style.now.to_string(), "2026-01-02T03:04:05Z");
+        assert_eq!(s.style.width, 100, "no terminal, no COLUMNS");
+        assert_eq!(
+            s.selection.since.unwrap().to_string(),
+            "2026-01-02T02:04:05Z"
+        );
+        let bad = Env {
+            pinned_now: Some("yesterday".into()),
+            ..Env::fixed()
+        };
+        let cli = Cli::try_parse_from(["kube-event-logger", "tail"]).unwrap();
+        let Command::Tail(args) = cli.command else {
+            panic!("not tail")
+        };
+        assert!(matches!(
+            tail_config(args, &bad),
+            Err(ConfigError::Now(v)) if v == "yesterday"
         ));
     }
 
@@ -481,16 +614,14 @@ mod tests {
         );
         for (given, expected) in [
             (":9090", "0.0.0.0:9090"),
-            ("localhost:9090", "127.0.0.1:9090"),
+            ("localhost:9090", "localhost:9090"),
             ("127.0.0.1:0", "127.0.0.1:0"),
+            ("[::1]:8080", "[::1]:8080"),
         ] {
             let addr = parse(&["--http-addr", given]).unwrap().http_addr.unwrap();
-            assert!(
-                addr.to_string() == expected
-                    || (given.starts_with("localhost") && addr.ip().is_loopback()),
-                "{given} → {addr}"
-            );
+            assert_eq!(addr, expected, "{given}");
         }
+        assert_eq!(parse(&["--http-addr", "off"]).unwrap().http_addr, None);
         let err = Cli::try_parse_from(["kube-event-logger", "run", "--http-addr", "8080"])
             .unwrap_err()
             .to_string();
@@ -506,6 +637,7 @@ mod tests {
         assert!(Cli::try_parse_from(["kube-event-logger", "run", "-o", "/x"]).is_err());
         for bad in [
             &["--http-addr", "nope"][..],
+            &["--http-addr", "localhost:http"],
             &["--list-page-size", "0"],
             &["--log-format", "xml"],
             &["--stall-timeout", "0s"],

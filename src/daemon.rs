@@ -15,7 +15,7 @@ use crate::checkpoint::Checkpoint;
 use crate::cluster::{self, ClusterError};
 use crate::config::{OutputTarget, RunConfig};
 use crate::event::EventFrame;
-use crate::exit_code;
+use crate::exit_code::ExitCode;
 use crate::frame::Positions;
 use crate::health::Health;
 use crate::leader::{self, Elector, Ended};
@@ -35,7 +35,7 @@ pub enum RunError {
     Cluster(#[from] ClusterError),
     #[error("cannot serve HTTP on {addr}: {source}")]
     Http {
-        addr: std::net::SocketAddr,
+        addr: String,
         #[source]
         source: std::io::Error,
     },
@@ -46,13 +46,13 @@ pub enum RunError {
 }
 
 impl RunError {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            RunError::Cluster(_) => exit_code::NO_CLUSTER,
-            RunError::Watch(WatchError::OutputClosed) => exit_code::FAILURE,
-            RunError::Watch(_) => exit_code::REFUSED,
-            RunError::Output(OutputError::Locked { .. }) => exit_code::LOCKED,
-            _ => exit_code::FAILURE,
+            RunError::Cluster(_) => ExitCode::NoCluster,
+            RunError::Watch(WatchError::OutputClosed) => ExitCode::Failure,
+            RunError::Watch(_) => ExitCode::Refused,
+            RunError::Output(OutputError::Locked { .. }) => ExitCode::Locked,
+            _ => ExitCode::Failure,
         }
     }
 }
@@ -74,11 +74,14 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     // What can fail on the command line's account (cluster access, the HTTP address) comes
     // before the output is touched: a start that fails there leaves nothing behind.
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
-    let http = match config.http_addr {
+    let http = match &config.http_addr {
         Some(addr) => Some(
             crate::http::bind(addr, health.clone(), metrics.clone())
                 .await
-                .map_err(|source| RunError::Http { addr, source })?,
+                .map_err(|source| RunError::Http {
+                    addr: addr.clone(),
+                    source,
+                })?,
         ),
         None => None,
     };

@@ -23,10 +23,10 @@ struct Shared {
 
 /// Binds the address now (so a bad address fails start-up), serves until the future is dropped.
 pub async fn bind(
-    addr: SocketAddr,
+    addr: &str,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+) -> std::io::Result<(SocketAddr, impl Future<Output = ()> + use<>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = Router::new()

@@ -5,7 +5,8 @@
 //! ```text
 //! main.rs    parse the command line, start telemetry, call the library, map errors to exit codes
 //! cli        clap's view of the command line (no logic)
-//! config     command line → validated RunConfig / TailConfig
+//! config     the environment read once (Env), then command line + Env → validated RunConfig,
+//!            TailConfig, SummaryConfig (pure)
 //! time       RFC 3339 and relative times, durations (filter language and command line)
 //!
 //! frame/     the vocabulary: ResourceVersion, Scope, Positions (mod); one line → Frame (parse,
@@ -33,8 +34,11 @@
 //!            renewal reads a view
 //!
 //! filter/    the filter language: parse (nom) → fields → check → eval; selector push-down
-//! tail/      the viewer: follow (reading across rotations), render (table/json), mod (parallel)
-//! summary/   what the files say happened: tally (counting, bounded), render (terminal chart, JSON); reads as tail/ does
+//! reader/    reading the output files for tail and summary: which files, blocks of lines on all
+//!            cores in file order, the selection; follow (plain and .gz, across rotations)
+//! tail/      the viewer: render (table/json) what reader/ reads
+//! summary/   what the files say happened: tally (counting, bounded), render (terminal chart,
+//!            JSON), over what reader/ reads
 //!
 //! health     shared state behind /healthz and /readyz
 //! metrics/   Prometheus metrics by concern (watch, output, leader), each group registering its own
@@ -71,6 +75,7 @@ mod metrics;
 mod output;
 pub mod output_files;
 mod position;
+pub mod reader;
 mod resume;
 pub mod shutdown;
 pub mod summary;

@@ -1,5 +1,5 @@
 //! `kube-event-logger summary`: what the output files say happened, at a glance. Blocks of lines
-//! are read and parsed on all cores as `tail` reads them ([`crate::tail::in_parallel`]); the
+//! are read and parsed on all cores by [`crate::reader`], as `tail` reads them; the
 //! occurrences they hold are tallied in file order ([`Tally`], pure), then drawn for a terminal
 //! or written as one JSON object ([`render`]).
 //!
@@ -16,9 +16,22 @@ use std::sync::atomic::AtomicBool;
 pub use render::{Style, json, text};
 pub use tally::{Counted, Occurrence, Summary, Tally};
 
-use crate::tail::{
-    TailConfig, TailError, each_frame, follow::Block, in_parallel, older_files, selected,
-};
+use crate::reader::{self, Block, ReadError, Selection, Source};
+
+/// What `summary` reads, selects and shows, validated.
+pub struct SummaryConfig {
+    /// Output files, each read with its rotated files.
+    pub paths: Vec<PathBuf>,
+    pub selection: Selection,
+    /// Rows in each top list.
+    pub top: usize,
+    /// Bars in the timeline.
+    pub buckets: usize,
+    /// One JSON object instead of text for a terminal.
+    pub json: bool,
+    /// How the text is drawn (width, colour, what "now" is).
+    pub style: Style,
+}
 
 /// Distinct reasons, objects and namespaces kept (each up to twice this) before the least
 /// counted are pruned.
@@ -33,10 +46,10 @@ struct Parsed {
 }
 
 /// Parses and selects one block (pure: run on worker threads).
-fn parse(block: &Block, config: &TailConfig) -> Parsed {
+fn parse(block: &Block, selection: &Selection) -> Parsed {
     let mut p = Parsed::default();
-    each_frame(block, &mut p.invalid, |_, frame| {
-        if !selected(config, &frame) {
+    reader::each_frame(block, &mut p.invalid, |_, frame| {
+        if !selection.matches(&frame) {
             return;
         }
         if frame.frame_type == "DELETED" {
@@ -48,21 +61,48 @@ fn parse(block: &Block, config: &TailConfig) -> Parsed {
     p
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("cannot write to stdout: {0}")]
+    Write(std::io::Error),
+}
+
+/// `summary`: reads the files, tallies, and writes the text or JSON to stdout.
+pub fn run(config: &SummaryConfig) -> Result<(), SummaryError> {
+    use std::io::Write;
+    let mut tally = Tally::new(KEYS_KEPT);
+    read(config, &mut tally)?;
+    let result = tally.finish(config.top, config.buckets);
+    let shown = if config.json {
+        json(&result)
+    } else {
+        text(&result, &config.style)
+    };
+    match std::io::stdout().lock().write_all(shown.as_bytes()) {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(SummaryError::Write(e)),
+        _ => Ok(()),
+    }
+}
+
 /// Reads every file of each path (its rotated files oldest first, then the file itself),
-/// selected as `config` says (its `path` is set to each in turn), into one summary. Lines that
-/// are not frames are told on stderr and skipped.
-pub fn read(
-    paths: &[PathBuf],
-    config: &mut TailConfig,
-    tally: &mut Tally,
-) -> Result<(), TailError> {
+/// selected as `config` says, into one summary. Lines that are not frames are told on stderr and
+/// skipped.
+pub fn read(config: &SummaryConfig, tally: &mut Tally) -> Result<(), ReadError> {
     let stop = AtomicBool::new(false);
-    for path in paths {
-        config.path = path.clone();
-        let config = &*config;
-        let older = older_files(config)?;
-        let work = |block: &Block| parse(block, config);
-        in_parallel(config, &older, &stop, work, |parsed: Parsed| {
+    for path in &config.paths {
+        let source = Source {
+            path: path.clone(),
+            all: true,
+            follow: false,
+            lines: None,
+        };
+        let older = reader::older_files(&source)?;
+        let selection = &config.selection;
+        let work = |block: &Block| parse(block, selection);
+        reader::in_parallel(&source, selection, &older, &stop, work, |parsed: Parsed| {
             for why in &parsed.invalid {
                 eprintln!("{why}");
             }
@@ -72,22 +112,10 @@ pub fn read(
                 tally.add(o);
             }
         })
-        .map_err(|source| TailError::Read {
+        .map_err(|source| ReadError::Read {
             path: path.clone(),
             source,
         })?;
     }
     Ok(())
-}
-
-/// Columns to draw in: `COLUMNS` when set, else the terminal's width, else 100.
-pub fn width() -> usize {
-    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|v| v.parse().ok()) {
-        return n;
-    }
-    rustix::termios::tcgetwinsize(std::io::stdout())
-        .ok()
-        .map(|w| usize::from(w.ws_col))
-        .filter(|&n| n > 0)
-        .unwrap_or(100)
 }

@@ -1,10 +1,9 @@
 //! `kube-event-logger tail`: read (and follow) the output files, filter, and print raw lines or
-//! one table row per occurrence.
+//! one table row per occurrence. The files are read by [`crate::reader`]; this module renders.
 
-pub mod follow;
 mod render;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,22 +12,12 @@ use jiff::Timestamp;
 
 pub use render::{Format, age, header, render};
 
-use crate::event::EventFrame;
-use crate::filter::Filter;
+use crate::reader::{self, Block, ReadError, Selection, Source};
 
 /// What `tail` does, validated.
 pub struct TailConfig {
-    pub path: PathBuf,
-    pub follow: bool,
-    /// Also read the rotated files (plain and `.gz`), oldest first.
-    pub all: bool,
-    pub since: Option<Timestamp>,
-    pub until: Option<Timestamp>,
-    /// Only these namespaces (all when empty).
-    pub namespaces: Vec<String>,
-    /// Start with the active file's last N lines.
-    pub lines: Option<u64>,
-    pub filter: Option<Filter>,
+    pub source: Source,
+    pub selection: Selection,
     pub format: Format,
     pub headers: bool,
     /// Highlight Warning rows (stdout is a terminal and NO_COLOR is unset).
@@ -37,23 +26,10 @@ pub struct TailConfig {
     pub now: Timestamp,
 }
 
-impl TailConfig {
-    /// Colors only for a person: a terminal, and no NO_COLOR.
-    pub fn color_default() -> bool {
-        io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TailError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error(
-        "{} is a directory: give the output file in it, e.g. {}",
-        path.display(),
-        path.join("events.json").display()
-    )]
-    Directory { path: PathBuf },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error(
         "{} does not hold watch frames (its first {lines} lines are not): is it a kube-event-logger output file?",
         path.display()
@@ -78,11 +54,11 @@ struct Rendered {
 }
 
 /// Parses, filters and renders one block (pure: run on worker threads).
-fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
+fn process(block: &Block, config: &TailConfig) -> Rendered {
     let mut r = Rendered::default();
-    each_frame(block, &mut r.invalid, |line, frame| {
+    reader::each_frame(block, &mut r.invalid, |line, frame| {
         r.frames += 1;
-        if !selected(config, &frame) {
+        if !config.selection.matches(&frame) {
             return;
         }
         match config.format {
@@ -96,39 +72,19 @@ fn process(block: &follow::Block, config: &TailConfig) -> Rendered {
     r
 }
 
-/// Each line of a block parsed as a frame, in order; a line that is not one is told in
-/// `invalid` as "path:line: why" and skipped.
-pub fn each_frame<'b>(
-    block: &'b follow::Block,
-    invalid: &mut Vec<String>,
-    mut each: impl FnMut(&'b [u8], EventFrame<'b>),
-) {
-    for (at, line) in (block.first_line..).zip(block.bytes.split(|&b| b == b'\n')) {
-        if line.is_empty() {
-            continue;
-        }
-        match EventFrame::parse(line) {
-            Ok(frame) => each(line, frame),
-            Err(e) => invalid.push(format!(
-                "{}:{at}: not a watch frame ({e}); skipped",
-                block.path.display()
-            )),
-        }
-    }
-}
-
 /// Runs until the files are read (or, following, until `stop` is set). Blocks of lines are
 /// parsed and filtered on all cores and printed in file order.
 pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> {
-    let older = older_files(config)?;
+    let older = reader::older_files(&config.source)?;
     let mut out = io::stdout().lock();
     if config.headers && config.format != Format::Json {
         writeln!(out, "{}", header(config.format)).map_err(TailError::Write)?;
     }
     let mut write_error: Option<io::Error> = None;
     let (mut frames, mut not_frames) = (0u64, 0u64);
-    let work = |block: &follow::Block| process(block, config);
-    let read = in_parallel(config, &older, &stop, work, |rendered: Rendered| {
+    let work = |block: &Block| process(block, config);
+    let (source, selection) = (&config.source, &config.selection);
+    let read = reader::in_parallel(source, selection, &older, &stop, work, |rendered| {
         if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
             return;
         }
@@ -149,9 +105,13 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
         if write_error.is_some() {
             return;
         }
-        let written = out
-            .write_all(&rendered.out)
-            .and_then(|()| if config.follow { out.flush() } else { Ok(()) });
+        let written = out.write_all(&rendered.out).and_then(|()| {
+            if config.source.follow {
+                out.flush()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = written {
             write_error = Some(e);
             stop.store(true, Ordering::Relaxed);
@@ -160,7 +120,7 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
     let flushed = out.flush();
     if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
         return Err(TailError::NotFrames {
-            path: config.path.clone(),
+            path: config.source.path.clone(),
             lines: not_frames,
         });
     }
@@ -168,122 +128,11 @@ pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> 
         // A closed pipe (`| head`) is the reader's choice, not a failure.
         (Some(e), _, _) | (None, _, Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         (Some(e), _, _) | (None, Ok(()), Err(e)) => Err(TailError::Write(e)),
-        (None, Err(e), _) => Err(TailError::Read {
-            path: config.path.clone(),
+        (None, Err(e), _) => Err(ReadError::Read {
+            path: config.source.path.clone(),
             source: e,
-        }),
+        }
+        .into()),
         (None, Ok(()), Ok(())) => Ok(()),
     }
-}
-
-/// The rotated files to read before the active one (oldest first; none without `all`), once the
-/// active file is known to be readable: an unreadable file is reported before anything is
-/// printed.
-pub fn older_files(config: &TailConfig) -> Result<Vec<PathBuf>, TailError> {
-    if std::fs::metadata(&config.path).is_ok_and(|m| m.is_dir()) {
-        return Err(TailError::Directory {
-            path: config.path.clone(),
-        });
-    }
-    if !config.follow
-        && let Err(source) = std::fs::File::open(&config.path)
-    {
-        return Err(TailError::Read {
-            path: config.path.clone(),
-            source,
-        });
-    }
-    if !config.all {
-        return Ok(Vec::new());
-    }
-    let mut rotated: Vec<PathBuf> = crate::output_files::beside(&config.path)
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
-    rotated.reverse();
-    Ok(rotated)
-}
-
-/// Reads the files in blocks on one thread, runs `work` on the blocks on all cores, and hands
-/// the results to `print` in file order. Returns how reading ended.
-pub fn in_parallel<R: Send>(
-    config: &TailConfig,
-    older: &[PathBuf],
-    stop: &AtomicBool,
-    work: impl Fn(&follow::Block) -> R + Sync,
-    mut print: impl FnMut(R),
-) -> io::Result<()> {
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
-    std::thread::scope(|scope| {
-        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, follow::Block)>(workers);
-        let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(u64, R)>(workers);
-        let work = &work;
-        for _ in 0..workers {
-            let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
-            scope.spawn(move || {
-                loop {
-                    let job = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((seq, block)) = job else { break };
-                    if done_tx.send((seq, work(&block))).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(done_tx);
-        let reader = scope.spawn(move || {
-            let mut seq = 0;
-            let stopped = || stop.load(Ordering::Relaxed);
-            let shown = |line: &[u8]| EventFrame::parse(line).is_ok_and(|f| selected(config, &f));
-            let from = follow::From {
-                older,
-                active: &config.path,
-                lines: config.lines,
-                shown: &shown,
-                follow: config.follow,
-            };
-            follow::read(&from, &stopped, &mut |block| {
-                let sent = work_tx.send((seq, block)).is_ok();
-                seq += 1;
-                sent && !stopped()
-            })
-        });
-        let mut waiting = std::collections::BTreeMap::new();
-        let mut next = 0;
-        for (seq, rendered) in done_rx {
-            waiting.insert(seq, rendered);
-            while let Some(r) = waiting.remove(&next) {
-                next += 1;
-                print(r);
-            }
-        }
-        reader
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the reader thread panicked")))
-    })
-}
-
-pub fn selected(config: &TailConfig, frame: &EventFrame<'_>) -> bool {
-    if !config.namespaces.is_empty() {
-        let ns = frame.object.metadata.namespace.as_deref().unwrap_or("");
-        if !config.namespaces.iter().any(|n| n == ns) {
-            return false;
-        }
-    }
-    if config.since.is_some() || config.until.is_some() {
-        let Some(t) = frame
-            .object
-            .time()
-            .and_then(|t| t.parse::<Timestamp>().ok())
-        else {
-            return false;
-        };
-        if config.since.is_some_and(|s| t < s) || config.until.is_some_and(|u| t > u) {
-            return false;
-        }
-    }
-    config.filter.as_ref().is_none_or(|f| f.matches(frame))
 }
