@@ -16,10 +16,8 @@
 // getrusage/kill through libc: the logger's CPU and memory.
 #![allow(unsafe_code)]
 
-#[path = "support/measure.rs"]
-mod measure;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use testkit as support;
+use testkit::bench::measure;
 
 use std::time::{Duration, Instant};
 

@@ -9,12 +9,9 @@
 // wait4 through libc: the peak RSS of the process measured.
 #![allow(unsafe_code)]
 
-#[path = "../tests/support/events.rs"]
-mod events;
-#[path = "support/run.rs"]
-mod run;
-#[path = "support/stats.rs"]
-mod stats;
+use testkit::bench::run;
+use testkit::bench::stats;
+use testkit::events;
 
 use run::{Measured, measure};
 use stats::{env_or, not_a_bench_run};

@@ -21,14 +21,10 @@
 // getrusage/kill through libc: CPU, memory and context switches of the processes measured.
 #![allow(unsafe_code)]
 
-#[path = "support/measure.rs"]
-mod measure;
-#[path = "support/raw_server.rs"]
-mod raw_server;
-#[path = "support/stats.rs"]
-mod stats;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use testkit as support;
+use testkit::bench::measure;
+use testkit::bench::raw_server;
+use testkit::bench::stats;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

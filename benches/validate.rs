@@ -9,10 +9,8 @@
 //! text); a thousand distinct lines read over and over, so that they are in the cache as a line
 //! just received is (a million distinct lines would measure the memory instead).
 
-#[path = "../tests/support/events.rs"]
-mod events;
-#[path = "support/stats.rs"]
-mod stats;
+use testkit::bench::stats;
+use testkit::events;
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -2,7 +2,7 @@
 //! scopes the output covers.
 //!
 //! The writer records into the [`Checkpoint`] as lines reach the file (its
-//! [`Progress`](crate::output::Progress)); a newly covered scope goes into the output's record
+//! [`crate::output::Progress`]); a newly covered scope goes into the output's record
 //! (`.events.json.scopes`, see [`position`](crate::position)) once written and synced. Anyone
 //! else reads a [`View`]: the Lease renewal carries its positions, and at the end of a term the
 //! Lease is released with them. Each term starts a new one where its

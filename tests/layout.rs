@@ -281,6 +281,30 @@ fn no_test_file_is_over_700_lines() {
 }
 
 #[test]
+fn test_support_is_a_crate_not_included_by_path_and_keeps_no_dead_code() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files: Vec<PathBuf> = ["tests", "benches"]
+        .iter()
+        .flat_map(|d| rust_files(&root.join(d)))
+        .collect();
+    assert!(files.len() > 10, "the scan finds the tests: {files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for banned in ["#[path", "dead_code"] {
+            // This file names what it looks for.
+            if path.ends_with("layout.rs") {
+                continue;
+            }
+            assert!(
+                !text.contains(banned),
+                "{}: {banned} (use the testkit crate, tests/support)",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn the_readme_is_a_short_hub_that_links_every_page_of_the_docs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();

@@ -7,11 +7,11 @@
 //! what is written is what the server sent.
 
 //!
-//! - [`parse`]: one line → [`Frame`] (whole, with serde; or [`Frame::parse_head`], which stops
+//! - `parse`: one line → [`Frame`] (whole, with serde; or [`Frame::parse_head`], which stops
 //!   reading once the frame is placed, and [`Frame::parse_checked`], which reads on to validate
 //!   the whole line in the same pass: see `head`, and `validate` for the JSON skip both use).
-//! - [`list`]: a LIST page and its items, each made the ADDED frame a watch would send.
-//! - [`write`]: what a watch sends the writer.
+//! - `list`: a LIST page and its items, each made the ADDED frame a watch would send.
+//! - `write`: what a watch sends the writer.
 
 mod head;
 mod list;

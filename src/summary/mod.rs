@@ -1,7 +1,7 @@
 //! `kube-event-logger summary`: what the output files say happened, at a glance. Blocks of lines
 //! are read and parsed on all cores by [`crate::reader`], as `tail` reads them; the
 //! occurrences they hold are tallied in file order ([`Tally`], pure), then drawn for a terminal
-//! or written as one JSON object ([`render`]).
+//! or written as one JSON object (`render`).
 //!
 //! An occurrence is counted as the dashboards count it: one per frame, DELETED frames not
 //! counted (they repeat an Event's last state when it expires), a frame repeated by a relist

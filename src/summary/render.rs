@@ -19,7 +19,7 @@ const MIN_WIDTH: usize = 60;
 
 /// How the text is drawn.
 pub struct Style {
-    /// Columns available (at least [`MIN_WIDTH`] are used).
+    /// Columns available (at least `MIN_WIDTH`, 60, are used).
     pub width: usize,
     /// Warnings in colour (a terminal, NO_COLOR unset).
     pub color: bool,

@@ -87,7 +87,7 @@ async fn a_bad_filter_exits_2_with_a_caret_under_the_problem() {
 
 #[test]
 fn text_logs_are_the_default() {
-    let out = std::process::Command::new(support::BIN)
+    let out = std::process::Command::new(support::bin())
         .args(["run", "--namespace", "Not_Valid"])
         .env("RUST_LOG", "info")
         .output()
@@ -146,7 +146,7 @@ async fn an_unreachable_api_server_gives_one_warning_naming_the_cause() {
 #[test]
 fn kubeconfig_problems_name_the_file_once_and_the_contexts_there_are() {
     let run = |args: &[&str]| {
-        std::process::Command::new(support::BIN)
+        std::process::Command::new(support::bin())
             .arg("run")
             .args(args)
             .args(["--output-file", "-", "--http-addr", "127.0.0.1:0"])
@@ -223,7 +223,7 @@ fn the_readme_run_flags_table_is_whole_and_matches_run_help() {
         .flat_map(long_flags)
         .filter(|f| f != "--output") // the earlier name, told in the row of --output-file
         .collect();
-    let help = std::process::Command::new(support::BIN)
+    let help = std::process::Command::new(support::bin())
         .args(["run", "--help"])
         .output()
         .unwrap();

@@ -1,8 +1,7 @@
 //! `kube-event-logger` (the real binary) against the fake API server, over real sockets (TLS
 //! unless a test says plain), one behaviour per test, grouped by concern.
 
-#[path = "../support/mod.rs"]
-mod support;
+use testkit as support;
 
 mod cli;
 mod http;

@@ -7,7 +7,7 @@ use super::*;
 fn run_once(server: &FakeApiServer, dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let kc = dir.join("kubeconfig");
     std::fs::write(&kc, server.kubeconfig(Some(TOKEN))).unwrap();
-    let out = std::process::Command::new(support::BIN)
+    let out = std::process::Command::new(support::bin())
         .arg("run")
         .arg("--kubeconfig")
         .arg(&kc)
@@ -96,7 +96,7 @@ async fn a_start_that_fails_on_the_http_address_leaves_nothing_behind() {
 #[test]
 fn without_any_cluster_access_it_says_what_it_tried_and_what_to_give() {
     let home = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(support::BIN)
+    let out = std::process::Command::new(support::bin())
         .args(["run", "--output-file", "-", "--http-addr", "127.0.0.1:0"])
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("KUBECONFIG")
@@ -119,7 +119,7 @@ fn without_any_cluster_access_it_says_what_it_tried_and_what_to_give() {
 
 #[test]
 fn every_run_flag_can_be_set_from_the_environment_as_help_says() {
-    let help = std::process::Command::new(support::BIN)
+    let help = std::process::Command::new(support::bin())
         .args(["run", "--help"])
         .output()
         .unwrap();
@@ -162,7 +162,7 @@ fn every_run_flag_can_be_set_from_the_environment_as_help_says() {
 
 #[test]
 fn an_environment_variable_reaches_the_flag_and_is_checked_like_it() {
-    let out = std::process::Command::new(support::BIN)
+    let out = std::process::Command::new(support::bin())
         .args(["run", "--output-file", "-"])
         .env("KUBE_EVENT_LOGGER_MAX_FILES", "0")
         .output()
@@ -175,7 +175,7 @@ fn an_environment_variable_reaches_the_flag_and_is_checked_like_it() {
 #[test]
 fn completion_scripts_come_from_the_command_line_itself() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = std::process::Command::new(support::BIN)
+        let out = std::process::Command::new(support::bin())
             .args(["completion", shell])
             .output()
             .unwrap();
@@ -185,7 +185,7 @@ fn completion_scripts_come_from_the_command_line_itself() {
             assert!(script.contains(word), "{shell}: {word}");
         }
     }
-    let out = std::process::Command::new(support::BIN)
+    let out = std::process::Command::new(support::bin())
         .args(["completion", "tcsh"])
         .output()
         .unwrap();

@@ -9,7 +9,7 @@ use super::*;
 const FILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/summary/files");
 
 fn summary(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(support::BIN)
+    std::process::Command::new(support::bin())
         .arg("summary")
         .args(args)
         .env("NO_COLOR", "1")

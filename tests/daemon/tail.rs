@@ -3,7 +3,7 @@
 use super::*;
 
 fn tail(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(support::BIN)
+    std::process::Command::new(support::bin())
         .arg("tail")
         .args(args)
         .env("NO_COLOR", "1")
@@ -266,7 +266,7 @@ fn tail_highlights_warnings_only_on_a_terminal() {
     let on_tty = std::process::Command::new("script")
         .args([
             "-qec",
-            &format!("{} tail --no-headers {fixtures}", support::BIN),
+            &format!("{} tail --no-headers {fixtures}", support::bin().display()),
             "/dev/null",
         ])
         .env_remove("NO_COLOR")
@@ -299,7 +299,7 @@ struct Following {
 impl Following {
     fn start(args: &[&std::ffi::OsStr]) -> Self {
         use std::io::{BufRead, Read};
-        let mut child = std::process::Command::new(support::BIN)
+        let mut child = std::process::Command::new(support::bin())
             .arg("tail")
             .args(args)
             .stdout(std::process::Stdio::piped())

@@ -2,8 +2,7 @@
 //! checked against themselves and against the daemon: every file parses, and the parts cannot drift apart unnoticed.
 
 mod alloy;
-#[path = "../support/events.rs"]
-mod events;
+use testkit::events;
 mod ingest;
 mod logstash;
 mod loki;

@@ -1,7 +1,6 @@
 //! Realistic core/v1 Event objects in the API server's wire form: compact, `kind` and
 //! `apiVersion` first, Go's `\u003c` `\u003e` `\u0026` escapes, managedFields, non-ASCII text
 //! and escaped quotes (~1.3 KB each).
-#![allow(dead_code)]
 
 /// A JSON string literal as Go's encoder writes it.
 pub fn go_string(s: &str) -> String {

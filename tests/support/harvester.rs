@@ -4,7 +4,6 @@
 //! models Filebeat with its readers closed: blocked by its output past
 //! `close.on_state_change.inactive`, or restarted. What disappears meanwhile (a rotated file
 //! compressed away) cannot be finished.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};

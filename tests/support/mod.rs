@@ -1,8 +1,9 @@
-//! Test support: the fake API server, realistic Events, a test PKI, and a handle on the real
-//! `kube-event-logger` binary.
-#![allow(dead_code)]
+//! The tests' and benchmarks' support: the fake API server, realistic Events, a test PKI, a
+//! Filebeat-like harvester, a handle on the real `kube-event-logger` binary, and the
+//! benchmarks' measuring tools ([`mod@bench`]).
 
 pub mod apiserver;
+pub mod bench;
 pub mod events;
 pub mod harvester;
 pub mod tls;
@@ -13,7 +14,25 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_kube-event-logger");
+/// The `kube-event-logger` binary Cargo built beside the running test or benchmark (in
+/// `target/<profile>/`; the test binary runs from its `deps/`). Cargo builds the package's
+/// binary before its integration tests and benchmarks.
+pub fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running test's path");
+    let deps = exe.parent().expect("the test binary's directory");
+    let profile = if deps.ends_with("deps") {
+        deps.parent().expect("the profile's directory")
+    } else {
+        deps
+    };
+    let bin = profile.join("kube-event-logger");
+    assert!(
+        bin.exists(),
+        "{} is not built: run the tests through cargo",
+        bin.display()
+    );
+    bin
+}
 /// How long a test waits for a behaviour before it fails (a deadline, not a speed target).
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -114,7 +133,7 @@ impl Daemon {
         let kc = dir.join("kubeconfig");
         std::fs::write(&kc, kubeconfig).unwrap();
         let output = dir.join("log/events.json");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.arg("--log-format=json")
             .arg("run")
             .arg("--kubeconfig")

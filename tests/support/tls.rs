@@ -1,5 +1,4 @@
 //! A throwaway CA and a server certificate for 127.0.0.1, made at test time.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 

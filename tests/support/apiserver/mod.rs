@@ -3,7 +3,6 @@
 //! kind/apiVersion), chunked WATCH streams of compact frames split at arbitrary chunk
 //! boundaries, history compaction (410 ERROR frame inside a 200 stream, 410 on an old continue
 //! token), bookmarks, bearer-token auth (401/403 with Status bodies), and injected faults.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;

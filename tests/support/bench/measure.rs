@@ -1,11 +1,10 @@
 //! What the benchmarks share: reading a process's CPU and memory from /proc and getrusage, and
 //! starting the real binary against a fake API server.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::support::{self, apiserver::FakeApiServer};
+use crate::apiserver::FakeApiServer;
 
 /// CPU seconds used by all waited-for children so far.
 pub fn children_cpu_secs() -> f64 {
@@ -68,7 +67,7 @@ pub fn spawn_logger(
 fn logger_command(kc: &Path, out: &Path, extra: &[&str]) -> Command {
     // BENCH_LOGGER: another build of the binary (say, the commit before a change) measured by
     // the same harness, for before/after figures from one run.
-    let bin = std::env::var("BENCH_LOGGER").unwrap_or_else(|_| support::BIN.to_string());
+    let bin = std::env::var("BENCH_LOGGER").unwrap_or_else(|_| crate::bin().display().to_string());
     let mut cmd = Command::new(bin);
     cmd.arg("run")
         .arg("--kubeconfig")

@@ -6,7 +6,6 @@
 //! It answers the one LIST a fresh logger makes (an empty EventList at the stream's starting
 //! resourceVersion), the first WATCH with the stream, and any later WATCH with an open body that
 //! sends nothing (the logger resumes after the last frame and waits, as on a quiet cluster).
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

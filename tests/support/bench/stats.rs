@@ -1,6 +1,5 @@
 //! Small things the benchmarks share that need nothing else: whether this is a benchmark run at
 //! all, settings from the environment and the median of the rounds.
-#![allow(dead_code)]
 
 /// `cargo test --benches` and `cargo bench -- --list` start a `harness = false` benchmark with
 /// these flags: then it does nothing.
