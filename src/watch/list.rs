@@ -45,13 +45,6 @@ struct Page {
 }
 
 impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
-    /// Whether a listed object is already in the output.
-    fn already_written(&self, obj: &ListedObject) -> bool {
-        let mark = obj.namespace.as_ref().and_then(|ns| self.marks.get(ns));
-        !obj.resource_version.is_unwritten(self.written.as_ref())
-            || mark.is_some_and(|m| !obj.resource_version.is_unwritten(Some(m)))
-    }
-
     /// Fetches and parses one LIST page on a task of its own (aborted if dropped unawaited).
     fn fetch_page(&self, token: Option<&str>) -> AbortOnDrop<Result<Page, Outcome>> {
         let (api, scope, cancel) = (
@@ -95,7 +88,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 listed += 1;
                 if obj.resource_version.compare(list_rv) == Some(Ordering::Greater) {
                     newer += 1;
-                } else if !self.already_written(&obj) && self.kept(&obj.line) {
+                } else if !self.machine.already_written(&obj) && self.kept(&obj.line) {
                     sorter.push(&obj.resource_version, &obj.line);
                 }
             }
@@ -160,7 +153,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 .metrics
                 .output
                 .frames_written(DataKind::Added, filled.lines);
-            self.written = Some(last);
+            self.machine.listed_up_to(last);
             self.send(batch).await?;
         }
         if sorted.repeated > 0 {
@@ -210,8 +203,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 None => break,
             }
         }
-        let position = self.seen.as_ref().or(self.machine.position());
-        newest.is_some_and(|n| n.is_unwritten(position))
+        newest.is_some_and(|n| n.is_unwritten(self.machine.newest()))
     }
 }
 

@@ -3,10 +3,12 @@
 //! long to wait first, the reason it is counted under, or that the scope stops for good.
 //! Nothing about a transition is worked out anywhere else.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::Start;
 use super::api::ApiError;
-use crate::frame::{ResourceVersion, Status};
+use crate::frame::{ListedObject, ResourceVersion, Status};
 use crate::metrics::{Relist, WatchStart};
 
 /// Watches that end quickly without a frame, in a row, before the position is taken as lost.
@@ -114,11 +116,53 @@ impl PartialEq for Step {
     }
 }
 
-/// One scope's watch state.
+/// How a transition is told: one log line (and, for a stall, a metric), decided in the step's
+/// arm with everything else about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// Nothing worth a line: a LIST done, shutdown, or a fatal refusal (told by its error).
+    Nothing,
+    /// The server ended the watch: routine, resuming.
+    Resuming,
+    /// Watches keep ending quickly without a frame: the position is taken as lost.
+    NoProgress,
+    /// 401 or 403 after the server had accepted us: retrying with backoff.
+    Refused,
+    /// A LIST's continue token expired (410): listing again from the start.
+    ContinueExpired,
+    /// 429: retrying when the server said.
+    Throttled,
+    /// Another failed request.
+    RequestFailed,
+    Broken,
+    Stalled,
+    Unwritable,
+    Expired,
+    ErrorFrame,
+}
+
+/// The newest version the current attempt's frames carried (data or BOOKMARK).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+enum Seen {
+    #[default]
+    Nothing,
+    /// The newest version written (kept once, not copied per frame).
+    Written,
+    Other(ResourceVersion),
+}
+
+/// One scope's watch state: where it stands and what it has written. The LIST and the stream
+/// report what they see and write here; nothing else keeps a copy.
 #[derive(Debug, Default)]
 pub struct Machine {
     /// Where a resumed watch starts: the newest version seen (written, listed or bookmarked).
     position: Option<ResourceVersion>,
+    /// The newest version handed to the writer for this scope.
+    written: Option<ResourceVersion>,
+    /// See [`Start::List`]: kept for the scope's later LISTs (a relist after 410).
+    marks: BTreeMap<String, ResourceVersion>,
+    /// What the current attempt has seen so far.
+    seen: Seen,
     /// Quick, empty watch ends in a row.
     stalls: u32,
     /// Whether the API server has accepted any request for this scope.
@@ -126,11 +170,64 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Starts from the output's last frame for the scope, if any.
-    pub fn new(position: Option<ResourceVersion>) -> Self {
-        Self {
-            position,
-            ..Self::default()
+    /// Starts where the output (or the previous leader) left the scope.
+    pub fn new(start: Start) -> Self {
+        match start {
+            Start::After(rv) => Self {
+                position: Some(rv.clone()),
+                written: Some(rv),
+                ..Self::default()
+            },
+            Start::List { marks } => Self {
+                marks,
+                ..Self::default()
+            },
+        }
+    }
+
+    /// A frame of the current attempt carried `rv` (and it was not written).
+    pub fn saw(&mut self, rv: ResourceVersion) {
+        self.seen = Seen::Other(rv);
+    }
+
+    /// Whether a frame of this version is still to be written.
+    pub fn must_write(&self, rv: &ResourceVersion) -> bool {
+        rv.is_unwritten(self.written.as_ref())
+    }
+
+    /// A frame of the current attempt, of this version, went to the writer.
+    pub fn wrote(&mut self, rv: ResourceVersion) {
+        self.written = Some(rv);
+        self.seen = Seen::Written;
+    }
+
+    /// A LIST wrote up to this version (the LIST's own version is its outcome).
+    pub fn listed_up_to(&mut self, rv: ResourceVersion) {
+        if self.seen == Seen::Written {
+            self.seen = self.written.clone().map_or(Seen::Nothing, Seen::Other);
+        }
+        self.written = Some(rv);
+    }
+
+    /// The newest version handed to the writer.
+    pub fn written(&self) -> Option<&ResourceVersion> {
+        self.written.as_ref()
+    }
+
+    /// Whether a listed object is already in the output: at or below what was written, or its
+    /// namespace's mark.
+    pub fn already_written(&self, obj: &ListedObject) -> bool {
+        let mark = obj.namespace.as_ref().and_then(|ns| self.marks.get(ns));
+        !self.must_write(&obj.resource_version)
+            || mark.is_some_and(|m| !obj.resource_version.is_unwritten(Some(m)))
+    }
+
+    /// The newest version seen so far, this attempt included.
+    pub fn newest(&self) -> Option<&ResourceVersion> {
+        match &self.seen {
+            Seen::Nothing => self.position.as_ref(),
+            Seen::Written => self.written.as_ref(),
+            Seen::Other(rv) => Some(rv),
         }
     }
 
@@ -143,21 +240,19 @@ impl Machine {
     }
 
     /// The newest version seen.
+    #[cfg(test)]
     pub fn position(&self) -> Option<&ResourceVersion> {
         self.position.as_ref()
     }
 
-    /// From how an attempt ended, and the newest version its frames carried (data or
-    /// BOOKMARK), to what comes next. Any outcome but a failed request means the API server
-    /// accepted one: refusals from then on are retried, not fatal.
-    pub fn step(&mut self, seen: Option<ResourceVersion>, outcome: &Outcome) -> Step {
+    /// From how an attempt ended (and what its frames carried) to what comes next, and how it
+    /// is told. Any outcome but a failed request means the API server accepted one: refusals
+    /// from then on are retried, not fatal.
+    pub fn step(&mut self, outcome: &Outcome) -> (Step, Said) {
         if !matches!(outcome, Outcome::Failed(_) | Outcome::Cancelled) {
             self.started = true;
         }
-        let saw_frames = seen.is_some();
-        if let Some(rv) = seen {
-            self.position = Some(rv);
-        }
+        let saw_frames = self.end_attempt();
         let progressed = saw_frames
             || matches!(
                 outcome,
@@ -182,37 +277,73 @@ impl Machine {
             None => next(Request::List, wait, Reason::List(Relist::Retry)),
         };
         match outcome {
-            Outcome::Cancelled => Step::Stop,
-            Outcome::Failed(e) if !self.started && e.is_refusal() => Step::Fatal(e.clone()),
+            Outcome::Cancelled => (Step::Stop, Said::Nothing),
+            Outcome::Failed(e) if !self.started && e.is_refusal() => {
+                (Step::Fatal(e.clone()), Said::Nothing)
+            }
             Outcome::Listed(rv) => {
                 self.position = Some(rv.clone());
-                next(
-                    Request::Watch(rv.clone()),
-                    Wait::None,
-                    Reason::Watch(WatchStart::AfterList),
-                )
+                let after_list = Reason::Watch(WatchStart::AfterList);
+                let watch = next(Request::Watch(rv.clone()), Wait::None, after_list);
+                (watch, Said::Nothing)
             }
-            Outcome::Closed { .. } if progressed => resume(Wait::None, WatchStart::ServerClosed),
+            Outcome::Closed { .. } if progressed => {
+                (resume(Wait::None, WatchStart::ServerClosed), Said::Resuming)
+            }
             Outcome::Closed { .. } => {
                 self.stalls += 1;
                 if self.stalls >= STALL_LIMIT {
                     self.stalls = 0;
-                    return relist(Wait::Backoff, Relist::NoProgress);
+                    return (relist(Wait::Backoff, Relist::NoProgress), Said::NoProgress);
                 }
-                resume(Wait::Backoff, WatchStart::ServerClosed)
+                let closed = WatchStart::ServerClosed;
+                (resume(Wait::Backoff, closed), Said::Resuming)
             }
-            Outcome::Stalled => relist(Wait::Backoff, Relist::Stalled),
-            Outcome::Unwritable(_) => relist(Wait::Backoff, Relist::Retry),
-            Outcome::Expired if progressed => relist(Wait::None, Relist::Expired),
-            Outcome::Expired => relist(Wait::Backoff, Relist::Expired),
-            Outcome::Broken(_) => resume(Wait::Backoff, WatchStart::Broken),
-            Outcome::ErrorFrame(_) => resume(Wait::Backoff, WatchStart::ErrorFrame),
-            Outcome::Failed(e) if e.is_expired() => relist(Wait::Backoff, Relist::Expired),
+            Outcome::Stalled => (relist(Wait::Backoff, Relist::Stalled), Said::Stalled),
+            Outcome::Unwritable(_) => (relist(Wait::Backoff, Relist::Retry), Said::Unwritable),
+            Outcome::Expired if progressed => (relist(Wait::None, Relist::Expired), Said::Expired),
+            Outcome::Expired => (relist(Wait::Backoff, Relist::Expired), Said::Expired),
+            Outcome::Broken(_) => (resume(Wait::Backoff, WatchStart::Broken), Said::Broken),
+            Outcome::ErrorFrame(_) => (
+                resume(Wait::Backoff, WatchStart::ErrorFrame),
+                Said::ErrorFrame,
+            ),
+            Outcome::Failed(e) if e.is_expired() => (
+                relist(Wait::Backoff, Relist::Expired),
+                Said::ContinueExpired,
+            ),
             Outcome::Failed(e) => {
                 let wait = e.retry_after().map_or(Wait::Backoff, Wait::RetryAfter);
-                resume(wait, WatchStart::RequestFailed)
+                let said = match e.code() {
+                    Some(401 | 403) => Said::Refused,
+                    Some(429) => Said::Throttled,
+                    _ => Said::RequestFailed,
+                };
+                (resume(wait, WatchStart::RequestFailed), said)
             }
         }
+    }
+
+    /// The attempt's newest version becomes the position; whether it saw any frame.
+    fn end_attempt(&mut self) -> bool {
+        let seen = match std::mem::take(&mut self.seen) {
+            Seen::Nothing => return false,
+            Seen::Written => self.written.clone(),
+            Seen::Other(rv) => Some(rv),
+        };
+        if seen.is_some() {
+            self.position = seen;
+        }
+        true
+    }
+
+    /// [`step`](Self::step) after an attempt whose frames carried `seen` (tests).
+    #[cfg(test)]
+    fn step_seen(&mut self, seen: Option<ResourceVersion>, outcome: &Outcome) -> Step {
+        if let Some(rv) = seen {
+            self.saw(rv);
+        }
+        self.step(outcome).0
     }
 }
 
@@ -225,7 +356,7 @@ mod tests {
     }
 
     fn at(pos: &str) -> Machine {
-        let mut m = Machine::new(Some(rv(pos)));
+        let mut m = Machine::new(Start::After(rv(pos)));
         m.started = true;
         m
     }
@@ -271,11 +402,14 @@ mod tests {
     #[test]
     fn first_request_resumes_or_lists() {
         assert_eq!(
-            Machine::new(Some(rv("5"))).first(),
+            Machine::new(Start::After(rv("5"))).first(),
             (Request::Watch(rv("5")), Reason::Watch(WatchStart::Start))
         );
         assert_eq!(
-            Machine::new(None).first(),
+            Machine::new(Start::List {
+                marks: BTreeMap::new()
+            })
+            .first(),
             (Request::List, Reason::List(Relist::Initial))
         );
     }
@@ -284,7 +418,7 @@ mod tests {
     fn a_list_leads_to_a_watch_from_its_version() {
         let mut m = Machine::default();
         assert_eq!(
-            m.step(None, &Outcome::Listed(rv("9"))),
+            m.step_seen(None, &Outcome::Listed(rv("9"))),
             progressed(go(
                 Request::Watch(rv("9")),
                 Wait::None,
@@ -300,12 +434,12 @@ mod tests {
         let failed = Outcome::Unwritable("disk full".into());
         assert!(failed.breaks_watch());
         assert_eq!(
-            m.step(None, &failed),
+            m.step_seen(None, &failed),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Retry))
         );
         let mut m = at("5");
         assert_eq!(
-            m.step(None, &failed),
+            m.step_seen(None, &failed),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Retry))
         );
     }
@@ -314,7 +448,7 @@ mod tests {
     fn clean_ends_resume_at_once_and_broken_ones_back_off() {
         let mut m = at("5");
         assert_eq!(
-            m.step(Some(rv("6")), &CLOSED),
+            m.step_seen(Some(rv("6")), &CLOSED),
             progressed(go(
                 Request::Watch(rv("6")),
                 Wait::None,
@@ -322,7 +456,7 @@ mod tests {
             ))
         );
         assert_eq!(
-            m.step(None, &Outcome::Broken("x".into())),
+            m.step_seen(None, &Outcome::Broken("x".into())),
             go(
                 Request::Watch(rv("6")),
                 Wait::Backoff,
@@ -330,7 +464,7 @@ mod tests {
             )
         );
         assert_eq!(
-            m.step(
+            m.step_seen(
                 None,
                 &Outcome::ErrorFrame(Status {
                     code: 500,
@@ -345,7 +479,7 @@ mod tests {
         );
         // A watch that lasted its time is progress even without a frame.
         assert_eq!(
-            m.step(
+            m.step_seen(
                 None,
                 &Outcome::Closed {
                     ran_its_course: true
@@ -367,10 +501,10 @@ mod tests {
             Wait::Backoff,
             Reason::Watch(WatchStart::ServerClosed),
         );
-        assert_eq!(m.step(None, &CLOSED), again);
-        assert_eq!(m.step(None, &CLOSED), again);
+        assert_eq!(m.step_seen(None, &CLOSED), again);
+        assert_eq!(m.step_seen(None, &CLOSED), again);
         assert_eq!(
-            m.step(None, &CLOSED),
+            m.step_seen(None, &CLOSED),
             go(
                 Request::List,
                 Wait::Backoff,
@@ -378,29 +512,29 @@ mod tests {
             )
         );
         // Progress in between clears the count.
-        m.step(None, &CLOSED);
-        m.step(Some(rv("5")), &Outcome::Broken("x".into()));
-        m.step(None, &CLOSED);
-        assert_eq!(m.step(None, &CLOSED), again);
+        m.step_seen(None, &CLOSED);
+        m.step_seen(Some(rv("5")), &Outcome::Broken("x".into()));
+        m.step_seen(None, &CLOSED);
+        assert_eq!(m.step_seen(None, &CLOSED), again);
     }
 
     #[test]
     fn expiry_relists() {
         let mut m = at("5");
         assert_eq!(
-            m.step(None, &Outcome::Expired),
+            m.step_seen(None, &Outcome::Expired),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Expired))
         );
         assert_eq!(
-            m.step(Some(rv("6")), &Outcome::Expired),
+            m.step_seen(Some(rv("6")), &Outcome::Expired),
             progressed(go(Request::List, Wait::None, Reason::List(Relist::Expired)))
         );
         assert_eq!(
-            m.step(None, &Outcome::Failed(status(410, None))),
+            m.step_seen(None, &Outcome::Failed(status(410, None))),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Expired))
         );
         assert_eq!(
-            m.step(None, &Outcome::Stalled),
+            m.step_seen(None, &Outcome::Stalled),
             go(Request::List, Wait::Backoff, Reason::List(Relist::Stalled))
         );
     }
@@ -412,7 +546,7 @@ mod tests {
             ..Machine::default()
         };
         assert_eq!(
-            m.step(
+            m.step_seen(
                 None,
                 &Outcome::Failed(status(429, Some(Duration::from_secs(2))))
             ),
@@ -424,31 +558,31 @@ mod tests {
         );
         let mut m = at("7");
         assert_eq!(
-            m.step(None, &Outcome::Failed(status(503, None))),
+            m.step_seen(None, &Outcome::Failed(status(503, None))),
             go(
                 Request::Watch(rv("7")),
                 Wait::Backoff,
                 Reason::Watch(WatchStart::RequestFailed)
             )
         );
-        assert_eq!(m.step(None, &Outcome::Cancelled), Step::Stop);
+        assert_eq!(m.step_seen(None, &Outcome::Cancelled), Step::Stop);
     }
 
     #[test]
     fn refusals_are_fatal_only_before_anything_succeeded() {
-        let mut m = Machine::new(Some(rv("3")));
+        let mut m = Machine::new(Start::After(rv("3")));
         assert_eq!(
-            m.step(None, &Outcome::Failed(status(403, None))),
+            m.step_seen(None, &Outcome::Failed(status(403, None))),
             Step::Fatal(status(403, None))
         );
         // Not a refusal: retried even before the first success.
         assert!(matches!(
-            m.step(None, &Outcome::Failed(status(500, None))),
+            m.step_seen(None, &Outcome::Failed(status(500, None))),
             Step::Next { .. }
         ));
         m.started = true;
         assert_eq!(
-            m.step(None, &Outcome::Failed(status(403, None))),
+            m.step_seen(None, &Outcome::Failed(status(403, None))),
             go(
                 Request::Watch(rv("3")),
                 Wait::Backoff,
@@ -457,5 +591,87 @@ mod tests {
         );
         assert!(Outcome::Failed(status(403, None)).breaks_watch());
         assert!(!CLOSED.breaks_watch());
+    }
+
+    #[test]
+    fn each_transition_says_how_it_is_told() {
+        let said = |m: &mut Machine, o: Outcome| m.step(&o).1;
+        let mut m = at("5");
+        assert_eq!(
+            said(&mut m, Outcome::Failed(status(401, None))),
+            Said::Refused
+        );
+        assert_eq!(
+            said(&mut m, Outcome::Failed(status(403, None))),
+            Said::Refused
+        );
+        assert_eq!(
+            said(&mut m, Outcome::Failed(status(429, None))),
+            Said::Throttled
+        );
+        assert_eq!(
+            said(&mut m, Outcome::Failed(status(503, None))),
+            Said::RequestFailed
+        );
+        let continue_expired = Outcome::Failed(status(410, None));
+        assert_eq!(said(&mut m, continue_expired), Said::ContinueExpired);
+        assert_eq!(said(&mut m, Outcome::Stalled), Said::Stalled);
+        assert_eq!(said(&mut m, Outcome::Expired), Said::Expired);
+        assert_eq!(said(&mut m, Outcome::Listed(rv("9"))), Said::Nothing);
+        // Quick empty ends are routine until the third in a row, which relists.
+        assert_eq!(said(&mut m, CLOSED), Said::Resuming);
+        assert_eq!(said(&mut m, CLOSED), Said::Resuming);
+        assert_eq!(said(&mut m, CLOSED), Said::NoProgress);
+        assert_eq!(said(&mut m, Outcome::Cancelled), Said::Nothing);
+        let mut fresh = Machine::new(Start::After(rv("5")));
+        let refused = Outcome::Failed(status(403, None));
+        assert_eq!(
+            fresh.step(&refused),
+            (Step::Fatal(status(403, None)), Said::Nothing)
+        );
+    }
+
+    #[test]
+    fn what_was_written_and_seen_is_the_machines_own() {
+        let marks = BTreeMap::from([("a".to_string(), rv("20"))]);
+        let mut m = Machine::new(Start::List { marks });
+        let listed = |ns: &str, v: &str| ListedObject {
+            namespace: Some(ns.into()),
+            resource_version: rv(v),
+            line: Vec::new(),
+        };
+        assert!(
+            m.already_written(&listed("a", "20")),
+            "at its namespace's mark"
+        );
+        assert!(!m.already_written(&listed("a", "21")));
+        assert!(
+            !m.already_written(&listed("b", "3")),
+            "no mark, nothing written"
+        );
+        m.listed_up_to(rv("15"));
+        assert!(m.already_written(&listed("b", "15")));
+        assert_eq!(m.newest(), None, "a LIST's items are not its position");
+        m.step(&Outcome::Listed(rv("30")));
+        assert_eq!(m.newest(), Some(&rv("30")));
+        // The watch: a frame written, a bookmark, another frame written.
+        assert!(m.must_write(&rv("31")));
+        m.wrote(rv("31"));
+        assert!(!m.must_write(&rv("31")));
+        assert_eq!(m.newest(), Some(&rv("31")));
+        m.saw(rv("35"));
+        assert_eq!(m.newest(), Some(&rv("35")));
+        assert_eq!(m.written(), Some(&rv("31")));
+        m.wrote(rv("36"));
+        m.step(&Outcome::Broken("x".into()));
+        assert_eq!(
+            m.position(),
+            Some(&rv("36")),
+            "resumes after the newest seen"
+        );
+        assert!(
+            m.already_written(&listed("a", "21")),
+            "after what was written"
+        );
     }
 }

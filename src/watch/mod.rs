@@ -29,13 +29,13 @@ use tokio_util::sync::CancellationToken;
 pub use api::{ApiError, EventsApi, KubeApi};
 pub use external_sort::SpillDir;
 pub use list::ListSorting;
-use machine::{Machine, Outcome, Reason, Request, Step, Wait};
+use machine::{Machine, Outcome, Reason, Request, Said, Step, Wait};
 
 use crate::backoff::Backoff;
 use crate::event::EventFrame;
 use crate::frame::{Batch, Outlet, ResourceVersion, Scope, Write};
 use crate::health::Health;
-use crate::metrics::{Metrics, Relist};
+use crate::metrics::Metrics;
 
 /// Decides whether a data frame is written (the local part of `--filter`).
 pub type Keep = Arc<dyn Fn(&EventFrame<'_>) -> bool + Send + Sync>;
@@ -124,40 +124,28 @@ struct Retry {
     in_: Duration,
 }
 
-/// Watches one scope until shutdown or a fatal refusal.
+/// Watches one scope until shutdown or a fatal refusal: performs the requests its [`Machine`]
+/// asks for and tells what each attempt ended with.
 pub struct ScopeWatch<A, O> {
     scope: Scope,
     ctx: Shared<A, O>,
+    /// Where the scope stands: its position, what was written, its marks.
     machine: Machine,
-    /// The newest version handed to the writer for this scope.
-    written: Option<ResourceVersion>,
-    /// See [`Start::List`]; kept for the scope's later LISTs (a relist after 410).
-    marks: BTreeMap<String, ResourceVersion>,
-    /// The newest version the current attempt's frames carried (data or BOOKMARK); reported
-    /// to the machine when the attempt ends.
-    seen: Option<ResourceVersion>,
     /// When the event-time lag was last measured (it costs a parse, so at most once a second).
     lag_measured: Option<Instant>,
 }
 
 impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     pub fn new(scope: Scope, ctx: Shared<A, O>, start: Start) -> Self {
-        let (written, marks) = match start {
-            Start::After(rv) => (Some(rv), BTreeMap::new()),
-            Start::List { marks } => (None, marks),
-        };
         Self {
             scope,
             ctx,
-            machine: Machine::new(written.clone()),
-            written,
-            marks,
-            seen: None,
+            machine: Machine::new(start),
             lag_measured: None,
         }
     }
 
-    /// Whether a listed object is already in the output.
+    /// Runs until shutdown (`Ok`) or a refusal that retrying will not mend.
     pub async fn run(mut self) -> Result<(), WatchError> {
         let (mut request, mut reason) = self.machine.first();
         match &request {
@@ -179,7 +167,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 Request::List => self.list().await?,
                 Request::Watch(rv) => self.watch(rv.clone()).await?,
             };
-            let step = self.machine.step(self.seen.take(), &outcome);
+            let (step, said) = self.machine.step(&outcome);
             // The delay before the next request, and how many attempts in a row have waited.
             let delay = match &step {
                 Step::Next {
@@ -200,14 +188,11 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             if delay.is_some() {
                 attempts += 1;
             }
-            self.report(
-                &outcome,
-                &step,
-                delay.map(|d| Retry {
-                    attempt: attempts,
-                    in_: d,
-                }),
-            );
+            let retry = delay.map(|d| Retry {
+                attempt: attempts,
+                in_: d,
+            });
+            self.report(&outcome, said, retry);
             match step {
                 Step::Stop => return Ok(()),
                 Step::Fatal(e) => return Err(WatchError::refused(self.scope, e)),
@@ -226,8 +211,9 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         }
     }
 
-    /// The one place a transition is logged and shown in health and metrics.
-    fn report(&self, outcome: &Outcome, step: &Step, retry: Option<Retry>) {
+    /// The one place a transition is logged and shown in health and metrics, as the machine
+    /// said; `outcome` supplies the details.
+    fn report(&self, outcome: &Outcome, said: Said, retry: Option<Retry>) {
         let scope = &self.scope;
         // Each retried failure is one line, with the attempt and the wait before the next one.
         let (attempt, retry_in) = retry.map_or((0, String::new()), |r| {
@@ -236,51 +222,46 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         if outcome.breaks_watch() {
             self.ctx.health.set_watching(scope, false);
         }
-        match outcome {
-            Outcome::Listed(_) | Outcome::Cancelled => {}
-            Outcome::Failed(_) if matches!(step, Step::Fatal(_)) => {}
-            Outcome::Failed(e) => match e.code() {
-                Some(401 | 403) => {
-                    tracing::warn!(%scope, error = %e, attempt, retry_in, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
-                }
-                Some(410) => {
-                    tracing::warn!(%scope, "the list continue token expired (410); listing again from the start")
-                }
-                Some(429) => {
-                    tracing::warn!(%scope, error = %e, attempt, retry_in, "the API server is throttling us (429); retrying when it said")
-                }
-                _ => {
-                    tracing::warn!(%scope, error = %e, attempt, retry_in, "request failed; retrying with backoff")
-                }
-            },
-            Outcome::Closed { .. } => {
-                if matches!(
-                    step,
-                    Step::Next {
-                        reason: Reason::List(Relist::NoProgress),
-                        ..
-                    }
-                ) {
-                    tracing::warn!(%scope, "the watch makes no progress; treating the position as lost and listing again");
-                } else {
-                    tracing::debug!(%scope, "the server ended the watch; resuming");
-                }
+        let error = match outcome {
+            Outcome::Failed(e) => e.to_string(),
+            Outcome::Broken(why) | Outcome::Unwritable(why) => why.clone(),
+            _ => String::new(),
+        };
+        match said {
+            Said::Nothing => {}
+            Said::Resuming => tracing::debug!(%scope, "the server ended the watch; resuming"),
+            Said::NoProgress => {
+                tracing::warn!(%scope, "the watch makes no progress; treating the position as lost and listing again")
             }
-            Outcome::Broken(why) => {
-                tracing::warn!(%scope, reason = %why, attempt, retry_in, "the watch stream broke; reconnecting from the last whole frame");
+            Said::Refused => {
+                tracing::warn!(%scope, error, attempt, retry_in, "the API server refuses us; retrying with backoff (check credentials and RBAC: get, list, watch on events)")
             }
-            Outcome::Stalled => {
+            Said::ContinueExpired => {
+                tracing::warn!(%scope, "the list continue token expired (410); listing again from the start")
+            }
+            Said::Throttled => {
+                tracing::warn!(%scope, error, attempt, retry_in, "the API server is throttling us (429); retrying when it said")
+            }
+            Said::RequestFailed => {
+                tracing::warn!(%scope, error, attempt, retry_in, "request failed; retrying with backoff")
+            }
+            Said::Broken => {
+                tracing::warn!(%scope, reason = %error, attempt, retry_in, "the watch stream broke; reconnecting from the last whole frame");
+            }
+            Said::Stalled => {
                 self.ctx.metrics.watch.stalled();
                 tracing::warn!(%scope, stall_timeout_s = self.ctx.stall_timeout.as_secs(), "the watch delivered nothing while the API server has newer events; not ready, listing again");
             }
-            Outcome::Unwritable(e) => {
-                tracing::error!(%scope, error = %e, "sorting the LIST on disk failed (disk full or the output directory not writable?); not ready, listing again with backoff");
+            Said::Unwritable => {
+                tracing::error!(%scope, error, "sorting the LIST on disk failed (disk full or the output directory not writable?); not ready, listing again with backoff");
             }
-            Outcome::Expired => {
+            Said::Expired => {
                 tracing::warn!(%scope, "the watch position expired (410); listing again, writing only versions not yet written");
             }
-            Outcome::ErrorFrame(status) => {
-                tracing::warn!(%scope, code = status.code, reason = %status.reason, message = %status.message, "ERROR frame in the watch stream; reconnecting");
+            Said::ErrorFrame => {
+                if let Outcome::ErrorFrame(status) = outcome {
+                    tracing::warn!(%scope, code = status.code, reason = %status.reason, message = %status.message, "ERROR frame in the watch stream; reconnecting");
+                }
             }
         }
     }
@@ -312,7 +293,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             .send(Write::Lines(batch))
             .await
             .map_err(|_| WatchError::OutputClosed)?;
-        if let Some(rv) = &self.written {
+        if let Some(rv) = self.machine.written() {
             let position = Write::Position(self.scope.clone(), rv.clone());
             self.ctx
                 .out

@@ -35,6 +35,24 @@ const LINGER_BELOW: usize = 32 * 1024;
 /// A batch's first frame waits at most about this long (plus one LINGER) for the rest.
 const GATHER_AT_MOST: Duration = Duration::from_millis(10);
 
+/// How the chunk that starts a batch came.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Long after the one before: a lone frame on a quiet stream goes at once.
+    Quiet,
+    /// Soon after the one before: a small batch lingers a moment for the next chunk.
+    Burst,
+}
+
+/// What one gathering took from the connection.
+struct Gathered {
+    batch: Batch,
+    /// More than the first chunk was taken (it came at the gathering's start, or later).
+    more: bool,
+    /// How the watch ended, if it did.
+    end: Option<ChunkEnd>,
+}
+
 /// Why a watch body stopped giving chunks.
 enum ChunkEnd {
     /// The server ended the stream cleanly.
@@ -102,19 +120,22 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                     continue;
                 }
             };
-            // A chunk long after the one before: a quiet stream, where a lone frame goes at once.
             let now = Instant::now();
-            let quiet = now - last_chunk > LINGER;
+            let pace = if now - last_chunk > LINGER {
+                Pace::Quiet
+            } else {
+                Pace::Burst
+            };
             last_chunk = now;
-            let (batch, more, ended) = self
-                .gather(chunk, &mut body, &mut splitter, last_chunk, quiet)
+            let gathered = self
+                .gather(chunk, &mut body, &mut splitter, last_chunk, pace)
                 .await;
             // When the last chunk came: read once per batch, not per chunk.
-            if more {
+            if gathered.more {
                 last_chunk = Instant::now();
             }
-            self.send(batch).await?;
-            if let Err(end) = ended {
+            self.send(gathered.batch).await?;
+            if let Some(end) = gathered.end {
                 return Ok(match end {
                     ChunkEnd::Stream => Outcome::Closed {
                         ran_its_course: opened.elapsed() >= timeout / 2,
@@ -129,16 +150,15 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     /// per chunk (the API server flushes every event on its own when it is not busy). In a burst
     /// of small chunks a small batch waits a moment for the next one rather than pay a write per
     /// frame, with one deadline per batch; a lone frame on a quiet stream, or a large batch,
-    /// goes at once. Also says whether more than `chunk` was taken (it came at `gathering`), and
-    /// how the watch ended, if it did.
+    /// goes at once. `chunk` came at `gathering`.
     async fn gather(
         &mut self,
         chunk: Option<Result<http_body::Frame<Bytes>, BodyError<A>>>,
         body: &mut A::Body,
         splitter: &mut LineSplitter,
         gathering: Instant,
-        quiet: bool,
-    ) -> (Batch, bool, Result<(), ChunkEnd>) {
+        pace: Pace,
+    ) -> Gathered {
         let mut batch = Batch::new();
         let mut more = false;
         let mut next = Some(chunk);
@@ -150,7 +170,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             }
             next = match ready_now(body).await {
                 Some(chunk) => Some(chunk),
-                None if !quiet
+                None if pace == Pace::Burst
                     && batch.len() < LINGER_BELOW
                     && gathering.elapsed() < GATHER_AT_MOST =>
                 {
@@ -161,7 +181,11 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             };
             more |= next.is_some();
         }
-        (batch, more, ended)
+        Gathered {
+            batch,
+            more,
+            end: ended.err(),
+        }
     }
 
     /// Splits one chunk of the watch body into the batch. `Err` when the watch is over: the
@@ -226,7 +250,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             Frame::Error(status) if status.is_expired() => return Err(Outcome::Expired),
             Frame::Error(status) => return Err(Outcome::ErrorFrame(status)),
             Frame::Bookmark(rv) => {
-                self.seen = Some(rv);
+                self.machine.saw(rv);
                 return Ok(());
             }
             Frame::Data {
@@ -235,17 +259,18 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 ..
             } => (kind, resource_version),
         };
-        self.seen = Some(rv.clone());
-        if !rv.is_unwritten(self.written.as_ref()) {
+        if !self.machine.must_write(&rv) {
             tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
+            self.machine.saw(rv);
             return Ok(());
         }
         if !kept {
+            self.machine.saw(rv);
             return Ok(());
         }
         batch.extend_from_slice(bytes);
         batch.push(b'\n');
-        self.written = Some(rv);
+        self.machine.wrote(rv);
         self.ctx.metrics.output.frames_written(kind, 1);
         Ok(())
     }
