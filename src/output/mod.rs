@@ -10,6 +10,7 @@
 
 mod compress;
 mod file;
+mod pending;
 mod retention;
 mod writer;
 
@@ -345,11 +346,11 @@ mod tests {
         loop {
             let line = format!("{{\"n\":{sent}}}\n").into_bytes();
             match tx.try_send(line.clone().into()) {
-                Ok(true) => {
+                Ok(()) => {
                     expected.extend_from_slice(&line);
                     sent += 1;
                 }
-                Ok(false) => break,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => break,
                 Err(e) => panic!("{e:?}"),
             }
             assert!(
