@@ -184,7 +184,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size, env = "KUBE_EVENT_LOGGER_MAX_FILE_SIZE")]
     pub max_file_size: u64,
 
-    /// Rotated files kept beside the active one: the newest plain, older ones gzipped.
+    /// Rotated files kept beside the active one (gzipped once --compress-after has passed, except
+    /// the newest).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000), env = "KUBE_EVENT_LOGGER_MAX_FILES")]
     pub max_files: u16,
 

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::frame::{Frame, FrameError};
+use crate::frame::{DataKind, Frame, FrameError};
 
 type Str<'a> = Option<Cow<'a, str>>;
 
@@ -102,6 +102,11 @@ pub struct Series<'a> {
 }
 
 impl<'a> EventFrame<'a> {
+    /// ADDED, MODIFIED or DELETED (`None` for any other frame type).
+    pub fn kind(&self) -> Option<DataKind> {
+        DataKind::of(&self.frame_type)
+    }
+
     pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(line)
     }

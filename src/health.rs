@@ -39,8 +39,8 @@ impl Health {
         *self.standby.lock().unwrap_or_else(|e| e.into_inner()) = standby;
     }
 
-    /// A standby is ready: it is healthy and waiting; only the leader needs watches and output.
-    /// What the readiness answer says besides "ok", if anything.
+    /// What the readiness answer says besides "ok", if anything: a standby is ready (healthy and
+    /// waiting; only the leader needs watches and output).
     pub fn role(&self) -> Option<String> {
         let standby = self.standby.lock().unwrap_or_else(|e| e.into_inner());
         standby.as_ref().map(|s| match (&s.leader, s.silent) {

@@ -15,8 +15,9 @@ use tokio::net::TcpListener;
 use crate::health::Health;
 use crate::metrics::{Exposition, Metrics};
 
+/// What the endpoints read: the process's health and metrics (read-only here).
 #[derive(Clone)]
-struct Shared {
+struct Observed {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 }
@@ -33,7 +34,7 @@ pub async fn bind(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(Shared { health, metrics });
+        .with_state(Observed { health, metrics });
     let serve = async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the HTTP endpoint failed");
@@ -42,7 +43,7 @@ pub async fn bind(
     Ok((local, serve))
 }
 
-async fn readyz(State(s): State<Shared>) -> (StatusCode, String) {
+async fn readyz(State(s): State<Observed>) -> (StatusCode, String) {
     match s.health.ready() {
         Ok(()) => match s.health.role() {
             Some(role) => (StatusCode::OK, format!("ok ({role})\n")),
@@ -56,7 +57,7 @@ async fn readyz(State(s): State<Shared>) -> (StatusCode, String) {
 }
 
 /// The body in the format the scraper accepts, with the content type that matches it.
-async fn metrics_text(State(s): State<Shared>, headers: HeaderMap) -> impl IntoResponse {
+async fn metrics_text(State(s): State<Observed>, headers: HeaderMap) -> impl IntoResponse {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Exposition::negotiate(accept);
     s.metrics.leader.set_ready(s.health.ready().is_ok());

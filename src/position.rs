@@ -179,7 +179,8 @@ pub fn read_scopes(output: &Path) -> Option<Vec<Scope>> {
     )
 }
 
-/// Records the scopes `output` covers: temp file, fsync, rename.
+/// Records the scopes `output` covers: temp file, fsync, rename, fsync of the directory (so the
+/// rename itself survives a crash).
 pub fn write_scopes(output: &Path, scopes: &[Scope]) -> io::Result<()> {
     let path = crate::output_files::sibling(output, crate::output_files::Naming::scopes)
         .ok_or_else(|| io::Error::other("the output path needs a UTF-8 file name"))?;

@@ -15,6 +15,16 @@ pub enum DataKind {
 }
 
 impl DataKind {
+    /// The data kind a frame type names (`None`: BOOKMARK, ERROR or anything else).
+    pub fn of(frame_type: &str) -> Option<Self> {
+        match frame_type {
+            "ADDED" => Some(DataKind::Added),
+            "MODIFIED" => Some(DataKind::Modified),
+            "DELETED" => Some(DataKind::Deleted),
+            _ => None,
+        }
+    }
+
     /// The name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -138,12 +148,10 @@ impl<'a> Frame<'a> {
         namespace: Option<Cow<'a, str>>,
         resource_version: Option<Cow<'_, str>>,
     ) -> Result<Self, FrameError> {
-        let kind = match kind {
-            "ADDED" => Some(DataKind::Added),
-            "MODIFIED" => Some(DataKind::Modified),
-            "DELETED" => Some(DataKind::Deleted),
-            "BOOKMARK" => None,
-            other => return Err(FrameError::UnknownType(other.into())),
+        let kind = match (DataKind::of(kind), kind) {
+            (Some(data), _) => Some(data),
+            (None, "BOOKMARK") => None,
+            (None, other) => return Err(FrameError::UnknownType(other.into())),
         };
         let missing = kind.map_or("BOOKMARK", DataKind::as_str);
         let resource_version =

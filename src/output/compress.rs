@@ -1,6 +1,7 @@
-//! The tidier: a background thread that carries out [`retention::plan`] — gzip rotated files but
-//! the newest (temp dot-file → fsync → rename → remove the plain one), delete beyond
-//! `max_files`, remove leftovers of interrupted compressions. Off the writer's hot path.
+//! The tidier: a background thread that carries out [`retention::plan`] — gzip the rotated files
+//! that are neither the newest nor younger than `--compress-after` (temp dot-file → fsync →
+//! rename → remove the plain one), delete beyond `max_files`, remove leftovers of interrupted
+//! compressions. Off the writer's hot path.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};

@@ -20,7 +20,8 @@ use crate::output_files::{self, Form, Naming, Rotated, parent};
 pub struct Limits {
     /// Rotate before a batch would take the active file past this many bytes.
     pub max_file_size: u64,
-    /// Rotated files kept (the newest plain, older ones gzipped).
+    /// Rotated files kept (plain while they are the newest or younger than `compress_after`,
+    /// then gzipped).
     pub max_files: usize,
     /// A rotated file stays plain (harvestable) at least this long after its rotation.
     pub compress_after: std::time::Duration,

@@ -23,7 +23,8 @@ pub fn next_seq(existing: &[Rotated]) -> u64 {
 }
 
 /// From what is on disk to what to do, in order: drop leftovers of interrupted compressions,
-/// drop plain files whose `.gz` is complete, delete beyond `max_files`, gzip all but the newest.
+/// drop plain files whose `.gz` is complete, delete beyond `max_files`, gzip all but the newest
+/// and the `young` ones.
 pub fn plan(existing: &[Rotated], max_files: usize, young: &dyn Fn(u64) -> bool) -> Vec<Action> {
     let mut by_seq: BTreeMap<u64, Vec<Form>> = BTreeMap::new();
     for r in existing {

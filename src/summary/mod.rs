@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 pub use render::{Style, json, text};
 pub use tally::{Counted, Occurrence, Summary, Tally};
 
+use crate::frame::DataKind;
 use crate::reader::{self, Block, ReadError, Selection, Source};
 
 /// What `summary` reads, selects and shows, validated.
@@ -52,7 +53,7 @@ fn parse(block: &Block, selection: &Selection) -> Parsed {
         if !selection.matches(&frame) {
             return;
         }
-        if frame.frame_type == "DELETED" {
+        if frame.kind() == Some(DataKind::Deleted) {
             p.deleted += 1;
         } else {
             p.occurrences.push(Occurrence::of(&frame));

@@ -33,7 +33,7 @@ use machine::{Machine, Outcome, Reason, Request, Said, Step, Wait};
 
 use crate::backoff::Backoff;
 use crate::event::EventFrame;
-use crate::frame::{Batch, Outlet, ResourceVersion, Scope, Write};
+use crate::frame::{Batch, DataKind, Outlet, ResourceVersion, Scope, Write};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -314,7 +314,7 @@ fn newest_occurrence_ms(batch: &[u8]) -> Option<i64> {
         .rev()
         .filter(|l| !l.is_empty())
         .filter_map(|l| EventFrame::parse(l).ok())
-        .find(|f| f.frame_type != "DELETED")
+        .find(|f| f.kind() != Some(DataKind::Deleted))
         .and_then(|f| f.object.time()?.parse::<jiff::Timestamp>().ok())
         .map(|t| t.as_millisecond())
 }
