@@ -114,3 +114,147 @@ fn the_chart_values_set_the_flags_resources_and_scheduling() {
         Value::from("high")
     );
 }
+
+/// The daemon container's args as `helm template` renders them with a values file.
+fn args_with_values(values: &str) -> Option<(Value, Vec<String>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, values).unwrap();
+    let objects = helm_template(&["--values", file.to_str().unwrap()])?;
+    let set = find(&objects, "StatefulSet", "kube-event-logger").clone();
+    let args = strings(&daemon_container(&set)["args"])
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Some((set, args))
+}
+
+/// What the binary's own parser and configuration make of rendered args.
+fn parsed(args: &[String]) -> kube_event_logger::config::RunConfig {
+    use clap::Parser;
+    let cli = kube_event_logger::cli::Cli::try_parse_from(
+        std::iter::once("kube-event-logger").chain(args.iter().map(String::as_str)),
+    )
+    .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let kube_event_logger::cli::Command::Run(run) = cli.command else {
+        panic!("not run: {args:?}")
+    };
+    let env = kube_event_logger::config::Env::read();
+    kube_event_logger::config::RunConfig::from_args(run, &env)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+#[test]
+fn numbers_in_a_values_file_render_as_the_daemon_parses_them() {
+    let Some((_, args)) = args_with_values(
+        "config:\n  max-file-size: 104857600\n  max-files: 10\n  list-page-size: 250\n",
+    ) else {
+        return;
+    };
+    assert!(
+        args.contains(&"--max-file-size=104857600".to_string()),
+        "{args:?}"
+    );
+    let config = parsed(&args);
+    assert_eq!(config.limits.max_file_size, 104_857_600);
+    assert_eq!(config.list_page_size, 250);
+    // A fraction is refused when the chart is rendered, not by a crash-looping pod.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, "config:\n  max-files: 2.5\n").unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args = [
+        "template",
+        "x",
+        "deploy/helm/kube-event-logger",
+        "--values",
+        file.to_str().unwrap(),
+    ];
+    let out = tool("helm", &args, root).unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max-files"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_key_for_a_flag_the_manifest_sets_replaces_it_and_false_removes_it() {
+    let Some((set, args)) = args_with_values(
+        "replicas: 1\nconfig:\n  http-addr: 127.0.0.1:9090\n  output-file: /var/log/kube-event-logger/other.json\n  log-format: text\n  leader-elect: false\n  filter: type=Warning,involvedObject.kind!=Pod\n",
+    ) else {
+        return;
+    };
+    for flag in ["--http-addr", "--output-file", "--log-format"] {
+        let given: Vec<_> = args.iter().filter(|a| a.starts_with(flag)).collect();
+        assert_eq!(given.len(), 1, "{flag} once: {args:?}");
+    }
+    assert!(!args.iter().any(|a| a == "--leader-elect"), "{args:?}");
+    assert_eq!(set["spec"]["replicas"], 1);
+    let config = parsed(&args);
+    assert_eq!(config.leader, None, "election off");
+    assert_eq!(config.http_addr.as_deref(), Some("127.0.0.1:9090"));
+    assert_eq!(
+        config.field_selector.as_deref(),
+        Some("type=Warning,involvedObject.kind!=Pod"),
+        "a values file keeps the comma"
+    );
+    // Two replicas without the Lease would both write every event: refused at render time.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chart = ["template", "x", "deploy/helm/kube-event-logger"];
+    let out = tool(
+        "helm",
+        &[&chart[..], &["--set", "config.leader-elect=false"]].concat(),
+        root,
+    )
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replicas: 1"));
+}
+
+#[test]
+fn the_filter_with_and_passes_through_set_and_resources_merge() {
+    let Some(objects) = helm_template(&[
+        "--set",
+        "config.filter=type=Warning and involvedObject.kind!=Pod",
+        "--set-string",
+        "extraArgs[0]=--field-selector=reason=BackOff\\,type=Warning",
+        "--set",
+        "resources.limits.memory=128Mi",
+    ]) else {
+        return;
+    };
+    let set = find(&objects, "StatefulSet", "kube-event-logger");
+    let daemon = daemon_container(set);
+    let args: Vec<String> = strings(&daemon["args"])
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let config = parsed(&args);
+    assert_eq!(
+        config.field_selector.as_deref(),
+        Some("reason=BackOff,type=Warning,type=Warning,involvedObject.kind!=Pod"),
+        "{args:?}"
+    );
+    let resources = &daemon["resources"];
+    assert_eq!(resources["limits"]["memory"], "128Mi");
+    assert_eq!(
+        resources["limits"]["cpu"], "500m",
+        "the rest of the block stays"
+    );
+    assert_eq!(resources["requests"]["memory"], "32Mi");
+}
+
+#[test]
+fn the_default_resources_are_the_manifests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm/kube-event-logger");
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join("values.yaml")).unwrap())
+            .unwrap();
+    let set: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("manifests/statefulset.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(values["resources"], daemon_container(&set)["resources"]);
+}
