@@ -15,16 +15,13 @@ pub const DEFAULT_OUTPUT: &str = "/var/log/kube-event-logger/events.json";
     about = "Writes every Kubernetes Event watch frame, exactly once, to a JSON-lines file"
 )]
 pub struct Cli {
-    /// Diagnostics format on stderr (filter them with RUST_LOG, e.g. RUST_LOG=debug).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "KUBE_EVENT_LOGGER_LOG_FORMAT")]
-    pub log_format: LogFormat,
-
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    #[default]
     Text,
     Json,
 }
@@ -60,6 +57,17 @@ pub struct PrepareDirArgs {
     /// Owner as UID:GID; the directory gets mode 2750 (new files inherit the group).
     #[arg(long, value_name = "UID:GID", value_parser = parse_owner)]
     pub owner: (u32, u32),
+
+    #[command(flatten)]
+    pub logging: Logging,
+}
+
+/// How the commands that log (`run`, `prepare-dir`) write their diagnostics.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Logging {
+    /// Diagnostics format on stderr (filter them with RUST_LOG, e.g. RUST_LOG=debug).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "KUBE_EVENT_LOGGER_LOG_FORMAT")]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,9 +82,10 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// The output file to read.
-    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT)]
-    pub path: PathBuf,
+    /// Output files to read, one after the other in the order given (after a failover: the old
+    /// leader's file, then the new one's). Default: $KUBE_EVENT_LOGGER_OUTPUT_FILE, as `run`.
+    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT, env = "KUBE_EVENT_LOGGER_OUTPUT_FILE")]
+    pub paths: Vec<PathBuf>,
 
     /// Keep printing new frames as they are written, across rotations.
     #[arg(short = 'f', long)]
@@ -86,7 +95,8 @@ pub struct TailArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Start with the last N lines of the file (default with --follow: 10; without: all).
+    /// Start with the active file's last N rows that the selection shows (default with
+    /// --follow: 10; without, and with --all: every row).
     #[arg(long, value_name = "N", conflicts_with = "all")]
     pub lines: Option<u64>,
 
@@ -124,8 +134,9 @@ pub struct Selectors {
 
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
-    /// Output files to read, each with its rotated files (plain and .gz), oldest first.
-    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT)]
+    /// Output files to read, each with its rotated files (plain and .gz), oldest first (after a
+    /// failover: both pods' files). Default: $KUBE_EVENT_LOGGER_OUTPUT_FILE, as `run`.
+    #[arg(value_name = "PATH", default_value = DEFAULT_OUTPUT, env = "KUBE_EVENT_LOGGER_OUTPUT_FILE")]
     pub paths: Vec<PathBuf>,
 
     #[command(flatten)]
@@ -152,6 +163,9 @@ pub enum SummaryFormat {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub logging: Logging,
+
     /// Kubeconfig file. Without it: in-cluster service account, else $KUBECONFIG, else ~/.kube/config.
     #[arg(long, value_name = "PATH", env = "KUBE_EVENT_LOGGER_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -171,8 +185,7 @@ pub struct RunArgs {
     pub namespaces: Vec<String>,
 
     /// Output file ("-" for stdout). Parent directories are created; the file gets mode 0640.
-    /// (`--output` is accepted too, as earlier versions named it.)
-    #[arg(long = "output-file", alias = "output", value_name = "PATH", default_value = DEFAULT_OUTPUT, env = "KUBE_EVENT_LOGGER_OUTPUT_FILE")]
+    #[arg(long = "output-file", value_name = "PATH", default_value = DEFAULT_OUTPUT, env = "KUBE_EVENT_LOGGER_OUTPUT_FILE")]
     pub output: PathBuf,
 
     /// Address for /healthz, /readyz and /metrics: HOST:PORT (0.0.0.0:8080, 127.0.0.1:8080,
@@ -329,4 +342,46 @@ fn parse_owner(s: &str) -> Result<(u32, u32), String> {
             .map_err(|_| format!("{v:?} is not a numeric id; use UID:GID, e.g. 10001:10001"))
     };
     Ok((num(uid)?, num(gid)?))
+}
+
+/// Parses the command line as clap does, exiting with its message on an error; a bad value that
+/// came from a `KUBE_EVENT_LOGGER_*` variable (not typed) is also named by that variable, since
+/// clap names only the flag.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, Parser};
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let typed: Vec<String> = std::env::args().collect();
+    let note = from_environment(&e, &Cli::command(), &typed);
+    let _ = e.print();
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    std::process::exit(e.exit_code());
+}
+
+/// The note for an invalid value that came from an environment variable, if it did.
+fn from_environment(e: &clap::Error, command: &clap::Command, typed: &[String]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split([' ', '=']).next()?.strip_prefix("--")?;
+    let commands = std::iter::once(command).chain(command.get_subcommands());
+    let flag = commands
+        .flat_map(clap::Command::get_arguments)
+        .find(|a| a.get_long() == Some(long))?;
+    let var = flag.get_env()?.to_str()?;
+    let value = std::env::var(var).ok()?;
+    let was_typed = typed
+        .iter()
+        .any(|t| t == &format!("--{long}") || t.starts_with(&format!("--{long}=")));
+    (!was_typed).then(|| {
+        format!(
+            "note: this value came from the environment, {var}={value}: fix or unset it (the \
+             Helm chart and the manifests set flags, not variables)"
+        )
+    })
 }

@@ -157,6 +157,11 @@ pub enum ConfigError {
     #[error("--since {since} is later than --until {until}: nothing could match; swap them")]
     EmptyWindow { since: String, until: String },
     #[error(
+        "--follow reads one file; {0} were given. Read the older ones without --follow first \
+         (tail OLD), then follow the one being written (tail -f NEW)"
+    )]
+    FollowOne(usize),
+    #[error(
         "KUBE_EVENT_LOGGER_NOW={0:?} is not an RFC 3339 time (2026-11-22T10:00:00Z); unset it to count from now"
     )]
     Now(String),
@@ -299,14 +304,26 @@ fn selection(select: &Selectors, now: Timestamp) -> Result<Selection, ConfigErro
 /// Builds the `tail` configuration.
 pub fn tail_config(args: TailArgs, env: &Env) -> Result<TailConfig, ConfigError> {
     let now = env.now()?;
-    Ok(TailConfig {
-        selection: selection(&args.select, now)?,
-        source: Source {
-            path: args.path,
+    if args.follow && args.paths.len() > 1 {
+        return Err(ConfigError::FollowOne(args.paths.len()));
+    }
+    // Following the whole history (--all) shows every line, as without --follow.
+    let lines = args
+        .lines
+        .or((args.follow && !args.all).then_some(DEFAULT_FOLLOW_LINES));
+    let sources = args
+        .paths
+        .into_iter()
+        .map(|path| Source {
+            path,
             all: args.all,
             follow: args.follow,
-            lines: args.lines.or(args.follow.then_some(DEFAULT_FOLLOW_LINES)),
-        },
+            lines,
+        })
+        .collect();
+    Ok(TailConfig {
+        selection: selection(&args.select, now)?,
+        sources,
         format: match args.format {
             OutputFormat::Json => Format::Json,
             OutputFormat::Table => Format::Table,
@@ -498,11 +515,11 @@ mod tests {
         };
         let t = tail(&[]).unwrap();
         assert_eq!(
-            t.source.path,
+            t.sources[0].path,
             PathBuf::from("/var/log/kube-event-logger/events.json")
         );
         assert_eq!(
-            (t.format, t.headers, t.source.follow, t.source.all),
+            (t.format, t.headers, t.sources[0].follow, t.sources[0].all),
             (Format::Table, true, false, false)
         );
         let t = tail(&[
@@ -519,7 +536,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (t.format, t.headers, t.source.follow, t.source.all),
+            (t.format, t.headers, t.sources[0].follow, t.sources[0].all),
             (Format::Wide, false, true, true)
         );
         assert_eq!(
@@ -536,6 +553,22 @@ mod tests {
             Err(ConfigError::Time { flag: "since", .. })
         ));
         assert!(tail(&["--filter", "type="]).is_ok());
+        // Following the whole history shows every line of the active file too.
+        assert_eq!(tail(&["-f"]).unwrap().sources[0].lines, Some(10));
+        assert_eq!(tail(&["-f", "--all"]).unwrap().sources[0].lines, None);
+        assert_eq!(tail(&["--all"]).unwrap().sources[0].lines, None);
+        assert_eq!(
+            tail(&["-f", "--lines", "3"]).unwrap().sources[0].lines,
+            Some(3)
+        );
+        // Several files, in the order given; following takes one.
+        let t = tail(&["a.json", "b.json"]).unwrap();
+        let paths: Vec<_> = t.sources.iter().map(|s| s.path.clone()).collect();
+        assert_eq!(paths, [PathBuf::from("a.json"), PathBuf::from("b.json")]);
+        assert!(matches!(
+            tail(&["-f", "a.json", "b.json"]),
+            Err(ConfigError::FollowOne(2))
+        ));
         assert!(matches!(
             tail(&["--filter", "type"]),
             Err(ConfigError::Filter(_))
@@ -596,7 +629,7 @@ mod tests {
     #[test]
     fn dash_is_stdout() {
         assert_eq!(
-            parse(&["--output", "-"]).unwrap().output,
+            parse(&["--output-file", "-"]).unwrap().output,
             OutputTarget::Stdout
         );
         // clap refuses an empty value outright.
@@ -630,11 +663,11 @@ mod tests {
             "{err}"
         );
         assert_eq!(
-            parse(&["--output", "/x/e.json"]).unwrap().output,
+            parse(&["--output-file", "/x/e.json"]).unwrap().output,
             OutputTarget::File("/x/e.json".into()),
-            "the earlier name still works"
         );
         assert!(Cli::try_parse_from(["kube-event-logger", "run", "-o", "/x"]).is_err());
+        assert!(Cli::try_parse_from(["kube-event-logger", "run", "--output", "/x"]).is_err());
         for bad in [
             &["--http-addr", "nope"][..],
             &["--http-addr", "localhost:http"],

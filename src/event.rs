@@ -9,7 +9,9 @@ use crate::frame::{DataKind, Frame, FrameError};
 
 type Str<'a> = Option<Cow<'a, str>>;
 
+// `expecting`: what a message about a bad line says is expected, instead of a type's name.
 #[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a watch frame, {\"type\":…,\"object\":{…}}")]
 pub struct EventFrame<'a> {
     #[serde(rename = "type", borrow)]
     pub frame_type: Cow<'a, str>,
@@ -18,7 +20,7 @@ pub struct EventFrame<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "an Event object")]
 pub struct Event<'a> {
     #[serde(borrow, default)]
     pub metadata: Meta<'a>,
@@ -51,7 +53,7 @@ pub struct Event<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "the Event's metadata object")]
 pub struct Meta<'a> {
     #[serde(borrow, default)]
     pub name: Str<'a>,
@@ -66,7 +68,7 @@ pub struct Meta<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "the Event's involvedObject")]
 pub struct ObjectRef<'a> {
     #[serde(borrow, default)]
     pub kind: Str<'a>,
@@ -85,6 +87,7 @@ pub struct ObjectRef<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "the Event's source")]
 pub struct Source<'a> {
     #[serde(borrow, default)]
     pub component: Str<'a>,
@@ -93,7 +96,7 @@ pub struct Source<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "the Event's series")]
 pub struct Series<'a> {
     #[serde(default)]
     pub count: Option<i64>,

@@ -1,15 +1,22 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]
 
-use clap::Parser;
-use kube_event_logger::cli::{Cli, Command, PrepareDirArgs, RunArgs, SummaryArgs, TailArgs};
+use kube_event_logger::cli::{
+    Cli, Command, Logging, PrepareDirArgs, RunArgs, SummaryArgs, TailArgs,
+};
 use kube_event_logger::config::{self, Env, RunConfig};
 use kube_event_logger::exit_code::ExitCode;
 use kube_event_logger::{daemon, shutdown, summary, tail, telemetry};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    let cli = kube_event_logger::cli::parse();
+    // The viewers log nothing of their own; anything a library says goes out as plain text.
+    let logging = match &cli.command {
+        Command::Run(args) => args.logging,
+        Command::PrepareDir(args) => args.logging,
+        _ => Logging::default(),
+    };
+    telemetry::init(logging.log_format);
     let env = Env::read();
     let code = match cli.command {
         Command::Run(args) => run(args, &env),

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::frame::{Frame, ResourceVersion, Scope};
@@ -192,7 +193,13 @@ pub fn write_scopes(output: &Path, scopes: &[Scope]) -> io::Result<()> {
             Scope::Namespace(ns) => format!("{ns}\n"),
         })
         .collect();
-    let mut file = File::create(&temp)?;
+    // 0640, as the output's own files: readable by the harvester's group, nobody else.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(&temp)?;
     std::io::Write::write_all(&mut file, text.as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&temp, &path)?;
@@ -386,7 +393,10 @@ mod tests {
         assert_eq!(read_scopes(&out), None);
         write_scopes(&out, &[all.clone(), a.clone()]).unwrap();
         assert_eq!(read_scopes(&out), Some(vec![all, a]));
-        assert!(dir.path().join(".events.json.scopes").exists());
+        let record = dir.path().join(".events.json.scopes");
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&record.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o640, "as the output's own files");
         write_scopes(&out, &[]).unwrap();
         assert_eq!(read_scopes(&out), Some(vec![]));
     }

@@ -78,6 +78,85 @@ pub enum ReadError {
         path.join("events.json").display()
     )]
     Directory { path: PathBuf },
+    #[error(
+        "{} does not hold watch frames (its first {lines} lines are not): is it a kube-event-logger output file?",
+        path.display()
+    )]
+    NotFrames { path: PathBuf, lines: u64 },
+}
+
+/// Lines that are not frames, with no frame before them, after which a file is taken for
+/// something else than our output.
+pub const NOT_FRAMES_AFTER: u64 = 5;
+
+/// Lines that are not frames told one by one on stderr before the rest are only counted.
+pub const TOLD_AT_MOST: u64 = 20;
+
+/// What `tail` and `summary` say of lines that are not frames: the first few, each with where
+/// and why, then a count; and a file whose first lines are none is refused
+/// ([`ReadError::NotFrames`]) instead of reported line by line.
+#[derive(Debug, Default)]
+pub struct NotFrames {
+    /// Frames in the file read now.
+    frames: u64,
+    /// Lines that are not frames in the file read now.
+    in_file: u64,
+    /// Lines that are not frames, in every file.
+    total: u64,
+}
+
+impl NotFrames {
+    /// Starts on another file.
+    pub fn next_file(&mut self) {
+        self.frames = 0;
+        self.in_file = 0;
+    }
+
+    /// A block's frames and its lines that are not ("path:line: why"), in file order: tells
+    /// what it should and says whether the file is refused.
+    pub fn take(&mut self, frames: u64, invalid: &[String], tell: &mut dyn FnMut(&str)) -> bool {
+        self.frames += frames;
+        for why in invalid {
+            if self.frames == 0 && self.in_file >= NOT_FRAMES_AFTER {
+                break;
+            }
+            if self.total < TOLD_AT_MOST {
+                tell(why);
+            }
+            self.in_file += 1;
+            self.total += 1;
+        }
+        self.refused()
+    }
+
+    /// The file read now holds no frame in its first lines.
+    pub fn refused(&self) -> bool {
+        self.frames == 0 && self.in_file >= NOT_FRAMES_AFTER
+    }
+
+    /// The error for a refused file.
+    pub fn error(&self, path: &std::path::Path) -> ReadError {
+        ReadError::NotFrames {
+            path: path.to_path_buf(),
+            lines: self.in_file,
+        }
+    }
+
+    /// The closing line when more were skipped than told, if any.
+    pub fn untold(&self) -> Option<String> {
+        (self.total > TOLD_AT_MOST).then(|| {
+            format!(
+                "… and {} more lines that are not watch frames were skipped ({} in all)",
+                self.total - TOLD_AT_MOST,
+                self.total
+            )
+        })
+    }
+
+    /// Lines that are not frames, in every file.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
 }
 
 /// The rotated files to read before the active one (oldest first; none without `all`), once the
@@ -108,8 +187,9 @@ pub fn older_files(source: &Source) -> Result<Vec<PathBuf>, ReadError> {
     Ok(rotated)
 }
 
-/// Each line of a block parsed as a frame, in order; a line that is not one is told in
-/// `invalid` as "path:line: why" and skipped.
+/// Each line of a block parsed as a frame, in order; a line that is not one of ours (an
+/// ADDED, MODIFIED or DELETED frame whose object has a resourceVersion) is told in `invalid` as
+/// "path:line: why" and skipped.
 pub fn each_frame<'b>(
     block: &'b Block,
     invalid: &mut Vec<String>,
@@ -119,13 +199,24 @@ pub fn each_frame<'b>(
         if line.is_empty() {
             continue;
         }
-        match EventFrame::parse(line) {
-            Ok(frame) => each(line, frame),
-            Err(e) => invalid.push(format!(
-                "{}:{at}: not a watch frame ({e}); skipped",
-                block.path.display()
-            )),
-        }
+        let why = match EventFrame::parse(line) {
+            Ok(frame) if frame.kind().is_none() => format!(
+                "its type {:?} is not ADDED, MODIFIED or DELETED",
+                frame.frame_type
+            ),
+            Ok(frame) if frame.object.metadata.resource_version.is_none() => {
+                "it has no object with a metadata.resourceVersion".to_string()
+            }
+            Ok(frame) => {
+                each(line, frame);
+                continue;
+            }
+            Err(e) => e.to_string(),
+        };
+        invalid.push(format!(
+            "{}:{at}: not a watch frame ({why}); skipped",
+            block.path.display()
+        ));
     }
 }
 
@@ -191,4 +282,69 @@ pub fn in_parallel<R: Send>(
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the reader thread panicked")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(text: &str) -> Block {
+        Block {
+            path: std::path::Path::new("events.json").into(),
+            first_line: 1,
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_line_that_is_not_one_of_our_frames_is_told_where_and_why_in_our_words() {
+        let lines = [
+            "[1,2]",
+            "\"text\"",
+            r#"{"type":"ADDED"}"#,
+            r#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"9"}}}"#,
+            r#"{"type":"ADDED","object":{"metadata":"x"}}"#,
+            r#"{"type":"ADDED","object":{"involvedObject":[]}}"#,
+            "2026-11-22 10:00:00 INFO started",
+        ];
+        let text = lines.join("\n") + "\n";
+        let b = block(&text);
+        let mut invalid = Vec::new();
+        let mut frames = 0;
+        each_frame(&b, &mut invalid, |_, _| frames += 1);
+        assert_eq!(frames, 0);
+        assert_eq!(invalid.len(), lines.len(), "{invalid:#?}");
+        for (i, why) in invalid.iter().enumerate() {
+            assert!(why.starts_with(&format!("events.json:{}: not a watch frame (", i + 1)));
+            for internal in ["EventFrame", "struct", "ObjectRef", "Meta<"] {
+                assert!(!why.contains(internal), "{why}");
+            }
+        }
+        assert!(invalid[2].contains("no object"), "{}", invalid[2]);
+        assert!(invalid[3].contains("BOOKMARK"), "{}", invalid[3]);
+        assert!(invalid[0].contains("a watch frame"), "{}", invalid[0]);
+    }
+
+    #[test]
+    fn the_first_lines_are_told_then_counted_and_a_file_of_no_frames_is_refused() {
+        let mut told = Vec::new();
+        let mut nf = NotFrames::default();
+        let why: Vec<String> = (1..=3).map(|i| format!("a:{i}: bad")).collect();
+        // A file with frames and a few bad lines among them: all told, never refused.
+        assert!(!nf.take(10, &why, &mut |w| told.push(w.to_owned())));
+        assert_eq!(told.len(), 3);
+        // Many bad lines among frames: the first TOLD_AT_MOST told, the rest counted.
+        let many: Vec<String> = (1..=100).map(|i| format!("a:{i}: bad")).collect();
+        assert!(!nf.take(10, &many, &mut |w| told.push(w.to_owned())));
+        assert_eq!(told.len() as u64, TOLD_AT_MOST);
+        assert_eq!(nf.total(), 103);
+        assert!(nf.untold().unwrap().contains("83 more"));
+        // The next file holds no frame at all: refused after a few lines, not told line by line.
+        nf.next_file();
+        told.clear();
+        assert!(nf.take(0, &many, &mut |w| told.push(w.to_owned())));
+        assert!(told.is_empty(), "the quota is spent");
+        let e = nf.error(std::path::Path::new("applog.txt"));
+        assert!(e.to_string().contains("does not hold watch frames"), "{e}");
+    }
 }

@@ -17,7 +17,7 @@ pub use render::{Style, json, text};
 pub use tally::{Counted, Occurrence, Summary, Tally};
 
 use crate::frame::DataKind;
-use crate::reader::{self, Block, ReadError, Selection, Source};
+use crate::reader::{self, Block, NotFrames, ReadError, Selection, Source};
 
 /// What `summary` reads, selects and shows, validated.
 pub struct SummaryConfig {
@@ -41,6 +41,8 @@ pub const KEYS_KEPT: usize = 10_000;
 /// What one block of lines holds, in order.
 #[derive(Default)]
 struct Parsed {
+    /// Lines that parsed as frames (selected or not).
+    frames: u64,
     occurrences: Vec<Occurrence>,
     deleted: u64,
     invalid: Vec<String>,
@@ -50,6 +52,7 @@ struct Parsed {
 fn parse(block: &Block, selection: &Selection) -> Parsed {
     let mut p = Parsed::default();
     reader::each_frame(block, &mut p.invalid, |_, frame| {
+        p.frames += 1;
         if !selection.matches(&frame) {
             return;
         }
@@ -93,6 +96,7 @@ pub fn run(config: &SummaryConfig) -> Result<(), SummaryError> {
 /// skipped.
 pub fn read(config: &SummaryConfig, tally: &mut Tally) -> Result<(), ReadError> {
     let stop = AtomicBool::new(false);
+    let mut not_frames = NotFrames::default();
     for path in &config.paths {
         let source = Source {
             path: path.clone(),
@@ -103,20 +107,32 @@ pub fn read(config: &SummaryConfig, tally: &mut Tally) -> Result<(), ReadError> 
         let older = reader::older_files(&source)?;
         let selection = &config.selection;
         let work = |block: &Block| parse(block, selection);
-        reader::in_parallel(&source, selection, &older, &stop, work, |parsed: Parsed| {
-            for why in &parsed.invalid {
-                eprintln!("{why}");
+        not_frames.next_file();
+        let read = reader::in_parallel(&source, selection, &older, &stop, work, |p: Parsed| {
+            if not_frames.refused() {
+                return;
             }
-            tally.skipped_invalid += parsed.invalid.len() as u64;
-            tally.skipped_deleted += parsed.deleted;
-            for o in parsed.occurrences {
+            let frames = p.frames;
+            if not_frames.take(frames, &p.invalid, &mut |why| eprintln!("{why}")) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            tally.skipped_deleted += p.deleted;
+            for o in p.occurrences {
                 tally.add(o);
             }
-        })
-        .map_err(|source| ReadError::Read {
+        });
+        if not_frames.refused() {
+            return Err(not_frames.error(path));
+        }
+        read.map_err(|source| ReadError::Read {
             path: path.clone(),
             source,
         })?;
+    }
+    tally.skipped_invalid = not_frames.total();
+    if let Some(why) = not_frames.untold() {
+        eprintln!("{why}");
     }
     Ok(())
 }

@@ -48,15 +48,23 @@ fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
-/// A span as `2h30m`, `3d4h`, `45m`.
+/// A span as `0s`, `45s`, `1m22s`, `45m`, `2h30m`, `3d4h`: to the second under an hour.
 fn span(secs: i64) -> String {
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
-    match (d, h, m) {
-        (0, 0, m) => format!("{}m", m.max(1)),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h{m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d{h}h"),
+    let secs = secs.max(0);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m, s) {
+        (0, 0, 0, s) => format!("{s}s"),
+        (0, 0, m, 0) => format!("{m}m"),
+        (0, 0, m, s) => format!("{m}m{s}s"),
+        (0, h, 0, _) => format!("{h}h"),
+        (0, h, m, _) => format!("{h}h{m}m"),
+        (d, 0, _, _) => format!("{d}d"),
+        (d, h, _, _) => format!("{d}d{h}h"),
     }
 }
 
@@ -118,7 +126,7 @@ fn labelled(
 fn overview(out: &mut String, s: &Summary, w: usize, warn: &dyn Fn(String, bool) -> String) {
     let window = match (s.from, s.to) {
         (Some(from), Some(to)) => {
-            let length = to.as_second() - from.as_second() + 1;
+            let length = to.as_second() - from.as_second();
             vec![
                 (from.to_string(), false),
                 (format!(".. {to}"), false),
@@ -159,7 +167,14 @@ fn lists(
     w: usize,
     warn: &dyn Fn(String, bool) -> String,
 ) {
-    let reason_w = w.saturating_sub(9 + 8 + 8 + 11).max(8);
+    // As wide as the longest reason shown (the counts stay next to it), within the width.
+    let longest = s
+        .top_reasons
+        .iter()
+        .map(|r| dash(&r.reason).chars().count());
+    let reason_w = (longest.max().unwrap_or(0).max("REASON".len()) + 2)
+        .min(w.saturating_sub(9 + 8 + 8 + 11))
+        .max(8);
     let _ = writeln!(out, "\nTOP REASONS");
     let _ = writeln!(
         out,
@@ -196,7 +211,13 @@ fn lists(
         let _ = writeln!(out, "{}", warn(line, o.warnings > 0));
     }
 
-    let ns_w = w.saturating_sub(20).max(8);
+    let longest = s
+        .namespaces
+        .iter()
+        .map(|c| dash(&c.namespace).chars().count());
+    let ns_w = (longest.max().unwrap_or(0).max("NAMESPACE".len()) + 2)
+        .min(w.saturating_sub(20))
+        .max(8);
     let _ = writeln!(out, "\nNAMESPACES");
     let _ = writeln!(
         out,
@@ -339,6 +360,35 @@ mod tests {
                 .unwrap()
         };
         assert!(bar(&wide) > bar(&narrow), "the bars use the width");
+    }
+
+    #[test]
+    fn on_a_wide_terminal_each_count_stays_next_to_its_name() {
+        let s = summary();
+        let section = |out: &str, name: &str| -> Vec<String> {
+            let rows = out.split(name).nth(1).unwrap().lines().skip(1);
+            rows.take_while(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        // Wider than the names need: a wider terminal moves no count away from its name.
+        let (wide, wider) = (text(&s, &style(132, false)), text(&s, &style(200, false)));
+        for name in ["TOP REASONS", "NAMESPACES"] {
+            assert_eq!(section(&wide, name), section(&wider, name), "{name}");
+            let header = &section(&wider, name)[0];
+            assert!(header.len() < 120, "{name}: {header:?}");
+        }
+    }
+
+    #[test]
+    fn spans_read_to_the_second_under_an_hour() {
+        assert_eq!(span(0), "0s");
+        assert_eq!(span(1), "1s");
+        assert_eq!(span(82), "1m22s");
+        assert_eq!(span(120), "2m");
+        assert_eq!(span(3600), "1h");
+        assert_eq!(span(5400), "1h30m");
+        assert_eq!(span(86_400 + 7200), "1d2h");
     }
 
     #[test]

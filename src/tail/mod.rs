@@ -4,19 +4,19 @@
 mod render;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::Timestamp;
 
-pub use render::{Format, age, header, render};
+pub use render::{Format, Row, Table, age};
 
-use crate::reader::{self, Block, ReadError, Selection, Source};
+use crate::reader::{self, Block, NotFrames, ReadError, Selection, Source};
 
 /// What `tail` does, validated.
 pub struct TailConfig {
-    pub source: Source,
+    /// The files, read in the order given (following only the last).
+    pub sources: Vec<Source>,
     pub selection: Selection,
     pub format: Format,
     pub headers: bool,
@@ -30,23 +30,17 @@ pub struct TailConfig {
 pub enum TailError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error(
-        "{} does not hold watch frames (its first {lines} lines are not): is it a kube-event-logger output file?",
-        path.display()
-    )]
-    NotFrames { path: PathBuf, lines: u64 },
     #[error("cannot write to stdout: {0}")]
     Write(io::Error),
 }
 
-/// Lines that are not frames, with no frame before them, after which a file is taken for
-/// something else than our output.
-const NOT_FRAMES_AFTER: u64 = 5;
-
 /// What one block of lines became.
 #[derive(Default)]
 struct Rendered {
+    /// Raw lines (`-o json`).
     out: Vec<u8>,
+    /// Table rows, laid out in file order by the printer.
+    rows: Vec<Row>,
     /// Lines that parsed as frames (shown or not).
     frames: u64,
     /// Lines that are not frames: "path:line: why".
@@ -62,77 +56,93 @@ fn process(block: &Block, config: &TailConfig) -> Rendered {
             return;
         }
         match config.format {
-            Format::Json => r.out.extend_from_slice(line),
-            f => r
-                .out
-                .extend_from_slice(render(&frame, f, config.color, config.now).as_bytes()),
+            Format::Json => {
+                r.out.extend_from_slice(line);
+                r.out.push(b'\n');
+            }
+            f => r.rows.push(render::row(&frame, f, config.now)),
         }
-        r.out.push(b'\n');
     });
     r
 }
 
 /// Runs until the files are read (or, following, until `stop` is set). Blocks of lines are
-/// parsed and filtered on all cores and printed in file order.
+/// parsed and filtered on all cores and printed in file order. Nothing is printed before every
+/// file is known readable, and a table's header waits for its first rows (or the end).
 pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> {
-    let older = reader::older_files(&config.source)?;
+    let older = config
+        .sources
+        .iter()
+        .map(reader::older_files)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = io::stdout().lock();
-    if config.headers && config.format != Format::Json {
-        writeln!(out, "{}", header(config.format)).map_err(TailError::Write)?;
-    }
-    let mut write_error: Option<io::Error> = None;
-    let (mut frames, mut not_frames) = (0u64, 0u64);
+    let follow = config.sources.iter().any(|s| s.follow);
+    let mut table = (config.format != Format::Json)
+        .then(|| Table::new(config.format, config.headers, config.color, follow));
+    let mut not_frames = NotFrames::default();
+    let mut failed: Option<TailError> = None;
     let work = |block: &Block| process(block, config);
-    let (source, selection) = (&config.source, &config.selection);
-    let read = reader::in_parallel(source, selection, &older, &stop, work, |rendered| {
-        if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
-            return;
-        }
-        // A file whose lines are not frames at all says so after a few, not after every line.
-        let foreign = frames == 0 && rendered.frames == 0;
-        for why in &rendered.invalid {
-            if foreign && not_frames >= NOT_FRAMES_AFTER {
-                break;
+    for (source, older) in config.sources.iter().zip(&older) {
+        not_frames.next_file();
+        let read = reader::in_parallel(source, &config.selection, older, &stop, work, |r| {
+            if failed.is_some() || not_frames.refused() {
+                return;
             }
-            eprintln!("{why}");
-            not_frames += 1;
-        }
-        frames += rendered.frames;
-        if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
-            stop.store(true, Ordering::Relaxed);
-            return;
-        }
-        if write_error.is_some() {
-            return;
-        }
-        let written = out.write_all(&rendered.out).and_then(|()| {
-            if config.source.follow {
-                out.flush()
-            } else {
-                Ok(())
+            if not_frames.take(r.frames, &r.invalid, &mut |why| eprintln!("{why}")) {
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            let mut bytes = r.out;
+            if let Some(table) = &mut table {
+                for row in r.rows {
+                    table.push(row, &mut bytes);
+                }
+            }
+            let written = out
+                .write_all(&bytes)
+                .and_then(|()| if follow { out.flush() } else { Ok(()) });
+            if let Err(e) = written {
+                failed = Some(TailError::Write(e));
+                stop.store(true, Ordering::Relaxed);
             }
         });
-        if let Err(e) = written {
-            write_error = Some(e);
-            stop.store(true, Ordering::Relaxed);
+        if not_frames.refused() {
+            return Err(not_frames.error(&source.path).into());
         }
-    });
-    let flushed = out.flush();
-    if frames == 0 && not_frames >= NOT_FRAMES_AFTER {
-        return Err(TailError::NotFrames {
-            path: config.source.path.clone(),
-            lines: not_frames,
-        });
+        if let (None, Err(e)) = (&failed, read) {
+            failed = Some(
+                ReadError::Read {
+                    path: source.path.clone(),
+                    source: e,
+                }
+                .into(),
+            );
+        }
+        if failed.is_some() {
+            break;
+        }
     }
-    match (write_error, read, flushed) {
-        // A closed pipe (`| head`) is the reader's choice, not a failure.
-        (Some(e), _, _) | (None, _, Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        (Some(e), _, _) | (None, Ok(()), Err(e)) => Err(TailError::Write(e)),
-        (None, Err(e), _) => Err(ReadError::Read {
-            path: config.source.path.clone(),
-            source: e,
+    if let Some(why) = not_frames.untold() {
+        eprintln!("{why}");
+    }
+    if failed.is_none()
+        && let Some(table) = &mut table
+    {
+        let mut rest = Vec::new();
+        table.finish(&mut rest);
+        if let Err(e) = out.write_all(&rest) {
+            failed = Some(TailError::Write(e));
         }
-        .into()),
-        (None, Ok(()), Ok(())) => Ok(()),
+    }
+    if let Err(e) = out.flush()
+        && failed.is_none()
+    {
+        failed = Some(TailError::Write(e));
+    }
+    match failed {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Some(TailError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }

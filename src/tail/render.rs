@@ -1,8 +1,6 @@
 //! Rendering frames for people: one row per occurrence, like `kubectl get events` but never
 //! folded. Pure: a frame in, a line out.
 
-use std::fmt::Write;
-
 use crate::event::EventFrame;
 
 /// How `tail` prints.
@@ -19,24 +17,31 @@ pub enum Format {
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
-/// (header, width) of the columns both tables start with; MESSAGE, last, takes the rest.
+/// (header, widest) of the columns both tables start with; MESSAGE, last, takes the rest. A
+/// column is as wide as its widest value (or header) up to "widest"; a longer value is cut with
+/// `…`, so that it never pushes the columns after it.
 const COMMON: &[(&str, usize)] = &[
-    ("TIME", 21),
-    ("AGE", 6),
-    ("NAMESPACE", 20),
-    ("TYPE", 8),
-    ("REASON", 22),
-    ("OBJECT", 44),
+    ("TIME", 20),
+    ("AGE", 5),
+    ("NAMESPACE", 32),
+    ("TYPE", 7),
+    ("REASON", 32),
+    ("OBJECT", 60),
     ("COUNT", 6),
 ];
 /// What `wide` adds before the message.
 const WIDE_EXTRA: &[(&str, usize)] = &[
-    ("FRAME", 9),
-    ("SOURCE", 28),
-    ("FIRST SEEN", 21),
-    ("NAME", 48),
+    ("FRAME", 8),
+    ("SOURCE", 32),
+    ("FIRST SEEN", 20),
+    ("NAME", 64),
 ];
-const MESSAGE: (&str, usize) = ("MESSAGE", 0);
+/// Column widths while following, where no row to come can be seen: the widths of a typical
+/// cluster's values (namespace, reason and object names), the rest cut with `…`.
+const FOLLOW_WIDTHS: &[usize] = &[20, 5, 19, 7, 21, 43, 5, 8, 27, 20, 47];
+/// Rows read before the columns are sized to them (when not following): memory for this many
+/// rows at most, whatever the files hold.
+pub const SIZED_FROM_ROWS: usize = 1000;
 
 fn columns(format: Format) -> Vec<(&'static str, usize)> {
     let extra = if format == Format::Wide {
@@ -44,23 +49,138 @@ fn columns(format: Format) -> Vec<(&'static str, usize)> {
     } else {
         &[]
     };
-    COMMON
-        .iter()
-        .chain(extra)
-        .chain([&MESSAGE])
-        .copied()
-        .collect()
+    COMMON.iter().chain(extra).copied().collect()
 }
 
-fn row(out: &mut String, cells: &[(&str, usize)]) {
-    for (i, (text, width)) in cells.iter().enumerate() {
-        out.push_str(text);
-        if i + 1 < cells.len() {
-            let used = text.chars().count();
-            let pad = width.saturating_sub(used).max(1);
-            out.extend(std::iter::repeat_n(' ', pad));
+/// One table row's cells (MESSAGE last), before it is laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub cells: Vec<String>,
+    /// A Warning event (yellow when colours are on).
+    pub warning: bool,
+}
+
+/// Lays rows out in columns: sized to the first `SIZED_FROM_ROWS` rows when not following
+/// (they wait until then, or the end), fixed while following. Pure: rows in, text out.
+pub struct Table {
+    format: Format,
+    headers: bool,
+    color: bool,
+    follow: bool,
+    /// The columns' widths once settled.
+    widths: Option<Vec<usize>>,
+    waiting: Vec<Row>,
+}
+
+impl Table {
+    pub fn new(format: Format, headers: bool, color: bool, follow: bool) -> Self {
+        Self {
+            format,
+            headers,
+            color,
+            follow,
+            widths: None,
+            waiting: Vec::new(),
         }
     }
+
+    /// Takes a row; appends to `out` what can be shown now.
+    pub fn push(&mut self, row: Row, out: &mut Vec<u8>) {
+        match &self.widths {
+            Some(widths) => line(out, &row, widths, self.color),
+            None if self.follow => {
+                self.settle(out);
+                self.push(row, out);
+            }
+            None => {
+                self.waiting.push(row);
+                if self.waiting.len() >= SIZED_FROM_ROWS {
+                    self.settle(out);
+                }
+            }
+        }
+    }
+
+    /// Shows what waits (and the header, even with no row). Called once reading ended well.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.widths.is_none() {
+            self.settle(out);
+        }
+    }
+
+    /// Fixes the widths and writes the header and the rows that waited.
+    fn settle(&mut self, out: &mut Vec<u8>) {
+        let columns = columns(self.format);
+        let widths: Vec<usize> = if self.follow {
+            let wide = columns.len() > COMMON.len();
+            let follow: Vec<usize> = FOLLOW_WIDTHS[..COMMON.len()].to_vec();
+            let extra = if wide {
+                &FOLLOW_WIDTHS[COMMON.len()..]
+            } else {
+                &[]
+            };
+            follow.into_iter().chain(extra.iter().copied()).collect()
+        } else {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, (name, widest))| {
+                    let content = self
+                        .waiting
+                        .iter()
+                        .map(|r| r.cells.get(i).map_or(0, |c| c.chars().count()))
+                        .max()
+                        .unwrap_or(0);
+                    content.max(name.len()).min(*widest)
+                })
+                .collect()
+        };
+        if self.headers {
+            let mut names: Vec<String> = columns.iter().map(|(n, _)| n.to_string()).collect();
+            names.push("MESSAGE".into());
+            let header = Row {
+                cells: names,
+                warning: false,
+            };
+            line(out, &header, &widths, false);
+        }
+        for row in std::mem::take(&mut self.waiting) {
+            line(out, &row, &widths, self.color);
+        }
+        self.widths = Some(widths);
+    }
+}
+
+/// One laid-out line: each cell cut to its column with `…` and padded, one space between
+/// columns; the last cell as it is.
+fn line(out: &mut Vec<u8>, row: &Row, widths: &[usize], color: bool) {
+    let mut text = String::new();
+    let warn = color && row.warning;
+    if warn {
+        text.push_str(YELLOW);
+    }
+    let last = row.cells.len().saturating_sub(1);
+    for (i, cell) in row.cells.iter().enumerate() {
+        if i == last {
+            text.push_str(cell);
+            break;
+        }
+        let width = widths.get(i).copied().unwrap_or(0);
+        let used = cell.chars().count();
+        if used > width {
+            text.extend(cell.chars().take(width.saturating_sub(1)));
+            text.push('…');
+        } else {
+            text.push_str(cell);
+            text.extend(std::iter::repeat_n(' ', width - used));
+        }
+        text.push(' ');
+    }
+    if warn {
+        text.push_str(RESET);
+    }
+    text.push('\n');
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// An event time to the second (`2026-11-22T10:00:05Z`): the TIME column's one width. A value
@@ -70,13 +190,6 @@ fn to_seconds(time: &str) -> String {
         Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         Err(_) => time.to_string(),
     }
-}
-
-/// The header line for a table format.
-pub fn header(format: Format) -> String {
-    let mut out = String::new();
-    row(&mut out, &columns(format));
-    out
 }
 
 /// How long ago, as `kubectl get events` says it: `45s`, `12m`, `5h`, `3d`, `2y` (the unit
@@ -92,8 +205,8 @@ pub fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
     }
 }
 
-/// One table row for a frame, its AGE counted to `now`. `color` highlights Warning events.
-pub fn render(frame: &EventFrame<'_>, format: Format, color: bool, now: jiff::Timestamp) -> String {
+/// One table row's cells for a frame, its AGE counted to `now`.
+pub fn row(frame: &EventFrame<'_>, format: Format, now: jiff::Timestamp) -> Row {
     let e = &frame.object;
     let dash = |s: Option<&str>| s.filter(|s| !s.is_empty()).unwrap_or("-").to_string();
     let object = match (
@@ -114,8 +227,8 @@ pub fn render(frame: &EventFrame<'_>, format: Format, color: bool, now: jiff::Ti
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     // A DELETED frame is the Event object going away (its TTL), not another occurrence.
-    let message = match frame.frame_type.as_ref() {
-        "DELETED" => format!("(deleted) {}", message.trim()),
+    let message = match frame.kind() {
+        Some(crate::frame::DataKind::Deleted) => format!("(deleted) {}", message.trim()),
         _ => message.trim().to_string(),
     };
     let event_type = dash(e.event_type.as_deref());
@@ -140,62 +253,112 @@ pub fn render(frame: &EventFrame<'_>, format: Format, color: bool, now: jiff::Ti
         };
         cells.push(frame.frame_type.to_string());
         cells.push(source);
-        cells.push(dash(
-            e.first_timestamp.as_deref().or(e.event_time.as_deref()),
-        ));
+        // To the second, as TIME.
+        let first = e.first_timestamp.as_deref().or(e.event_time.as_deref());
+        cells.push(
+            first
+                .filter(|t| !t.is_empty())
+                .map_or("-".into(), to_seconds),
+        );
         cells.push(dash(e.metadata.name.as_deref()));
     }
     cells.push(message);
-    let widths = columns(format);
-    let pairs: Vec<(&str, usize)> = cells
-        .iter()
-        .map(String::as_str)
-        .zip(widths.iter().map(|(_, w)| *w))
-        .collect();
-    let mut out = String::new();
-    let warn = color && event_type == "Warning";
-    if warn {
-        out.push_str(YELLOW);
+    Row {
+        cells,
+        warning: event_type == "Warning",
     }
-    row(&mut out, &pairs);
-    if warn {
-        let _ = write!(out, "{RESET}");
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn warnings_are_yellow_only_with_color() {
+    fn laid_out(rows: &[Row], format: Format, color: bool, follow: bool) -> String {
+        let mut table = Table::new(format, true, color, follow);
+        let mut out = Vec::new();
+        for r in rows {
+            table.push(r.clone(), &mut out);
+        }
+        table.finish(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn fixture_row(i: usize) -> Row {
         let line = include_str!("../../tests/data/fixtures/frames.jsonl")
             .lines()
-            .next()
+            .nth(i)
             .unwrap();
         let f = EventFrame::parse(line.as_bytes()).unwrap();
-        let now = "2022-05-19T19:40:11Z".parse().unwrap();
-        let plain = render(&f, Format::Table, false, now);
-        let colored = render(&f, Format::Table, true, now);
-        assert!(!plain.contains('\x1b'));
-        assert_eq!(colored, format!("{YELLOW}{plain}{RESET}"));
-        assert!(
-            plain.starts_with("2022-05-19T19:35:11Z 5m    probes              Warning Unhealthy"),
-            "{plain}"
-        );
-        assert!(plain.contains("pod/app-target-6664868868-b84vm"));
+        row(&f, Format::Table, "2022-05-19T19:40:11Z".parse().unwrap())
     }
 
     #[test]
-    fn missing_fields_are_dashes_and_long_cells_keep_a_space() {
-        let f = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"namespace":"a-namespace-name-longer-than-its-column"},"message":"two\nlines"}}"#).unwrap();
-        let r = render(&f, Format::Table, true, jiff::Timestamp::UNIX_EPOCH);
-        assert_eq!(
-            r,
-            "-                    -     a-namespace-name-longer-than-its-column -       -                     -                                           -     two lines"
+    fn warnings_are_yellow_only_with_color() {
+        let r = fixture_row(0);
+        assert!(r.warning);
+        let plain = laid_out(std::slice::from_ref(&r), Format::Table, false, false);
+        let colored = laid_out(std::slice::from_ref(&r), Format::Table, true, false);
+        assert!(!plain.contains('\x1b'));
+        let (header, plain_row) = plain.split_once('\n').unwrap();
+        assert!(
+            header.starts_with("TIME                 AGE NAMESPACE TYPE    REASON"),
+            "{header}"
         );
-        assert!(header(Format::Wide).contains("FIRST SEEN"));
+        assert!(colored.contains(&format!(
+            "{YELLOW}{}{RESET}",
+            plain_row.trim_end_matches('\n')
+        )));
+        assert!(
+            plain_row.starts_with("2022-05-19T19:35:11Z 5m  probes    Warning Unhealthy"),
+            "{plain_row}"
+        );
+        assert!(plain_row.contains("pod/app-target-6664868868-b84vm"));
+    }
+
+    #[test]
+    fn columns_fit_their_content_and_a_value_past_its_cap_is_cut_not_pushing_the_rest() {
+        let f = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"namespace":"payments-platform-production-eu-west-1-blue-green"},"reason":"FailedCreatePodSandBox","message":"two\nlines"}}"#).unwrap();
+        let long = row(&f, Format::Table, jiff::Timestamp::UNIX_EPOCH);
+        let g = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"namespace":"a"},"reason":"B","message":"m"}}"#).unwrap();
+        let short = row(&g, Format::Table, jiff::Timestamp::UNIX_EPOCH);
+        let text = laid_out(&[long.clone(), short.clone()], Format::Table, false, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1],
+            "-    -   payments-platform-production-eu… -    FailedCreatePodSandBox -      -     two lines"
+        );
+        // Every row's message starts at the same column (counted in characters).
+        let col = |l: &str, text: &str| l[..l.find(text).unwrap()].chars().count();
+        let message = col(lines[0], "MESSAGE");
+        assert_eq!(col(lines[1], "two lines"), message, "{text}");
+        assert_eq!(lines[2].chars().count(), message + 1, "{text}");
+        // Following, the widths are fixed: a long value is cut at the follow width.
+        let text = laid_out(&[long], Format::Table, false, true);
+        assert!(
+            text.lines().nth(1).unwrap().contains("payments-platform-…"),
+            "{text}"
+        );
+        assert!(text.contains("FailedCreatePodSandB… "), "{text}");
+    }
+
+    #[test]
+    fn nothing_shows_before_the_columns_are_sized_and_an_empty_table_has_its_header() {
+        let mut table = Table::new(Format::Wide, true, false, false);
+        let mut out = Vec::new();
+        table.push(fixture_row(0), &mut out);
+        assert!(out.is_empty(), "the rows wait for the columns' size");
+        table.finish(&mut out);
+        assert!(String::from_utf8(out).unwrap().starts_with("TIME"));
+        let mut empty = Vec::new();
+        Table::new(Format::Wide, true, false, false).finish(&mut empty);
+        let header = String::from_utf8(empty).unwrap();
+        assert!(
+            header.contains("FIRST SEEN") && header.ends_with("MESSAGE\n"),
+            "{header}"
+        );
+        let mut bare = Vec::new();
+        Table::new(Format::Table, false, false, false).finish(&mut bare);
+        assert!(bare.is_empty(), "--no-headers");
     }
 
     #[test]

@@ -221,7 +221,6 @@ fn the_readme_run_flags_table_is_whole_and_matches_run_help() {
         .iter()
         .filter_map(|r| r.split('|').nth(1))
         .flat_map(long_flags)
-        .filter(|f| f != "--output") // the earlier name, told in the row of --output-file
         .collect();
     let help = std::process::Command::new(support::bin())
         .args(["run", "--help"])
@@ -266,12 +265,58 @@ async fn the_readme_check_shows_log_lines_that_appear_at_the_default_level() {
     }
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let run = readme
+    let output = readme
         .lines()
-        .find(|l| l.starts_with("cargo run --release -- run"))
+        .find(|l| l.starts_with("export KUBE_EVENT_LOGGER_OUTPUT_FILE="))
         .unwrap();
     assert!(
-        run.contains("--output-file /tmp/"),
-        "command (a) writes outside the checkout: {run}"
+        output.contains("=/tmp/"),
+        "command (a) writes outside the checkout: {output}"
     );
+}
+
+#[test]
+fn one_exit_code_table_names_every_code_the_binary_uses() {
+    let path = format!("{}/docs/guide.md", env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        guide.matches("| exit code |").count(),
+        1,
+        "one table, every subcommand"
+    );
+    let table = guide.split("| exit code |").nth(1).unwrap();
+    let codes: Vec<u8> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.split('|').nth(1).unwrap().trim().parse().unwrap())
+        .collect();
+    use kube_event_logger::exit_code::ExitCode;
+    let all = [
+        ExitCode::Ok,
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::NoCluster,
+        ExitCode::Refused,
+        ExitCode::Locked,
+    ];
+    let expected: Vec<u8> = all.iter().map(|c| c.code()).collect();
+    assert_eq!(codes, expected);
+    // Elsewhere the guide points at the table instead of listing codes of its own.
+    assert!(
+        !guide.contains("Exit codes: 0"),
+        "a second list of exit codes"
+    );
+}
+
+#[test]
+fn tail_help_says_lines_counts_rows_shown() {
+    let help = std::process::Command::new(support::bin())
+        .args(["tail", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let lines = help.split("--lines").nth(1).unwrap();
+    assert!(lines.contains("rows that the selection shows"), "{help}");
+    assert!(!lines.contains("last N lines of the file"), "{help}");
 }

@@ -4,6 +4,7 @@
 use testkit as support;
 
 mod cli;
+mod first_day;
 mod http;
 mod leader;
 mod list;

@@ -290,14 +290,14 @@ fn tail_highlights_warnings_only_on_a_terminal() {
 }
 
 /// `tail ARGS` running in the background: its stdout lines as they come, and its stderr.
-struct Following {
+pub(crate) struct Following {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    pub(crate) stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Following {
-    fn start(args: &[&std::ffi::OsStr]) -> Self {
+    pub(crate) fn start(args: &[&std::ffi::OsStr]) -> Self {
         use std::io::{BufRead, Read};
         let mut child = std::process::Command::new(support::bin())
             .arg("tail")
@@ -336,7 +336,7 @@ impl Following {
         }
     }
 
-    fn next(&self) -> String {
+    pub(crate) fn next(&self) -> String {
         self.lines
             .recv_timeout(support::DEADLINE)
             .expect("tail -f printed nothing")

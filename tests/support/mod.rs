@@ -16,8 +16,12 @@ use std::time::Duration;
 
 /// The `kube-event-logger` binary Cargo built beside the running test or benchmark (in
 /// `target/<profile>/`; the test binary runs from its `deps/`). Cargo builds the package's
-/// binary before its integration tests and benchmarks.
+/// binary before its integration tests and benchmarks. `KUBE_EVENT_LOGGER_TEST_BIN=PATH` runs
+/// the tests against another build (to see a new test fail on the build before a change).
 pub fn bin() -> PathBuf {
+    if let Some(other) = std::env::var_os("KUBE_EVENT_LOGGER_TEST_BIN") {
+        return other.into();
+    }
     let exe = std::env::current_exe().expect("the running test's path");
     let deps = exe.parent().expect("the test binary's directory");
     let profile = if deps.ends_with("deps") {
@@ -134,8 +138,8 @@ impl Daemon {
         std::fs::write(&kc, kubeconfig).unwrap();
         let output = dir.join("log/events.json");
         let mut cmd = Command::new(bin());
-        cmd.arg("--log-format=json")
-            .arg("run")
+        cmd.arg("run")
+            .arg("--log-format=json")
             .arg("--kubeconfig")
             .arg(&kc);
         if !args.iter().any(|a| a.starts_with("--http-addr")) {
