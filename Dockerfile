@@ -15,6 +15,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+# The tests' support crate: a workspace member and dev-dependency, so Cargo reads its manifest.
+COPY tests/support ./tests/support
 # x86_64 or aarch64, as the platform being built.
 RUN target="$(uname -m)-unknown-linux-musl" \
     && rustup target add "$target" \

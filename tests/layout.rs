@@ -281,6 +281,38 @@ fn no_test_file_is_over_700_lines() {
 }
 
 #[test]
+fn leadership_resume_and_checkpoint_say_what_they_mean_with_enums_not_booleans() {
+    let src = Path::new(SRC);
+    let files = [
+        src.join("resume.rs"),
+        src.join("checkpoint.rs"),
+        src.join("leader/mod.rs"),
+        src.join("leader/lease.rs"),
+        src.join("leader/term.rs"),
+    ];
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
+        assert!(
+            !code.contains("Result<bool"),
+            "{}: Result<bool>",
+            path.display()
+        );
+        // A parameter list that takes a bool: `fn name(... x: bool ...)`.
+        for (i, _) in code.match_indices("fn ") {
+            let signature = &code[i..i + code[i..].find('{').unwrap_or(0)];
+            let params = &signature[..signature.find(')').unwrap_or(0)];
+            assert!(
+                !params.contains(": bool"),
+                "{}: {}",
+                path.display(),
+                signature.trim()
+            );
+        }
+    }
+}
+
+#[test]
 fn test_support_is_a_crate_not_included_by_path_and_keeps_no_dead_code() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files: Vec<PathBuf> = ["tests", "benches"]
@@ -305,6 +337,117 @@ fn test_support_is_a_crate_not_included_by_path_and_keeps_no_dead_code() {
 }
 
 #[test]
+fn the_image_build_gets_every_crate_cargo_reads_and_the_license_is_there() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    for (i, _) in manifest.match_indices("path = \"") {
+        let path = &manifest[i + 8..];
+        let path = &path[..path.find('"').unwrap()];
+        assert!(
+            dockerfile.contains(&format!("COPY {path} ")),
+            "the Dockerfile does not copy {path}, which Cargo.toml names"
+        );
+        assert!(
+            ignore.contains(&format!("!{path}/")),
+            ".dockerignore leaves {path} out of the build context"
+        );
+    }
+    assert!(manifest.contains("license = \"Apache-2.0\""));
+    let license = std::fs::read_to_string(root.join("LICENSE")).unwrap();
+    assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
+}
+
+/// The headings of a Markdown page, without their `#`s.
+fn headings(page: &Path) -> Vec<String> {
+    std::fs::read_to_string(page)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim().to_string())
+        .collect()
+}
+
+#[test]
+fn every_section_a_shipped_file_cites_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dirs = [
+        "src",
+        "filebeat",
+        "logstash",
+        "es-templates",
+        "kibana",
+        "opensearch-dashboards",
+        "loki",
+        "deploy",
+    ];
+    let mut cited = 0;
+    for dir in dirs {
+        for path in all_files(&root.join(dir)) {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            // `README, "Section"` or `docs/page.md, "Section"` (a comma or not).
+            for page in ["README", "docs/"] {
+                for (i, _) in text.match_indices(page) {
+                    let rest = &text[i..];
+                    let name_end = rest
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || "/._-".contains(c)))
+                        .unwrap_or(rest.len());
+                    let name = &rest[..name_end];
+                    let Some(quoted) = rest[name_end..]
+                        .strip_prefix(", \"")
+                        .or_else(|| rest[name_end..].strip_prefix(" \""))
+                    else {
+                        continue;
+                    };
+                    if name != "README" && !name.ends_with(".md") {
+                        continue;
+                    }
+                    let Some(close) = quoted.find('"') else {
+                        continue;
+                    };
+                    // A citation may wrap onto the next comment line.
+                    let section: Vec<&str> = quoted[..close]
+                        .lines()
+                        .map(|l| l.trim().trim_start_matches(['#', '/']).trim())
+                        .collect();
+                    let section = section.join(" ");
+                    let file = if name == "README" {
+                        root.join("README.md")
+                    } else {
+                        root.join(name)
+                    };
+                    assert!(file.exists(), "{}: cites {name}", path.display());
+                    assert!(
+                        headings(&file).contains(&section),
+                        "{}: cites {name}, \"{section}\", which has no such section",
+                        path.display()
+                    );
+                    cited += 1;
+                }
+            }
+        }
+    }
+    assert!(cited >= 5, "the scan finds the citations");
+}
+
+/// Every file under a folder, recursively.
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
 fn the_readme_is_a_short_hub_that_links_every_page_of_the_docs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
@@ -312,6 +455,28 @@ fn the_readme_is_a_short_hub_that_links_every_page_of_the_docs() {
     assert!(n <= 250, "README.md: {n} lines");
     // The two set-up commands come right after the pitch, before any table.
     let commands = readme.find("cargo run --release -- run").unwrap();
+    // The quick start reads back what it wrote: tail and summary take the file `run` writes
+    // from the same variable, with no other path given.
+    let block = &readme[readme.find("```sh").unwrap()..]
+        [..readme[commands..].find("```").unwrap() + commands - readme.find("```sh").unwrap()];
+    assert!(
+        block.contains("export KUBE_EVENT_LOGGER_OUTPUT_FILE="),
+        "{block}"
+    );
+    for command in ["-- run ", "-- tail", "-- summary"] {
+        let line = block
+            .lines()
+            .find(|l| l.contains(command))
+            .unwrap_or_else(|| panic!("{command}: {block}"));
+        assert!(
+            !line.contains("--output-file") && !line.contains(".json"),
+            "{line}"
+        );
+    }
+    assert!(
+        readme.contains("No image is published"),
+        "the set-up says how to get an image"
+    );
     let first_table = readme.find("\n|").unwrap();
     assert!(commands < first_table, "the set-up commands come first");
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {

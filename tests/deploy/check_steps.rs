@@ -44,6 +44,21 @@ fn the_check_steps_name_what_deploy_base_renders() {
         named += 1;
     }
     assert!(named > 0, "{block}");
+    // After a failover: every replica's file is taken, by a label its pods carry, and read
+    // together.
+    let selector = Regex::new(r"get pods -l (\S+)=(\S+)").unwrap();
+    let c = selector
+        .captures(block)
+        .expect("the steps take every replica's file after a failover");
+    assert_eq!(
+        set["spec"]["template"]["metadata"]["labels"][&c[1]],
+        Value::from(&c[2]),
+        "the pods carry {}={}",
+        &c[1],
+        &c[2]
+    );
+    assert!(block.contains("tail --all -o json"), "{block}");
+    assert!(block.contains("kube-event-logger summary"), "{block}");
     // The Lease read is the one the replicas hold: the name the Role lets them update.
     let lease = Regex::new(r"get lease (\S+)")
         .unwrap()

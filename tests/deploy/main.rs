@@ -635,3 +635,46 @@ fn the_readme_loki_overlay_sets_the_loki_url_and_cluster_and_your_image() {
             .ends_with("/loki/api/v1/push")
     );
 }
+
+/// The shell blocks of a docs page (fenced as sh, also inside list items).
+fn shell_blocks(page: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs").join(page)).unwrap();
+    let mut blocks = Vec::new();
+    let mut open: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        match &mut open {
+            None if trimmed.starts_with("```sh") => open = Some(String::new()),
+            Some(block) if trimmed.starts_with("```") => {
+                blocks.push(std::mem::take(block));
+                open = None;
+            }
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_docs_block_that_uses_the_registry_sets_it_or_stops_without_it() {
+    let mut seen = 0;
+    for page in ["deploy.md", "loki.md", "elasticsearch.md"] {
+        for block in shell_blocks(page) {
+            if !block.contains("$REGISTRY") {
+                continue;
+            }
+            seen += 1;
+            assert!(
+                block.contains("REGISTRY=") || block.contains("${REGISTRY:?"),
+                "docs/{page}: a block uses $REGISTRY without setting it, so it would render \
+                 image: /kube-event-logger without complaint:\n{block}"
+            );
+        }
+    }
+    assert!(seen >= 2, "the scan finds the blocks");
+}
