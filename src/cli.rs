@@ -33,9 +33,11 @@ pub enum Command {
     /// Print the output file's frames (a table by default), optionally following it.
     Tail(TailArgs),
     /// What the output files say happened: occurrences Normal vs Warning, top reasons, top
-    /// objects by Warnings, namespaces and a timeline. An occurrence is counted as the
-    /// dashboards count it: one per frame, DELETED frames not counted, a frame repeated by a
-    /// relist (same uid and resourceVersion) counted once.
+    /// objects by Warnings, namespaces and a timeline. Occurrences are the growth of each
+    /// Event's count (series.count, else count) since its previous frame, not the frames: the
+    /// core/v1 recorder lets a burst through as one update whose count jumps by many, and the
+    /// events.k8s.io/v1 recorder reports a series' repeats every 30 minutes. An Event's first
+    /// frame counts its whole count; DELETED frames, relist repeats and decreases count nothing.
     Summary(SummaryArgs),
     /// Create the output directory and hand it to the daemon's user (the StatefulSet's init
     /// container runs this as root, so that `run` itself never needs to).

@@ -20,6 +20,16 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
+    /// Every code, in order.
+    pub const ALL: [ExitCode; 6] = [
+        ExitCode::Ok,
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::NoCluster,
+        ExitCode::Refused,
+        ExitCode::Locked,
+    ];
+
     /// The number the process exits with.
     pub fn code(self) -> u8 {
         self as u8
@@ -38,15 +48,7 @@ mod tests {
 
     #[test]
     fn the_numbers_are_the_documented_ones() {
-        let all = [
-            ExitCode::Ok,
-            ExitCode::Failure,
-            ExitCode::Usage,
-            ExitCode::NoCluster,
-            ExitCode::Refused,
-            ExitCode::Locked,
-        ];
-        let codes: Vec<u8> = all.iter().map(|c| c.code()).collect();
+        let codes: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
         assert_eq!(codes, [0, 1, 2, 3, 4, 5]);
     }
 }

@@ -14,6 +14,8 @@
 //!            LIST page → ADDED frames (list); what a watch sends the writer and through what
 //!            (write). Imports nothing of ours
 //! event      a borrowed, typed view of an Event (filter and viewer); frame + view in one parse
+//! occurrence how often an Event happened: its count's growth between frames, the one rule
+//!            everything that counts uses (pure, bounded memory)
 //!
 //! cluster    kube client from kubeconfig / in-cluster access
 //! watch/     LIST + WATCH per scope: machine (the pure state machine: outcome → next request),
@@ -72,6 +74,7 @@ mod health;
 mod http;
 mod leader;
 mod metrics;
+pub mod occurrence;
 mod output;
 pub mod output_files;
 mod position;

@@ -30,28 +30,51 @@ pub struct Selection {
     pub filter: Option<Filter>,
 }
 
+/// Where a frame's time falls against `--since` and `--until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Before,
+    Inside,
+    /// After `--until`, or no time while a bound is given.
+    Outside,
+}
+
 impl Selection {
     /// Whether `frame` is selected. A frame with no time is outside any time window.
     pub fn matches(&self, frame: &EventFrame<'_>) -> bool {
+        self.window(frame) == Window::Inside && self.matches_besides_time(frame)
+    }
+
+    /// `--namespace` and `--filter`, the time left aside.
+    pub fn matches_besides_time(&self, frame: &EventFrame<'_>) -> bool {
         if !self.namespaces.is_empty() {
             let ns = frame.object.metadata.namespace.as_deref().unwrap_or("");
             if !self.namespaces.iter().any(|n| n == ns) {
                 return false;
             }
         }
-        if self.since.is_some() || self.until.is_some() {
-            let Some(t) = frame
-                .object
-                .time()
-                .and_then(|t| t.parse::<Timestamp>().ok())
-            else {
-                return false;
-            };
-            if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u) {
-                return false;
-            }
-        }
         self.filter.as_ref().is_none_or(|f| f.matches(frame))
+    }
+
+    /// Where the frame's time falls.
+    pub fn window(&self, frame: &EventFrame<'_>) -> Window {
+        if self.since.is_none() && self.until.is_none() {
+            return Window::Inside;
+        }
+        let Some(t) = frame
+            .object
+            .time()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+        else {
+            return Window::Outside;
+        };
+        if self.since.is_some_and(|s| t < s) {
+            Window::Before
+        } else if self.until.is_some_and(|u| t > u) {
+            Window::Outside
+        } else {
+            Window::Inside
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 //! occurrences they hold are tallied in file order ([`Tally`], pure), then drawn for a terminal
 //! or written as one JSON object (`render`).
 //!
-//! An occurrence is counted as the dashboards count it: one per frame, DELETED frames not
-//! counted (they repeat an Event's last state when it expires), a frame repeated by a relist
-//! (same uid and resourceVersion) counted once.
+//! Occurrences are counted by [the occurrence rule](crate::occurrence): a frame stands for the
+//! growth of its Event's count since the Event's previous frame (its first frame for its whole
+//! count); DELETED frames (the Event expiring), relist repeats and decreases count nothing.
+//! Frames before `--since` are read for that baseline but not counted.
 
 mod render;
 mod tally;
@@ -17,7 +18,7 @@ pub use render::{Style, json, text};
 pub use tally::{Counted, Occurrence, Summary, Tally};
 
 use crate::frame::DataKind;
-use crate::reader::{self, Block, NotFrames, ReadError, Selection, Source};
+use crate::reader::{self, Block, NotFrames, ReadError, Selection, Source, Window};
 
 /// What `summary` reads, selects and shows, validated.
 pub struct SummaryConfig {
@@ -43,9 +44,17 @@ pub const KEYS_KEPT: usize = 10_000;
 struct Parsed {
     /// Lines that parsed as frames (selected or not).
     frames: u64,
-    occurrences: Vec<Occurrence>,
+    items: Vec<Item>,
     deleted: u64,
     invalid: Vec<String>,
+}
+
+/// A selected frame, for the tally.
+enum Item {
+    /// Inside the window: counted by the rule.
+    Count(Occurrence),
+    /// Before `--since` (or DELETED): the baseline for the Event's later frames, not counted.
+    Baseline(crate::occurrence::Update),
 }
 
 /// Parses and selects one block (pure: run on worker threads).
@@ -53,13 +62,19 @@ fn parse(block: &Block, selection: &Selection) -> Parsed {
     let mut p = Parsed::default();
     reader::each_frame(block, &mut p.invalid, |_, frame| {
         p.frames += 1;
-        if !selection.matches(&frame) {
+        if !selection.matches_besides_time(&frame) {
             return;
         }
-        if frame.kind() == Some(DataKind::Deleted) {
-            p.deleted += 1;
-        } else {
-            p.occurrences.push(Occurrence::of(&frame));
+        let window = selection.window(&frame);
+        let o = Occurrence::of(&frame);
+        match window {
+            Window::Outside => {}
+            Window::Before => p.items.push(Item::Baseline(o.update())),
+            Window::Inside if frame.kind() == Some(DataKind::Deleted) => {
+                p.deleted += 1;
+                p.items.push(Item::Baseline(o.update()));
+            }
+            Window::Inside => p.items.push(Item::Count(o)),
         }
     });
     p
@@ -118,8 +133,11 @@ pub fn read(config: &SummaryConfig, tally: &mut Tally) -> Result<(), ReadError> 
                 return;
             }
             tally.skipped_deleted += p.deleted;
-            for o in p.occurrences {
-                tally.add(o);
+            for item in p.items {
+                match item {
+                    Item::Count(o) => tally.add(o),
+                    Item::Baseline(update) => tally.baseline(update),
+                }
             }
         });
         if not_frames.refused() {

@@ -142,10 +142,14 @@ fn overview(out: &mut String, s: &Summary, w: usize, warn: &dyn Fn(String, bool)
         (format!("{} Normal,", b.normal), false),
         (format!("{} Warning", b.warning), true),
     ];
+    let updates = format!("in {} updates", s.frames);
     if b.other > 0 {
         kinds[2].0.push(',');
         kinds.push((format!("{} other", b.other), false));
     }
+    let last = kinds.len() - 1;
+    kinds[last].0.push(',');
+    kinds.push((updates, false));
     labelled(out, "EVENTS", &kinds, " ", w, warn);
     let n = &s.not_counted;
     let mut skipped = vec![
@@ -299,7 +303,7 @@ mod tests {
     fn summary() -> Summary {
         let line = |ty: &str, reason: &str, rv: u32, at: &str| {
             format!(
-                r#"{{"type":"ADDED","object":{{"metadata":{{"namespace":"a-very-long-namespace-name-that-does-not-fit","uid":"u","resourceVersion":"{rv}"}},"involvedObject":{{"kind":"Pod","namespace":"ns","name":"a-pod-with-a-name-far-longer-than-any-terminal-column-allows"}},"reason":"{reason}","type":"{ty}","lastTimestamp":"{at}"}}}}"#
+                r#"{{"type":"ADDED","object":{{"metadata":{{"namespace":"a-very-long-namespace-name-that-does-not-fit","uid":"u{rv}","resourceVersion":"{rv}"}},"involvedObject":{{"kind":"Pod","namespace":"ns","name":"a-pod-with-a-name-far-longer-than-any-terminal-column-allows"}},"reason":"{reason}","type":"{ty}","lastTimestamp":"{at}"}}}}"#
             )
         };
         let mut t = Tally::new(10);

@@ -1,32 +1,30 @@
-//! Counting occurrences (pure). Memory is bounded by the distinct reasons, objects and
+//! Counting occurrences (pure), by the [occurrence rule](crate::occurrence): a frame stands for
+//! the growth of its Event's count. Memory is bounded by the distinct reasons, objects and
 //! namespaces kept (each at most `2 × cap`, the least counted pruned beyond that, which makes
-//! the counts approximate and says so), the minutes the window spans, and the relist-repeat
-//! window; never by the number of lines.
+//! the counts approximate and says so), the minutes the window spans, and the Events whose last
+//! count is remembered; never by the number of lines.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::event::EventFrame;
+use crate::frame::DataKind;
+use crate::occurrence::{Occurrences, Update};
 
-/// A relist repeats Events the API server still holds (about an hour): a repeat is looked for
-/// among the occurrences of the two hours before the newest one seen...
-const REPEAT_WINDOW_S: i64 = 2 * 3600;
-/// ...and among at most this many (about 2 MiB); a relist larger than this may be counted in
-/// part twice.
-const REPEAT_KEYS: usize = 1 << 16;
+/// Events whose last count is remembered (about 8 MiB at most); beyond, the oldest are
+/// forgotten and the counts say they are approximate.
+const EVENTS_REMEMBERED: usize = 1 << 17;
 /// Timeline bucket sizes tried, smallest first.
 const BUCKETS_S: [i64; 11] = [
     60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800,
 ];
 
-/// One occurrence, as much of it as the summary keeps.
+/// One frame, as much of it as the summary keeps: what the rule needs, and where it counts.
 pub struct Occurrence {
-    /// uid and resourceVersion hashed; `None` when the frame lacks either (never a repeat).
-    key: Option<u64>,
+    update: Update,
     /// Unix seconds of the Event's time.
     at: Option<i64>,
     event_type: Box<str>,
@@ -44,16 +42,14 @@ impl Occurrence {
         let s = |v: &Option<std::borrow::Cow<'_, str>>| -> Box<str> {
             v.as_deref().unwrap_or("").into()
         };
-        let key = match (&e.metadata.uid, &e.metadata.resource_version) {
-            (Some(uid), Some(rv)) => {
-                let mut h = DefaultHasher::new();
-                (uid.as_ref(), rv.as_ref()).hash(&mut h);
-                Some(h.finish())
-            }
-            _ => None,
-        };
+        let update = Update::new(
+            e.metadata.uid.as_deref(),
+            e.metadata.resource_version.as_deref(),
+            e.occurrences(),
+            frame.kind() == Some(DataKind::Deleted),
+        );
         Occurrence {
-            key,
+            update,
             at: e
                 .time()
                 .and_then(|t| t.parse::<Timestamp>().ok())
@@ -69,6 +65,11 @@ impl Occurrence {
 
     fn warning(&self) -> bool {
         &*self.event_type == "Warning"
+    }
+
+    /// What the occurrence rule needs of this frame.
+    pub fn update(&self) -> Update {
+        self.update
     }
 }
 
@@ -96,10 +97,10 @@ impl<K: Hash + Eq + Ord + Clone> Counter<K> {
         }
     }
 
-    fn add(&mut self, key: K, warning: bool, at: Option<i64>) {
+    fn add(&mut self, key: K, n: u64, warning: bool, at: Option<i64>) {
         let s = self.map.entry(key).or_default();
-        s.count += 1;
-        s.warnings += u64::from(warning);
+        s.count += n;
+        s.warnings += if warning { n } else { 0 };
         s.last = s.last.max(at);
         if self.map.len() > 2 * self.cap {
             let mut all: Vec<(K, Stats)> = self.map.drain().collect();
@@ -124,9 +125,9 @@ impl<K: Hash + Eq + Ord + Clone> Counter<K> {
 
 /// The running count, fed occurrences in file order.
 pub struct Tally {
-    seen: HashSet<u64>,
-    seen_order: VecDeque<(i64, u64)>,
-    newest: i64,
+    rule: Occurrences,
+    /// Frames counted by the rule (updates), whatever they stood for.
+    frames: u64,
     /// The earliest and latest occurrence times.
     first: Option<i64>,
     last: Option<i64>,
@@ -146,9 +147,8 @@ impl Tally {
     /// Keeps at most `2 × cap` distinct reasons, objects and namespaces each.
     pub fn new(cap: usize) -> Self {
         Tally {
-            seen: HashSet::new(),
-            seen_order: VecDeque::new(),
-            newest: i64::MIN,
+            rule: Occurrences::new(EVENTS_REMEMBERED),
+            frames: 0,
             first: None,
             last: None,
             occurrences: 0,
@@ -163,39 +163,35 @@ impl Tally {
         }
     }
 
-    /// Counts one occurrence, unless it repeats one counted already.
+    /// Counts what a frame stands for by the rule (nothing for a relist repeat or a decrease).
     pub fn add(&mut self, o: Occurrence) {
-        if let Some(key) = o.key {
-            if !self.seen.insert(key) {
-                self.skipped_repeats += 1;
-                return;
-            }
-            let at = o.at.unwrap_or(self.newest);
-            self.newest = self.newest.max(at);
-            self.seen_order.push_back((at, key));
-            while let Some(&(t, k)) = self.seen_order.front() {
-                let old = t < self.newest.saturating_sub(REPEAT_WINDOW_S);
-                if !old && self.seen_order.len() <= REPEAT_KEYS {
-                    break;
-                }
-                self.seen.remove(&k);
-                self.seen_order.pop_front();
-            }
+        self.frames += 1;
+        let counted = self.rule.count(o.update);
+        self.skipped_repeats += u64::from(counted.repeat);
+        let n = counted.occurrences;
+        if n == 0 {
+            return;
         }
         let warning = o.warning();
-        self.occurrences += 1;
-        *self.by_type.entry(o.event_type.clone()).or_default() += 1;
-        self.reasons.add((o.event_type, o.reason), warning, o.at);
+        self.occurrences += n;
+        *self.by_type.entry(o.event_type.clone()).or_default() += n;
+        self.reasons.add((o.event_type, o.reason), n, warning, o.at);
         self.objects
-            .add((o.kind, o.object_namespace, o.name), warning, o.at);
-        self.namespaces.add(o.namespace, warning, o.at);
+            .add((o.kind, o.object_namespace, o.name), n, warning, o.at);
+        self.namespaces.add(o.namespace, n, warning, o.at);
         if let Some(at) = o.at {
             self.first = Some(self.first.map_or(at, |f| f.min(at)));
             self.last = Some(self.last.max(Some(at)).unwrap_or(at));
             let m = self.minutes.entry(at.div_euclid(60)).or_default();
-            m.0 += 1;
-            m.1 += u64::from(warning);
+            m.0 += n;
+            m.1 += if warning { n } else { 0 };
         }
+    }
+
+    /// A frame that counts nothing itself but is the baseline for the Event's later frames
+    /// (before `--since`; a DELETED frame, which lets the Event go).
+    pub fn baseline(&mut self, update: Update) {
+        self.rule.baseline(update);
     }
 
     /// The summary: `top` entries per list, the timeline in at most `buckets` buckets.
@@ -216,6 +212,7 @@ impl Tally {
             from: time(first),
             to: time(last),
             occurrences: self.occurrences,
+            frames: self.frames,
             by_type: ByType {
                 normal: count("Normal"),
                 warning: count("Warning"),
@@ -262,13 +259,14 @@ impl Tally {
                 relist_repeats: self.skipped_repeats,
                 invalid_lines: self.skipped_invalid,
             },
-            approximate: [
-                self.reasons.dropped,
-                self.objects.dropped,
-                self.namespaces.dropped,
-            ]
-            .iter()
-            .any(|d| *d > 0),
+            approximate: self.rule.approximate()
+                || [
+                    self.reasons.dropped,
+                    self.objects.dropped,
+                    self.namespaces.dropped,
+                ]
+                .iter()
+                .any(|d| *d > 0),
         }
         .with_timeline(&self.minutes, buckets)
     }
@@ -278,7 +276,10 @@ impl Tally {
 pub struct Summary {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
+    /// Occurrences, by the rule: how much the Events' counts grew.
     pub occurrences: u64,
+    /// The frames (updates of an Event) that were counted, whatever each stood for.
+    pub frames: u64,
     pub by_type: ByType,
     pub top_reasons: Vec<Reason>,
     pub top_objects: Vec<Object>,
@@ -385,13 +386,16 @@ impl Summary {
 mod tests {
     use super::*;
 
-    fn occurrence(uid: &str, rv: u64, at: i64, warning: bool, object: &str) -> Occurrence {
+    fn occurrence(
+        uid: &str,
+        rv: u64,
+        count: i64,
+        at: i64,
+        warning: bool,
+        object: &str,
+    ) -> Occurrence {
         Occurrence {
-            key: Some({
-                let mut h = DefaultHasher::new();
-                (uid, rv.to_string().as_str()).hash(&mut h);
-                h.finish()
-            }),
+            update: Update::new(Some(uid), Some(&rv.to_string()), Some(count), false),
             at: Some(at),
             event_type: if warning { "Warning" } else { "Normal" }.into(),
             reason: "BackOff".into(),
@@ -403,35 +407,46 @@ mod tests {
     }
 
     #[test]
-    fn a_repeat_counts_once_unless_it_is_older_than_the_repeat_window() {
+    fn occurrences_are_the_growth_of_each_count_and_a_repeat_counts_nothing() {
         let mut t = Tally::new(10);
         let start = 1_800_000_000;
-        t.add(occurrence("a", 1, start, true, "p"));
-        t.add(occurrence("a", 1, start, true, "p"));
-        t.add(occurrence("a", 2, start + 60, false, "p"));
-        assert_eq!((t.occurrences, t.skipped_repeats), (2, 1));
-        // Three hours on, the first is forgotten: the set of keys does not grow forever.
-        t.add(occurrence("b", 1, start + 3 * 3600, false, "p"));
-        assert_eq!(t.seen.len(), 1);
+        t.add(occurrence("a", 1, 1, start, true, "p"));
+        t.add(occurrence("a", 1, 1, start, true, "p"));
+        t.add(occurrence("a", 2, 41, start + 60, true, "p"));
+        t.add(occurrence("b", 1, 3, start + 3 * 3600, false, "q"));
+        assert_eq!((t.occurrences, t.frames, t.skipped_repeats), (44, 4, 1));
         let s = t.finish(5, 24);
-        assert_eq!((s.by_type.warning, s.by_type.normal), (1, 2));
-        assert_eq!(s.timeline.iter().map(|b| b.count).sum::<u64>(), 3);
+        assert_eq!((s.by_type.warning, s.by_type.normal), (41, 3));
+        assert_eq!(s.frames, 4);
+        assert_eq!(s.top_objects[0].warnings, 41);
+        assert_eq!(s.timeline.iter().map(|b| b.count).sum::<u64>(), 44);
         assert!(s.timeline.len() <= 24);
         assert_eq!(s.bucket_seconds, 600, "3 h in at most 24 rows: 10 minutes");
+    }
+
+    #[test]
+    fn a_baseline_counts_nothing_and_later_frames_count_from_it() {
+        let mut t = Tally::new(10);
+        let before = occurrence("a", 1, 30, 1_800_000_000, true, "p");
+        t.baseline(before.update());
+        t.add(occurrence("a", 2, 32, 1_800_000_600, true, "p"));
+        assert_eq!((t.occurrences, t.frames), (2, 1));
     }
 
     #[test]
     fn distinct_objects_stay_bounded_and_the_counts_say_they_are_approximate() {
         let mut t = Tally::new(100);
         for i in 0..10_000u64 {
+            let uid = format!("u{i}");
             t.add(occurrence(
-                "u",
+                &uid,
                 i,
+                1,
                 1_800_000_000,
                 i % 7 == 0,
                 &format!("pod-{}", i % 1000),
             ));
-            t.add(occurrence("v", i, 1_800_000_000, true, "hot"));
+            t.add(occurrence("v", i, i as i64 + 1, 1_800_000_000, true, "hot"));
             assert!(t.objects.map.len() <= 200);
         }
         let s = t.finish(3, 24);
@@ -447,8 +462,8 @@ mod tests {
     #[test]
     fn a_window_of_years_still_draws_in_the_rows_given() {
         let mut t = Tally::new(10);
-        t.add(occurrence("a", 1, 0, false, "p"));
-        t.add(occurrence("a", 2, 40 * 31_536_000, true, "p"));
+        t.add(occurrence("a", 1, 1, 0, false, "p"));
+        t.add(occurrence("a", 2, 2, 40 * 31_536_000, true, "p"));
         let s = t.finish(5, 24);
         assert!(s.timeline.len() <= 24, "{}", s.timeline.len());
         assert_eq!(s.bucket_seconds % 604_800, 0);

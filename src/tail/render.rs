@@ -2,6 +2,7 @@
 //! folded. Pure: a frame in, a line out.
 
 use crate::event::EventFrame;
+use crate::occurrence::{Occurrences, Update};
 
 /// How `tail` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +30,10 @@ const COMMON: &[(&str, usize)] = &[
     ("OBJECT", 60),
     ("COUNT", 6),
 ];
-/// What `wide` adds before the message.
+/// What `wide` adds before the message: first, NEW, the occurrences this frame added (`+N`, by
+/// the occurrence rule: the growth of COUNT since the Event's previous frame).
 const WIDE_EXTRA: &[(&str, usize)] = &[
+    ("NEW", 7),
     ("FRAME", 8),
     ("SOURCE", 32),
     ("FIRST SEEN", 20),
@@ -38,7 +41,9 @@ const WIDE_EXTRA: &[(&str, usize)] = &[
 ];
 /// Column widths while following, where no row to come can be seen: the widths of a typical
 /// cluster's values (namespace, reason and object names), the rest cut with `…`.
-const FOLLOW_WIDTHS: &[usize] = &[20, 5, 19, 7, 21, 43, 5, 8, 27, 20, 47];
+const FOLLOW_WIDTHS: &[usize] = &[20, 5, 19, 7, 21, 43, 5, 5, 8, 27, 20, 47];
+/// Events whose last count the NEW column remembers (the oldest forgotten first).
+const EVENTS_REMEMBERED: usize = 1 << 17;
 /// Rows read before the columns are sized to them (when not following): memory for this many
 /// rows at most, whatever the files hold.
 pub const SIZED_FROM_ROWS: usize = 1000;
@@ -58,6 +63,8 @@ pub struct Row {
     pub cells: Vec<String>,
     /// A Warning event (yellow when colours are on).
     pub warning: bool,
+    /// What the occurrence rule needs, for the NEW column (`wide`).
+    pub update: Option<Update>,
 }
 
 /// Lays rows out in columns: sized to the first `SIZED_FROM_ROWS` rows when not following
@@ -70,6 +77,8 @@ pub struct Table {
     /// The columns' widths once settled.
     widths: Option<Vec<usize>>,
     waiting: Vec<Row>,
+    /// The Events' last counts, for NEW.
+    occurrences: Occurrences,
 }
 
 impl Table {
@@ -81,11 +90,18 @@ impl Table {
             follow,
             widths: None,
             waiting: Vec::new(),
+            occurrences: Occurrences::new(EVENTS_REMEMBERED),
         }
     }
 
-    /// Takes a row; appends to `out` what can be shown now.
-    pub fn push(&mut self, row: Row, out: &mut Vec<u8>) {
+    /// Takes a row (in file order); appends to `out` what can be shown now.
+    pub fn push(&mut self, mut row: Row, out: &mut Vec<u8>) {
+        if let Some(update) = row.update.take()
+            && let Some(cell) = row.cells.get_mut(COMMON.len())
+        {
+            let added = self.occurrences.count(update).occurrences;
+            *cell = format!("+{added}");
+        }
         match &self.widths {
             Some(widths) => line(out, &row, widths, self.color),
             None if self.follow => {
@@ -141,6 +157,7 @@ impl Table {
             let header = Row {
                 cells: names,
                 warning: false,
+                update: None,
             };
             line(out, &header, &widths, false);
         }
@@ -245,7 +262,16 @@ pub fn row(frame: &EventFrame<'_>, format: Format, now: jiff::Timestamp) -> Row 
         object,
         count,
     ];
+    let mut update = None;
     if format == Format::Wide {
+        // Filled in file order by the table: the growth of COUNT since the Event's last frame.
+        cells.push("+?".into());
+        update = Some(Update::new(
+            e.metadata.uid.as_deref(),
+            e.metadata.resource_version.as_deref(),
+            e.occurrences(),
+            frame.kind() == Some(crate::frame::DataKind::Deleted),
+        ));
         let source = match (e.source.component.as_deref(), e.source.host.as_deref()) {
             (Some(c), Some(h)) if !h.is_empty() => format!("{c}, {h}"),
             (Some(c), _) if !c.is_empty() => c.to_string(),
@@ -266,6 +292,7 @@ pub fn row(frame: &EventFrame<'_>, format: Format, now: jiff::Timestamp) -> Row 
     Row {
         cells,
         warning: event_type == "Warning",
+        update,
     }
 }
 
@@ -359,6 +386,37 @@ mod tests {
         let mut bare = Vec::new();
         Table::new(Format::Table, false, false, false).finish(&mut bare);
         assert!(bare.is_empty(), "--no-headers");
+    }
+
+    #[test]
+    fn the_wide_view_shows_what_each_frame_added_by_the_occurrence_rule() {
+        let frame = |rv: u32, count: u32| {
+            format!(
+                r#"{{"type":"MODIFIED","object":{{"metadata":{{"uid":"u","resourceVersion":"{rv}"}},"count":{count}}}}}"#
+            )
+        };
+        let rows: Vec<Row> = [frame(1, 1), frame(2, 26), frame(2, 26), frame(3, 27)]
+            .iter()
+            .map(|l| {
+                let f = EventFrame::parse(l.as_bytes()).unwrap();
+                row(&f, Format::Wide, jiff::Timestamp::UNIX_EPOCH)
+            })
+            .collect();
+        let text = laid_out(&rows, Format::Wide, false, false);
+        let new: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_whitespace().nth(7).unwrap())
+            .collect();
+        assert_eq!(new, ["NEW", "+1", "+25", "+0", "+1"], "{text}");
+        let counts: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_whitespace().nth(6).unwrap())
+            .collect();
+        assert_eq!(
+            counts,
+            ["COUNT", "1", "26", "26", "27"],
+            "COUNT stays the Event's count"
+        );
     }
 
     #[test]

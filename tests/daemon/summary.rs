@@ -1,7 +1,7 @@
 //! `kube-event-logger summary`: golden text and JSON over a rotated, `.gz` file set with relist
 //! repeats, DELETED frames and a torn line; counts checked against an independent computation.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use super::*;
@@ -103,8 +103,10 @@ fn summary_counts_equal_an_independent_count_of_the_same_files() {
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let bucket = got["bucket_seconds"].as_i64().unwrap();
 
-    let mut seen = HashSet::new();
-    let (mut total, mut deleted, mut repeats) = (0u64, 0u64, 0u64);
+    // uid → (resourceVersion, highest count seen): occurrences are the growth of the count.
+    let mut last: HashMap<String, (String, u64)> = HashMap::new();
+    let (mut total, mut deleted, mut repeats, mut frames_counted) = (0u64, 0u64, 0u64, 0u64);
+    let (mut jumps, mut series) = (0, 0);
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     let mut reasons: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut namespaces: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -115,33 +117,61 @@ fn summary_counts_equal_an_independent_count_of_the_same_files() {
             deleted += 1;
             continue;
         }
-        let key = (
-            e["metadata"]["uid"].to_string(),
-            e["metadata"]["resourceVersion"].to_string(),
-        );
-        if !seen.insert(key) {
-            repeats += 1;
+        frames_counted += 1;
+        let uid = e["metadata"]["uid"].as_str().unwrap().to_string();
+        let rv = e["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        series += usize::from(e["series"]["count"].is_u64());
+        let count = e["series"]["count"]
+            .as_u64()
+            .or(e["count"].as_u64())
+            .unwrap_or(1);
+        let n = match last.get(&uid) {
+            Some((seen, _)) if *seen == rv => {
+                repeats += 1;
+                continue;
+            }
+            Some((_, before)) => count.saturating_sub(*before),
+            None => count,
+        };
+        let highest = last.get(&uid).map_or(count, |(_, b)| count.max(*b));
+        last.insert(uid, (rv, highest));
+        jumps += usize::from(n > 1);
+        if n == 0 {
             continue;
         }
         let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
         let warning = e["type"] == "Warning";
-        total += 1;
-        *by_type.entry(s(&e["type"])).or_default() += 1;
-        *reasons.entry((s(&e["type"]), s(&e["reason"]))).or_default() += 1;
+        let w = if warning { n } else { 0 };
+        total += n;
+        *by_type.entry(s(&e["type"])).or_default() += n;
+        *reasons.entry((s(&e["type"]), s(&e["reason"]))).or_default() += n;
         let ns = namespaces
             .entry(s(&e["metadata"]["namespace"]))
             .or_default();
-        ns.0 += 1;
-        ns.1 += u64::from(warning);
-        let at: jiff::Timestamp = e["lastTimestamp"].as_str().unwrap().parse().unwrap();
+        ns.0 += n;
+        ns.1 += w;
+        let time = [
+            &e["series"]["lastObservedTime"],
+            &e["lastTimestamp"],
+            &e["eventTime"],
+        ]
+        .into_iter()
+        .find_map(|t| t.as_str())
+        .unwrap();
+        let at: jiff::Timestamp = time.parse().unwrap();
         let b = buckets
             .entry(at.as_second().div_euclid(bucket) * bucket)
             .or_default();
-        b.0 += 1;
-        b.1 += u64::from(warning);
+        b.0 += n;
+        b.1 += w;
     }
     assert!(deleted > 0 && repeats > 0, "the fixture holds both");
+    assert!(jumps >= 2 && series >= 2, "count jumps and a series");
     assert_eq!(got["occurrences"], total);
+    assert_eq!(got["frames"], frames_counted, "updates read, DELETED aside");
     assert_eq!(got["by_type"]["Normal"], by_type["Normal"]);
     assert_eq!(got["by_type"]["Warning"], by_type["Warning"]);
     assert_eq!(got["not_counted"]["deleted"], deleted);
@@ -200,11 +230,49 @@ fn summary_refuses_bad_arguments_and_names_an_unreadable_file() {
     }
     let help = String::from_utf8(summary(&["--help"]).stdout).unwrap();
     assert!(
-        help.contains("DELETED frames not counted")
-            && help.contains("(same uid and resourceVersion) counted once"),
+        help.contains("growth of each Event's count")
+            && help.contains("core/v1 recorder")
+            && help.contains("events.k8s.io/v1 recorder")
+            && help.contains("relist repeats and decreases count nothing"),
         "--help says how occurrences are counted: {help}"
     );
     let out = summary(&["/nonexistent/events.json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/events.json"));
+}
+
+#[test]
+fn before_since_frames_are_a_baseline_not_counted() {
+    // The core/v1 Event api-5c6d-q7x2m: count 1 at 11:40, then one update to 25 at 11:45.
+    let count_of = |since: &str| {
+        let out = summary(&[
+            &format!("{FILES}/events.json"),
+            "-o",
+            "json",
+            "--since",
+            since,
+            "--filter",
+            "name=api-5c6d-q7x2m",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            got["occurrences"].as_u64().unwrap(),
+            got["frames"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(
+        count_of("2026-11-29T11:00:00Z"),
+        (25, 2),
+        "both frames in the window"
+    );
+    assert_eq!(
+        count_of("2026-11-29T11:42:00Z"),
+        (24, 1),
+        "the first frame is before: its count is the baseline for the jump"
+    );
 }

@@ -1,0 +1,271 @@
+//! How often an Event happened, by the one rule everything that counts uses (`summary`, and the
+//! views and metrics built on the same rule): a frame's occurrences are how much the Event's
+//! count grew since that Event's previous frame.
+//!
+//! Kubernetes does not report every occurrence as a frame of its own. The core/v1 recorder
+//! (client-go `tools/record`) bumps the Event's `count` and patches it, after a spam filter that
+//! lets a burst through as one update whose `count` jumps by many; the events.k8s.io/v1 recorder
+//! (client-go `tools/events`, used by the scheduler and others) writes the first repeat as
+//! `series.count: 2` and later ones only every 30 minutes, or 6 minutes after the series goes
+//! quiet, so one frame can stand for dozens of occurrences.
+//!
+//! The rule, per Event (its uid): the count is `series.count`, else `count`, else 1. An Event's
+//! first frame counts its whole count; a later frame counts the growth since the previous one;
+//! a DELETED frame (the Event expiring), a relist repeat (the same uid and resourceVersion again)
+//! and a decrease count 0. Memory is bounded by `cap` Events remembered (the oldest forgotten
+//! first); once one had to be forgotten, a later frame of an Event not remembered counts as its
+//! first, and when its count is above 1 (some of it may have been counted) the result says it
+//! is approximate.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+/// What the rule needs of one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Update {
+    /// The Event's uid and the frame's resourceVersion, hashed; `None` without a uid (every such
+    /// frame counts as a first one).
+    pub event: Option<(u64, u64)>,
+    /// `series.count`, else `count`, else 1.
+    pub count: u64,
+    /// A DELETED frame.
+    pub deleted: bool,
+}
+
+impl Update {
+    /// From the frame's fields.
+    pub fn new(
+        uid: Option<&str>,
+        resource_version: Option<&str>,
+        count: Option<i64>,
+        deleted: bool,
+    ) -> Self {
+        let hash = |s: &str| {
+            let mut h = DefaultHasher::new();
+            s.hash(&mut h);
+            h.finish()
+        };
+        Update {
+            event: uid.map(|u| (hash(u), resource_version.map_or(0, hash))),
+            count: count.map_or(1, |c| u64::try_from(c).unwrap_or(0)),
+            deleted,
+        }
+    }
+}
+
+/// How many occurrences a frame stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counted {
+    pub occurrences: u64,
+    /// The frame repeats one already counted (the same uid and resourceVersion: a relist).
+    pub repeat: bool,
+    /// The Event's previous count was forgotten (the memory bound was reached): this may count
+    /// occurrences already counted.
+    pub approximate: bool,
+}
+
+/// The Events' last counts, at most `cap` of them.
+#[derive(Debug)]
+pub struct Occurrences {
+    cap: usize,
+    /// uid hash → (resourceVersion hash, count).
+    last: HashMap<u64, (u64, u64)>,
+    /// uid hashes in the order first remembered: the oldest is forgotten first.
+    order: VecDeque<u64>,
+    /// Whether any Event had to be forgotten.
+    forgot: bool,
+}
+
+impl Occurrences {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            last: HashMap::new(),
+            order: VecDeque::new(),
+            forgot: false,
+        }
+    }
+
+    /// The occurrences `update` stands for, by the rule; remembers its count.
+    pub fn count(&mut self, update: Update) -> Counted {
+        let Some((uid, rv)) = update.event else {
+            return Counted {
+                occurrences: if update.deleted { 0 } else { update.count },
+                ..Counted::default()
+            };
+        };
+        if update.deleted {
+            // The Event is gone: nothing more to compare with.
+            self.last.remove(&uid);
+            return Counted::default();
+        }
+        match self.last.get_mut(&uid) {
+            Some((last_rv, _)) if *last_rv == rv => Counted {
+                repeat: true,
+                ..Counted::default()
+            },
+            Some((last_rv, last)) => {
+                let grown = update.count.saturating_sub(*last);
+                *last_rv = rv;
+                *last = update.count.max(*last);
+                Counted {
+                    occurrences: grown,
+                    ..Counted::default()
+                }
+            }
+            None => {
+                self.remember(uid, rv, update.count);
+                // Forgotten or new, it cannot be told: a count above 1 may hold occurrences
+                // counted before it was forgotten.
+                Counted {
+                    occurrences: update.count,
+                    approximate: self.forgot && update.count > 1,
+                    repeat: false,
+                }
+            }
+        }
+    }
+
+    /// Takes `update` as known, counting nothing: the baseline a LIST (or frames before a
+    /// window) gives for later frames.
+    pub fn baseline(&mut self, update: Update) {
+        let _ = self.count(update);
+    }
+
+    /// Whether any Event had to be forgotten.
+    pub fn approximate(&self) -> bool {
+        self.forgot
+    }
+
+    fn remember(&mut self, uid: u64, rv: u64, count: u64) {
+        while self.last.len() >= self.cap {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if self.last.remove(&oldest).is_some() {
+                self.forgot = true;
+            }
+        }
+        // Entries removed by DELETED frames leave stale uids behind in `order`: drop them
+        // when `order` grows past twice the cap, so it stays bounded too.
+        if self.order.len() >= 2 * self.cap {
+            let last = &self.last;
+            self.order.retain(|u| last.contains_key(u));
+        }
+        self.last.insert(uid, (rv, count));
+        self.order.push_back(uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(uid: &str, rv: u64, count: i64) -> Update {
+        Update::new(Some(uid), Some(&rv.to_string()), Some(count), false)
+    }
+
+    fn deleted(uid: &str, rv: u64, count: i64) -> Update {
+        Update::new(Some(uid), Some(&rv.to_string()), Some(count), true)
+    }
+
+    fn counts(o: &mut Occurrences, updates: &[Update]) -> Vec<u64> {
+        updates.iter().map(|u| o.count(*u).occurrences).collect()
+    }
+
+    #[test]
+    fn a_count_bumped_by_one_counts_one_per_frame() {
+        let mut o = Occurrences::new(100);
+        let frames = [update("a", 1, 1), update("a", 2, 2), update("a", 3, 3)];
+        assert_eq!(counts(&mut o, &frames), [1, 1, 1]);
+    }
+
+    #[test]
+    fn a_spam_filtered_burst_counts_its_whole_jump() {
+        // core/v1: 25 let through one by one, then one PATCH for the next 40.
+        let mut o = Occurrences::new(100);
+        let mut frames: Vec<Update> = (1..=25).map(|c| update("a", c as u64, c)).collect();
+        frames.push(update("a", 26, 65));
+        let n = counts(&mut o, &frames);
+        assert_eq!(n.iter().sum::<u64>(), 65);
+        assert_eq!(n.last(), Some(&40));
+    }
+
+    #[test]
+    fn a_series_counts_what_its_count_grew_by() {
+        // events.k8s.io/v1: the first repeat as series.count 2, then 30 minutes later 48.
+        let mut o = Occurrences::new(100);
+        let first = Update::new(Some("s"), Some("1"), None, false);
+        let frames = [first, update("s", 2, 2), update("s", 3, 48)];
+        assert_eq!(counts(&mut o, &frames), [1, 1, 46]);
+    }
+
+    #[test]
+    fn an_event_first_seen_mid_way_counts_its_whole_count() {
+        let mut o = Occurrences::new(100);
+        assert_eq!(
+            counts(&mut o, &[update("m", 9, 17), update("m", 10, 18)]),
+            [17, 1]
+        );
+        assert!(!o.approximate());
+    }
+
+    #[test]
+    fn deleted_frames_relist_repeats_and_decreases_count_nothing() {
+        let mut o = Occurrences::new(100);
+        let frames = [
+            update("a", 1, 3),
+            update("a", 1, 3),  // a relist repeats it
+            update("a", 2, 2),  // a decrease
+            update("a", 3, 4),  // growth from the highest count seen
+            deleted("a", 4, 4), // it expires
+        ];
+        assert_eq!(counts(&mut o, &frames), [3, 0, 0, 1, 0]);
+        assert!(o.count(update("b", 1, 1)).occurrences == 1);
+        assert!(o.count(update("b", 1, 1)).repeat, "a relist repeat says so");
+        // Without a uid, nothing can be compared: each frame counts its whole count.
+        let bare = Update::new(None, None, Some(2), false);
+        assert_eq!(counts(&mut o, &[bare, bare]), [2, 2]);
+    }
+
+    #[test]
+    fn memory_stays_within_its_bound_and_a_forgotten_event_says_it_is_approximate() {
+        let mut o = Occurrences::new(3);
+        for uid in ["a", "b", "c"] {
+            assert!(!o.count(update(uid, 1, 5)).approximate);
+        }
+        assert!(!o.count(update("a", 2, 6)).approximate, "remembered");
+        let d = o.count(update("d", 1, 1));
+        assert!(!d.approximate, "d is new; a was forgotten to make room");
+        let again = o.count(update("a", 3, 7));
+        assert_eq!(
+            again,
+            Counted {
+                occurrences: 7,
+                approximate: true,
+                repeat: false
+            },
+            "a was forgotten: its frame counts as its first, and says so"
+        );
+        assert!(o.last.len() <= 3 && o.order.len() <= 6);
+        for i in 0..10_000 {
+            let uid = format!("u{i}");
+            o.count(update(&uid, 1, 1));
+            if i % 2 == 0 {
+                o.count(deleted(&uid, 2, 1));
+            }
+        }
+        assert!(o.last.len() <= 3 && o.order.len() <= 6, "{}", o.order.len());
+    }
+
+    #[test]
+    fn a_baseline_counts_nothing_but_later_frames_count_from_it() {
+        let mut o = Occurrences::new(100);
+        o.baseline(update("a", 5, 40));
+        assert_eq!(
+            counts(&mut o, &[update("a", 5, 40), update("a", 6, 43)]),
+            [0, 3]
+        );
+    }
+}
