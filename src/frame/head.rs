@@ -18,13 +18,37 @@ pub(super) struct Head<'a> {
     pub(super) metadata_read: bool,
     /// The object has a `kind` (among the members read).
     pub(super) object_kind: bool,
+    /// Also read the Event's [`Facts`] (every member of the object is then walked).
+    pub(super) facts: Option<Facts<'a>>,
+}
+
+/// What counting an Event's occurrences needs of a data frame, read in the pass that places
+/// and validates it: its uid, its counts, and what it is labelled by.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Facts<'a> {
+    pub uid: Option<Cow<'a, str>>,
+    pub count: Option<i64>,
+    pub series_count: Option<i64>,
+    pub reason: Option<Cow<'a, str>>,
+    /// The Event's `type` (Normal, Warning).
+    pub event_type: Option<Cow<'a, str>>,
+    /// `involvedObject.kind`.
+    pub involved_kind: Option<Cow<'a, str>>,
+}
+
+impl Facts<'_> {
+    /// The Event's count: `series.count`, else `count`.
+    pub fn occurrences(&self) -> Option<i64> {
+        self.series_count.or(self.count)
+    }
 }
 
 impl Head<'_> {
     /// Enough to place a data or BOOKMARK frame. An ERROR frame is never enough: it is read
-    /// whole for its Status.
+    /// whole for its Status; nor is a frame whose facts are wanted.
     fn enough(&self) -> bool {
-        self.kind.as_deref().is_some_and(|k| k != "ERROR")
+        self.facts.is_none()
+            && self.kind.as_deref().is_some_and(|k| k != "ERROR")
             && (self.metadata_read || (self.resource_version.is_some() && self.namespace.is_some()))
     }
 }
@@ -138,7 +162,76 @@ fn object_member<'a>(
         return Ok(read);
     }
     head.object_kind |= key == b"kind";
+    if head.facts.is_some() {
+        return fact_member(b, head, key, at);
+    }
     value(b, at).map(Read::After)
+}
+
+/// A member of the Event the facts want, or a value skipped.
+fn fact_member<'a>(
+    b: &'a [u8],
+    head: &mut Head<'a>,
+    key: &[u8],
+    at: usize,
+) -> Result<Read, Invalid> {
+    let Some(facts) = head.facts.as_mut() else {
+        return value(b, at).map(Read::After);
+    };
+    let slot = match key {
+        b"reason" => &mut facts.reason,
+        b"type" => &mut facts.event_type,
+        b"count" => return number(b, at, &mut facts.count),
+        b"series" if b.get(at) == Some(&b'{') => return members(b, at, head, series_member),
+        b"involvedObject" if b.get(at) == Some(&b'{') => {
+            return members(b, at, head, involved_member);
+        }
+        _ => return value(b, at).map(Read::After),
+    };
+    kept_text(b, at, slot)
+}
+
+fn series_member<'a>(
+    b: &'a [u8],
+    head: &mut Head<'a>,
+    key: &[u8],
+    at: usize,
+) -> Result<Read, Invalid> {
+    match (key, head.facts.as_mut()) {
+        (b"count", Some(facts)) => number(b, at, &mut facts.series_count),
+        _ => value(b, at).map(Read::After),
+    }
+}
+
+fn involved_member<'a>(
+    b: &'a [u8],
+    head: &mut Head<'a>,
+    key: &[u8],
+    at: usize,
+) -> Result<Read, Invalid> {
+    match (key, head.facts.as_mut()) {
+        (b"kind", Some(facts)) => kept_text(b, at, &mut facts.involved_kind),
+        _ => value(b, at).map(Read::After),
+    }
+}
+
+/// A string value kept in `slot`; `null` (or another value) read and left out.
+fn kept_text<'a>(b: &'a [u8], at: usize, slot: &mut Option<Cow<'a, str>>) -> Result<Read, Invalid> {
+    if b.get(at) != Some(&b'"') {
+        return value(b, at).map(Read::After);
+    }
+    let (text, end) = text(b, at)?;
+    *slot = Some(text);
+    Ok(Read::After(end))
+}
+
+/// A whole number kept in `slot`; anything else read and left out.
+fn number(b: &[u8], at: usize, slot: &mut Option<i64>) -> Result<Read, Invalid> {
+    let end = value(b, at)?;
+    *slot = std::str::from_utf8(&b[at..end])
+        .ok()
+        .and_then(|n| n.parse().ok());
+    Ok(Read::After(end))
 }
 
 fn meta_member<'a>(
@@ -147,9 +240,10 @@ fn meta_member<'a>(
     key: &[u8],
     at: usize,
 ) -> Result<Read, Invalid> {
-    let slot = match key {
-        b"namespace" => &mut head.namespace,
-        b"resourceVersion" => &mut head.resource_version,
+    let slot = match (key, head.facts.as_mut()) {
+        (b"namespace", _) => &mut head.namespace,
+        (b"resourceVersion", _) => &mut head.resource_version,
+        (b"uid", Some(facts)) => return kept_text(b, at, &mut facts.uid),
         _ => return value(b, at).map(Read::After),
     };
     let (text, end) = text(b, at)?;
@@ -169,10 +263,13 @@ fn json(e: Invalid) -> FrameError {
 }
 
 /// Reads a frame line as a head, or whole: then once the frame is placed the rest is validated
-/// without looking at what it holds.
-fn read_frame(line: &[u8], whole: bool) -> Result<Frame<'_>, FrameError> {
-    let mut head = Head::default();
-    let ended = match members(line, skip_ws(line, 0), &mut head, frame_member).map_err(json)? {
+/// without looking at what it holds (unless `head` wants the facts, which walks the object).
+fn read_frame<'a>(
+    line: &'a [u8],
+    whole: bool,
+    head: &mut Head<'a>,
+) -> Result<Frame<'a>, FrameError> {
+    let ended = match members(line, skip_ws(line, 0), head, frame_member).map_err(json)? {
         Read::After(at) => Some(at),
         Read::Enough { at, depth } if whole => {
             Some(rest_of_objects(line, at, depth).map_err(json)?)
@@ -185,10 +282,10 @@ fn read_frame(line: &[u8], whole: bool) -> Result<Frame<'_>, FrameError> {
     if head.kind.as_deref() == Some("ERROR") {
         return Frame::parse(line);
     }
-    let Some(kind) = head.kind else {
+    let Some(kind) = head.kind.take() else {
         return Err(FrameError::Json("missing field `type`".into()));
     };
-    Frame::from_parts(&kind, head.namespace, head.resource_version)
+    Frame::from_parts(&kind, head.namespace.take(), head.resource_version.take())
 }
 
 impl<'a> Frame<'a> {
@@ -197,7 +294,17 @@ impl<'a> Frame<'a> {
     /// values it does not keep skipped by the validator without being built (their UTF-8
     /// checked where a string holds a non-ASCII byte).
     pub fn parse_checked(line: &'a [u8]) -> Result<Self, FrameError> {
-        read_frame(line, true)
+        read_frame(line, true, &mut Head::default())
+    }
+
+    /// As [`Frame::parse_checked`], and the Event's [`Facts`] read in the same pass.
+    pub fn parse_with_facts(line: &'a [u8]) -> Result<(Self, Facts<'a>), FrameError> {
+        let mut head = Head {
+            facts: Some(Facts::default()),
+            ..Head::default()
+        };
+        let frame = read_frame(line, true, &mut head)?;
+        Ok((frame, head.facts.unwrap_or_default()))
     }
 
     /// Reads only what places a frame — its type, the object's namespace and resourceVersion —
@@ -212,6 +319,63 @@ impl<'a> Frame<'a> {
                 "the line does not end with '}': not a whole frame".into(),
             ));
         }
-        read_frame(line, false)
+        read_frame(line, false, &mut Head::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventFrame;
+
+    const FIXTURES: &str = include_str!("../../tests/data/fixtures/frames.jsonl");
+
+    /// The facts as the serde view reads them.
+    fn viewed(line: &[u8]) -> Facts<'static> {
+        let v = EventFrame::parse(line).unwrap();
+        let own = |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| Cow::Owned(s.to_owned()));
+        let e = &v.object;
+        Facts {
+            uid: own(&e.metadata.uid),
+            count: e.count,
+            series_count: e.series.as_ref().and_then(|s| s.count),
+            reason: own(&e.reason),
+            event_type: own(&e.event_type),
+            involved_kind: own(&e.involved_object.kind),
+        }
+    }
+
+    #[test]
+    fn the_facts_read_in_the_checking_pass_are_the_views_on_every_fixture_and_damage() {
+        let odd = [
+            r#"{"object":{"series":{"lastObservedTime":"x","count":48},"count":null,"type":"Warn\u0069ng","reason":"Back\"Off","metadata":{"uid":"u-1","resourceVersion":"9","namespace":"a"},"involvedObject":{"name":"p","kind":"Pod"}},"type":"MODIFIED"}"#,
+            r#"{"type":"ADDED","object":{"metadata":{"resourceVersion":"3"},"series":null,"reason":null,"count":null}}"#,
+        ];
+        let mut checked = 0;
+        for line in FIXTURES.lines().chain(odd) {
+            let b = line.as_bytes();
+            let (frame, facts) = Frame::parse_with_facts(b).unwrap();
+            assert_eq!(frame, Frame::parse_checked(b).unwrap(), "{line}");
+            assert_eq!(facts, viewed(b), "{line}");
+            checked += 1;
+            // Damage anywhere: refused exactly when the plain checking pass refuses it.
+            for at in (0..b.len()).step_by(7) {
+                for c in [b'"', b'}', b',', b'x', 0xff] {
+                    let mut d = b.to_vec();
+                    d[at] = c;
+                    assert_eq!(
+                        Frame::parse_with_facts(&d).is_ok(),
+                        Frame::parse_checked(&d).is_ok(),
+                        "{}",
+                        String::from_utf8_lossy(&d)
+                    );
+                }
+            }
+        }
+        assert!(checked >= 10, "{checked}");
+        let (_, f) = Frame::parse_with_facts(odd[0].as_bytes()).unwrap();
+        assert_eq!(f.occurrences(), Some(48), "series.count first");
+        assert_eq!(f.reason.as_deref(), Some("Back\"Off"));
+        assert_eq!(f.event_type.as_deref(), Some("Warning"));
     }
 }

@@ -19,6 +19,7 @@ mod parse;
 mod validate;
 mod write;
 
+pub use head::Facts;
 pub use list::{ListPage, ListedObject};
 pub use parse::{DataKind, Frame, FrameError, Status, check_utf8};
 pub use write::{Batch, Closed, Outlet, Write};
