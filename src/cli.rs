@@ -264,6 +264,21 @@ pub struct RunArgs {
     )]
     pub leader_elect_resource_namespace: Option<String>,
 
+    /// Events whose last count each watch remembers, to count occurrences (the metric
+    /// occurrences_total) as the growth of each Event's count; beyond, the oldest are forgotten.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000), env = "KUBE_EVENT_LOGGER_OCCURRENCE_EVENTS")]
+    pub occurrence_events: u32,
+
+    /// Label sets of occurrences_total at most; beyond, new ones are counted under reason and
+    /// kind "other" (and occurrences_folded_total says how many).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000), env = "KUBE_EVENT_LOGGER_OCCURRENCE_SERIES")]
+    pub occurrence_series: u32,
+
+    /// Label occurrences_total by the Event's namespace too (more series: see
+    /// --occurrence-series).
+    #[arg(long, env = "KUBE_EVENT_LOGGER_OCCURRENCES_BY_NAMESPACE")]
+    pub occurrences_by_namespace: bool,
+
     /// Memory for putting a LIST in resourceVersion order; a larger LIST is sorted in runs of
     /// this size on disk, in unlinked dot-files beside the output, and merged.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, env = "KUBE_EVENT_LOGGER_LIST_SORT_MEMORY")]

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use crate::cli::{OutputFormat, RunArgs, Selectors, SummaryArgs, SummaryFormat, TailArgs};
 use crate::filter::{Filter, FilterError, check_field_selector};
 use crate::frame::Scope;
+use crate::metrics::{EventLabels, Namespace};
 use crate::output::Limits;
 use crate::reader::{Selection, Source};
 use crate::summary::{Style, SummaryConfig};
@@ -136,6 +137,10 @@ pub struct RunConfig {
     pub stall_timeout: std::time::Duration,
     /// `--leader-elect`: the Lease and its timings.
     pub leader: Option<crate::leader::ElectionConfig>,
+    /// `--occurrence-events`.
+    pub occurrence_events: usize,
+    /// `--occurrence-series`, `--occurrences-by-namespace`.
+    pub event_labels: EventLabels,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -201,6 +206,15 @@ impl RunConfig {
         let field_selector = Some(selectors.join(",")).filter(|s| !s.is_empty());
         Ok(Self {
             leader,
+            occurrence_events: args.occurrence_events as usize,
+            event_labels: EventLabels {
+                namespace: if args.occurrences_by_namespace {
+                    Namespace::Labelled
+                } else {
+                    Namespace::Unlabelled
+                },
+                max_series: args.occurrence_series as usize,
+            },
             stall_timeout: args.stall_timeout,
             filter,
             field_selector,

@@ -70,7 +70,7 @@ struct Context {
 /// Runs until `shutdown` resolves (then returns `Ok`) or a fatal error.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let health = Arc::new(Health::new(&config.scopes));
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_event_labels(config.event_labels));
     // What can fail on the command line's account (cluster access, the HTTP address) comes
     // before the output is touched: a start that fails there leaves nothing behind.
     let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
@@ -209,6 +209,7 @@ async fn lead(
         keep: ctx.keep.clone(),
         stall_timeout: config.stall_timeout,
         lists: ctx.lists.clone(),
+        occurrence_events: config.occurrence_events,
     };
     let mut watches = JoinSet::new();
     for scope in &config.scopes {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::frame::{DataKind, Frame, FrameError};
+use crate::frame::{DataKind, Facts, Frame, FrameError};
 
 type Str<'a> = Option<Cow<'a, str>>;
 
@@ -105,6 +105,19 @@ pub struct Series<'a> {
 }
 
 impl<'a> EventFrame<'a> {
+    /// What counting the Event's occurrences needs (as [`Frame::parse_with_facts`] reads it).
+    pub fn facts(&self) -> Facts<'a> {
+        let e = &self.object;
+        Facts {
+            uid: e.metadata.uid.clone(),
+            count: e.count,
+            series_count: e.series.as_ref().and_then(|s| s.count),
+            reason: e.reason.clone(),
+            event_type: e.event_type.clone(),
+            involved_kind: e.involved_object.kind.clone(),
+        }
+    }
+
     /// ADDED, MODIFIED or DELETED (`None` for any other frame type).
     pub fn kind(&self) -> Option<DataKind> {
         DataKind::of(&self.frame_type)

@@ -17,9 +17,10 @@
 //! first, and when its count is above 1 (some of it may have been counted) the result says it
 //! is approximate.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::frame::DataKind;
 
 /// What the rule needs of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct Update {
     pub count: u64,
     /// A DELETED frame.
     pub deleted: bool,
+    /// A MODIFIED frame (an update of an Event that existed before it).
+    pub modified: bool,
 }
 
 impl Update {
@@ -39,18 +42,49 @@ impl Update {
         uid: Option<&str>,
         resource_version: Option<&str>,
         count: Option<i64>,
-        deleted: bool,
+        kind: Option<DataKind>,
     ) -> Self {
-        let hash = |s: &str| {
-            let mut h = DefaultHasher::new();
-            s.hash(&mut h);
-            h.finish()
-        };
         Update {
             event: uid.map(|u| (hash(u), resource_version.map_or(0, hash))),
             count: count.map_or(1, |c| u64::try_from(c).unwrap_or(0)),
-            deleted,
+            deleted: kind == Some(DataKind::Deleted),
+            modified: kind == Some(DataKind::Modified),
         }
+    }
+}
+
+/// A string's 64-bit hash, FxHash-style (a word at a time): uids and resourceVersions are
+/// short, and a frame's cost is counted in nanoseconds. Not for untrusted keys in a map an
+/// attacker fills: the Events come from the API server.
+fn hash(s: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = s.len() as u64;
+    let mut words = s.as_bytes().chunks_exact(8);
+    for w in &mut words {
+        let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    for &b in words.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    h
+}
+
+/// Hashing for keys that are hashes already.
+#[derive(Default)]
+struct Hashed(u64);
+
+impl Hasher for Hashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -65,12 +99,25 @@ pub struct Counted {
     pub approximate: bool,
 }
 
+/// Whether an Event not remembered may have been counted before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// Every Event's frames were seen from its first (a file read from its start, or a watch
+    /// after a LIST): an Event not remembered is new, its first frame counts its whole count.
+    Known,
+    /// The watch resumed where an earlier run stopped, with no LIST: an Event not remembered
+    /// may have been counted by that run. Its MODIFIED frame counts 1 (the update it is; a lower
+    /// bound) until a LIST makes every live Event known again.
+    Resumed,
+}
+
 /// The Events' last counts, at most `cap` of them.
 #[derive(Debug)]
 pub struct Occurrences {
     cap: usize,
+    history: History,
     /// uid hash → (resourceVersion hash, count).
-    last: HashMap<u64, (u64, u64)>,
+    last: HashMap<u64, (u64, u64), BuildHasherDefault<Hashed>>,
     /// uid hashes in the order first remembered: the oldest is forgotten first.
     order: VecDeque<u64>,
     /// Whether any Event had to be forgotten.
@@ -79,9 +126,14 @@ pub struct Occurrences {
 
 impl Occurrences {
     pub fn new(cap: usize) -> Self {
+        Self::with_history(cap, History::Known)
+    }
+
+    pub fn with_history(cap: usize, history: History) -> Self {
         Self {
             cap: cap.max(1),
-            last: HashMap::new(),
+            history,
+            last: HashMap::default(),
             order: VecDeque::new(),
             forgot: false,
         }
@@ -114,6 +166,14 @@ impl Occurrences {
                     ..Counted::default()
                 }
             }
+            None if self.history == History::Resumed && update.modified => {
+                self.remember(uid, rv, update.count);
+                Counted {
+                    occurrences: 1,
+                    approximate: true,
+                    repeat: false,
+                }
+            }
             None => {
                 self.remember(uid, rv, update.count);
                 // Forgotten or new, it cannot be told: a count above 1 may hold occurrences
@@ -131,6 +191,11 @@ impl Occurrences {
     /// window) gives for later frames.
     pub fn baseline(&mut self, update: Update) {
         let _ = self.count(update);
+    }
+
+    /// A LIST was taken as the baseline: every live Event is known from here on.
+    pub fn listed(&mut self) {
+        self.history = History::Known;
     }
 
     /// Whether any Event had to be forgotten.
@@ -163,11 +228,21 @@ mod tests {
     use super::*;
 
     fn update(uid: &str, rv: u64, count: i64) -> Update {
-        Update::new(Some(uid), Some(&rv.to_string()), Some(count), false)
+        Update::new(
+            Some(uid),
+            Some(&rv.to_string()),
+            Some(count),
+            Some(DataKind::Modified),
+        )
     }
 
     fn deleted(uid: &str, rv: u64, count: i64) -> Update {
-        Update::new(Some(uid), Some(&rv.to_string()), Some(count), true)
+        Update::new(
+            Some(uid),
+            Some(&rv.to_string()),
+            Some(count),
+            Some(DataKind::Deleted),
+        )
     }
 
     fn counts(o: &mut Occurrences, updates: &[Update]) -> Vec<u64> {
@@ -196,7 +271,7 @@ mod tests {
     fn a_series_counts_what_its_count_grew_by() {
         // events.k8s.io/v1: the first repeat as series.count 2, then 30 minutes later 48.
         let mut o = Occurrences::new(100);
-        let first = Update::new(Some("s"), Some("1"), None, false);
+        let first = Update::new(Some("s"), Some("1"), None, Some(DataKind::Added));
         let frames = [first, update("s", 2, 2), update("s", 3, 48)];
         assert_eq!(counts(&mut o, &frames), [1, 1, 46]);
     }
@@ -225,7 +300,7 @@ mod tests {
         assert!(o.count(update("b", 1, 1)).occurrences == 1);
         assert!(o.count(update("b", 1, 1)).repeat, "a relist repeat says so");
         // Without a uid, nothing can be compared: each frame counts its whole count.
-        let bare = Update::new(None, None, Some(2), false);
+        let bare = Update::new(None, None, Some(2), Some(DataKind::Added));
         assert_eq!(counts(&mut o, &[bare, bare]), [2, 2]);
     }
 
@@ -266,6 +341,26 @@ mod tests {
         assert_eq!(
             counts(&mut o, &[update("a", 5, 40), update("a", 6, 43)]),
             [0, 3]
+        );
+    }
+
+    #[test]
+    fn after_a_resume_an_unknown_events_update_counts_one_until_a_list() {
+        let mut o = Occurrences::with_history(100, History::Resumed);
+        let added = Update::new(Some("new"), Some("1"), Some(1), Some(DataKind::Added));
+        assert_eq!(o.count(added).occurrences, 1, "a new Event counts as usual");
+        let c = o.count(update("old", 7, 500));
+        assert_eq!((c.occurrences, c.approximate), (1, true), "no burst of 500");
+        assert_eq!(
+            o.count(update("old", 8, 503)).occurrences,
+            3,
+            "then its growth"
+        );
+        o.listed();
+        assert_eq!(
+            o.count(update("other", 3, 9)).occurrences,
+            9,
+            "after a LIST: known"
         );
     }
 }

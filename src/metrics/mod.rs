@@ -1,8 +1,9 @@
 //! Prometheus metrics, grouped by concern, each group registering its own: [`watch`] (watch
 //! starts, relists, stalls), [`output`] (frames and bytes written, write errors, rotations,
-//! freshness) and [`leader`] (readiness, leadership). Every name and label is defined in its
+//! freshness), [`leader`] (readiness, leadership) and [`events`] (the Events' occurrences). Every name and label is defined in its
 //! group; served at `/metrics` by the `prometheus-client` crate.
 
+mod events;
 mod leader;
 mod output;
 mod process;
@@ -15,6 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+pub use events::{Counters, EventLabels, EventMetrics, Namespace, Occurred};
 pub use leader::{LeaderMetrics, Leadership};
 pub use output::OutputMetrics;
 pub use watch::{Relist, WatchMetrics, WatchStart};
@@ -54,6 +56,7 @@ pub struct Metrics {
     pub leader: LeaderMetrics,
     pub output: OutputMetrics,
     pub watch: WatchMetrics,
+    pub events: EventMetrics,
 }
 
 impl Default for Metrics {
@@ -64,6 +67,11 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_event_labels(EventLabels::default())
+    }
+
+    /// With the Events' occurrences labelled as `labels` says.
+    pub fn with_event_labels(labels: EventLabels) -> Self {
         // Ours under the prefix; the process's own under the names every client library uses.
         let mut registry = Registry::default();
         registry.register_collector(Box::new(process::ProcessCollector));
@@ -82,11 +90,13 @@ impl Metrics {
         let leader = LeaderMetrics::register(ours);
         let output = OutputMetrics::register(ours);
         let watch = WatchMetrics::register(ours);
+        let events = EventMetrics::register(ours, labels);
         Self {
             registry,
             leader,
             output,
             watch,
+            events,
         }
     }
 

@@ -11,7 +11,6 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::event::EventFrame;
-use crate::frame::DataKind;
 use crate::occurrence::{Occurrences, Update};
 
 /// Events whose last count is remembered (about 8 MiB at most); beyond, the oldest are
@@ -46,7 +45,7 @@ impl Occurrence {
             e.metadata.uid.as_deref(),
             e.metadata.resource_version.as_deref(),
             e.occurrences(),
-            frame.kind() == Some(DataKind::Deleted),
+            frame.kind(),
         );
         Occurrence {
             update,
@@ -385,6 +384,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::DataKind;
 
     fn occurrence(
         uid: &str,
@@ -395,7 +395,12 @@ mod tests {
         object: &str,
     ) -> Occurrence {
         Occurrence {
-            update: Update::new(Some(uid), Some(&rv.to_string()), Some(count), false),
+            update: Update::new(
+                Some(uid),
+                Some(&rv.to_string()),
+                Some(count),
+                Some(DataKind::Modified),
+            ),
             at: Some(at),
             event_type: if warning { "Warning" } else { "Normal" }.into(),
             reason: "BackOff".into(),

@@ -270,7 +270,7 @@ pub fn row(frame: &EventFrame<'_>, format: Format, now: jiff::Timestamp) -> Row 
             e.metadata.uid.as_deref(),
             e.metadata.resource_version.as_deref(),
             e.occurrences(),
-            frame.kind() == Some(crate::frame::DataKind::Deleted),
+            frame.kind(),
         ));
         let source = match (e.source.component.as_deref(), e.source.host.as_deref()) {
             (Some(c), Some(h)) if !h.is_empty() => format!("{c}, {h}"),

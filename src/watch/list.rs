@@ -13,8 +13,9 @@ use super::machine::Outcome;
 use super::{ScopeWatch, WatchError};
 use crate::event::EventFrame;
 use crate::frame::{
-    Batch, DataKind, ListPage, ListedObject, Outlet, ResourceVersion, Scope, Write,
+    Batch, DataKind, Frame, ListPage, ListedObject, Outlet, ResourceVersion, Scope, Write,
 };
+use crate::occurrence::Update;
 
 /// List items sent to the writer per batch.
 const LIST_BATCH_BYTES: usize = 256 * 1024;
@@ -45,6 +46,25 @@ struct Page {
 }
 
 impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
+    /// Takes a listed item's count as its Event's baseline: a LIST counts no occurrence.
+    fn baseline(&mut self, line: &[u8]) {
+        if let Ok((
+            Frame::Data {
+                resource_version, ..
+            },
+            facts,
+        )) = Frame::parse_with_facts(line)
+        {
+            let update = Update::new(
+                facts.uid.as_deref(),
+                Some(resource_version.as_str()),
+                facts.occurrences(),
+                Some(DataKind::Added),
+            );
+            self.occurrences.baseline(update);
+        }
+    }
+
     /// Fetches and parses one LIST page on a task of its own (aborted if dropped unawaited).
     fn fetch_page(&self, token: Option<&str>) -> AbortOnDrop<Result<Page, Outcome>> {
         let (api, scope, cancel) = (
@@ -86,6 +106,8 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             let list_rv: &ResourceVersion = list_rv.get_or_insert(page.resource_version);
             for obj in page.items {
                 listed += 1;
+                // Every listed Event's count is the baseline its later frames count from.
+                self.baseline(&obj.line);
                 if obj.resource_version.compare(list_rv) == Some(Ordering::Greater) {
                     newer += 1;
                 } else if !self.machine.already_written(&obj) && self.kept(&obj.line) {
@@ -112,6 +134,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             return Ok(Outcome::Cancelled);
         }
         tracing::info!(scope = %self.scope, listed, written, resource_version = %list_rv, "listed events");
+        self.occurrences.listed();
         // The output covers the scope once this LIST is written (the checkpoint records it
         // the first time).
         self.ctx

@@ -35,7 +35,8 @@ use crate::backoff::Backoff;
 use crate::event::EventFrame;
 use crate::frame::{Batch, DataKind, Outlet, ResourceVersion, Scope, Write};
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{Counters, Metrics};
+use crate::occurrence::{History, Occurrences};
 
 /// Decides whether a data frame is written (the local part of `--filter`).
 pub type Keep = Arc<dyn Fn(&EventFrame<'_>) -> bool + Send + Sync>;
@@ -88,6 +89,8 @@ pub struct Shared<A, O> {
     /// No frame for this long while the API server has newer events: the watch is stalled.
     pub stall_timeout: Duration,
     pub lists: Arc<ListSorting>,
+    /// Events whose last count each scope remembers for counting occurrences.
+    pub occurrence_events: usize,
 }
 
 impl<A, O: Clone> Clone for Shared<A, O> {
@@ -101,6 +104,7 @@ impl<A, O: Clone> Clone for Shared<A, O> {
             keep: self.keep.clone(),
             stall_timeout: self.stall_timeout,
             lists: self.lists.clone(),
+            occurrence_events: self.occurrence_events,
         }
     }
 }
@@ -131,14 +135,26 @@ pub struct ScopeWatch<A, O> {
     ctx: Shared<A, O>,
     /// Where the scope stands: its position, what was written, its marks.
     machine: Machine,
+    /// The scope's Events' last counts: what each frame written adds to the occurrence metric.
+    occurrences: Occurrences,
+    /// This watch's handles on the occurrence counters.
+    counters: Counters,
     /// When the event-time lag was last measured (it costs a parse, so at most once a second).
     lag_measured: Option<Instant>,
 }
 
 impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     pub fn new(scope: Scope, ctx: Shared<A, O>, start: Start) -> Self {
+        // Resumed where an earlier run stopped, the Events' earlier counts are unknown: no
+        // burst from them (see `occurrence::History`). After a LIST they are its baseline.
+        let history = match start {
+            Start::After(_) => History::Resumed,
+            Start::List { .. } => History::Known,
+        };
         Self {
             scope,
+            occurrences: Occurrences::with_history(ctx.occurrence_events, history),
+            counters: Counters::default(),
             ctx,
             machine: Machine::new(start),
             lag_measured: None,
@@ -444,6 +460,7 @@ mod tests {
             cancel: cancel.clone(),
             keep: None,
             stall_timeout,
+            occurrence_events: 1000,
             lists: Arc::new(ListSorting::new(
                 SpillDir::new(std::env::temp_dir(), ".kube-event-logger-test.list-".into()),
                 1 << 20,

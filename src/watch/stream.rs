@@ -16,6 +16,8 @@ use super::machine::Outcome;
 use super::{ScopeWatch, WatchError};
 use crate::event::EventFrame;
 use crate::frame::{Batch, Frame, Outlet, ResourceVersion};
+use crate::metrics::Occurred;
+use crate::occurrence::Update;
 
 /// Longest frame line accepted; longer ones are treated as a broken stream.
 const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -239,14 +241,18 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         // Each line is read whole, once: with a filter into the frame and the Event view, which
         // is judged at once; without, for the frame's place only, the rest skipped unbuilt
         // (both validate every byte, UTF-8 included).
-        let (frame, kept) = match &self.ctx.keep {
+        let (frame, facts, kept) = match &self.ctx.keep {
             Some(keep) => {
                 let (frame, view) = EventFrame::parse_frame(bytes).map_err(malformed)?;
-                (frame, view.is_none_or(|v| keep(&v)))
+                let facts = view.as_ref().map(EventFrame::facts).unwrap_or_default();
+                (frame, facts, view.is_none_or(|v| keep(&v)))
             }
-            None => (Frame::parse_checked(bytes).map_err(malformed)?, true),
+            None => {
+                let (frame, facts) = Frame::parse_with_facts(bytes).map_err(malformed)?;
+                (frame, facts, true)
+            }
         };
-        let (kind, rv) = match frame {
+        let (kind, namespace, rv) = match frame {
             Frame::Error(status) if status.is_expired() => return Err(Outcome::Expired),
             Frame::Error(status) => return Err(Outcome::ErrorFrame(status)),
             Frame::Bookmark(rv) => {
@@ -255,9 +261,9 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             }
             Frame::Data {
                 kind,
+                namespace,
                 resource_version,
-                ..
-            } => (kind, resource_version),
+            } => (kind, namespace, resource_version),
         };
         if !self.machine.must_write(&rv) {
             tracing::debug!(scope = %self.scope, resource_version = %rv, "skipping a frame already written");
@@ -270,8 +276,28 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         }
         batch.extend_from_slice(bytes);
         batch.push(b'\n');
+        let update = Update::new(
+            facts.uid.as_deref(),
+            Some(rv.as_str()),
+            facts.occurrences(),
+            Some(kind),
+        );
         self.machine.wrote(rv);
-        self.ctx.metrics.output.frames_written(kind, 1);
+        let metrics = &self.ctx.metrics;
+        metrics.output.frames_written(kind, 1);
+        let n = self.occurrences.count(update).occurrences;
+        let occurred = Occurred {
+            event_type: text(&facts.event_type),
+            reason: text(&facts.reason),
+            kind: text(&facts.involved_kind),
+            namespace: text(&namespace),
+        };
+        self.counters.occurred(&metrics.events, occurred, n);
         Ok(())
     }
+}
+
+/// A label's text: the value, or empty.
+fn text<'s>(s: &'s Option<std::borrow::Cow<'_, str>>) -> &'s str {
+    s.as_deref().unwrap_or("")
 }

@@ -9,6 +9,7 @@ mod http;
 mod leader;
 mod list;
 mod messages;
+mod occurrences;
 mod restart;
 mod rotation;
 mod summary;

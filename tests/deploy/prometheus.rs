@@ -46,14 +46,21 @@ fn the_alert_rules_pass_promtool_and_the_prometheus_rule_carries_the_same_groups
         .split("\n\n")
         .find(|block| block.starts_with("| metric |"))
         .unwrap();
-    for rule in plain["groups"][0]["rules"].as_array().unwrap() {
+    let alerting = std::fs::read_to_string(docs.join("alerting.md")).unwrap();
+    let groups = plain["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "the logger's health, and event patterns");
+    for (group, page) in groups.iter().zip([alerts_section, &alerting[..]]) {
+        for rule in group["rules"].as_array().unwrap() {
+            let name = rule["alert"].as_str().unwrap();
+            assert!(
+                page.lines()
+                    .any(|l| l.starts_with(&format!("| `{name}` |"))),
+                "the docs have no runbook line for {name}"
+            );
+        }
+    }
+    for rule in groups.iter().flat_map(|g| g["rules"].as_array().unwrap()) {
         let name = rule["alert"].as_str().unwrap();
-        assert!(
-            alerts_section
-                .lines()
-                .any(|l| l.starts_with(&format!("| `{name}` |"))),
-            "docs/deploy.md \"Alerts\" has no runbook line for {name}"
-        );
         let expr = rule["expr"].as_str().unwrap();
         for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             if word.starts_with("kube_event_logger_") {
@@ -198,4 +205,45 @@ fn a_prometheus_set_up_as_the_docs_say_loads_the_pod_monitor_and_the_rules() {
             object
         ));
     }
+}
+
+#[test]
+fn the_alertmanager_routing_example_is_a_valid_configuration() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/alerting.md"))
+            .unwrap();
+    let config = page
+        .split("### Routing them with Alertmanager")
+        .nth(1)
+        .and_then(|s| s.split("```yaml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("docs/alerting.md shows an alertmanager.yml");
+    // Every event-pattern alert is routed somewhere other than the default receiver.
+    let rules = read_yaml("deploy/prometheus/kube-event-logger.rules.yml");
+    for rule in rules["groups"][1]["rules"].as_array().unwrap() {
+        let name = rule["alert"].as_str().unwrap();
+        let short = name.trim_start_matches("KubeEvent");
+        assert!(config.contains(short), "{name} is not routed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alertmanager.yml");
+    std::fs::write(&file, config).unwrap();
+    for url in ["slack-workloads-url", "slack-platform-url"] {
+        std::fs::write(dir.path().join(url), "https://hooks.slack.invalid/x\n").unwrap();
+    }
+    let config = config.replace("/etc/alertmanager/", &format!("{}/", dir.path().display()));
+    std::fs::write(&file, config).unwrap();
+    let Some(out) = tool(
+        "amtool",
+        &["check-config", file.to_str().unwrap()],
+        dir.path(),
+    ) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "amtool check-config:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
