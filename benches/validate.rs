@@ -49,7 +49,8 @@ fn main() {
         })
         .collect();
     let bytes = lines.iter().map(Vec::len).sum::<usize>() / n;
-    let (mut ours, mut serde, mut head) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut serde, mut head, mut facts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         ours.push(per_line(&lines, passes, |l| {
             Frame::parse_checked(l).is_ok()
@@ -58,8 +59,11 @@ fn main() {
             check_utf8(l).is_ok() && serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok()
         }));
         head.push(per_line(&lines, passes, |l| Frame::parse_head(l).is_ok()));
+        facts.push(per_line(&lines, passes, |l| {
+            Frame::parse_with_facts(l).is_ok()
+        }));
     }
-    let (ours, serde, head) = (median(ours), median(serde), median(head));
+    let (ours, serde, head, facts) = (median(ours), median(serde), median(head), median(facts));
     println!(
         "{n} lines of {bytes} bytes on average, {passes} passes, median of {rounds} rounds, ns per line:"
     );
@@ -73,5 +77,9 @@ fn main() {
     println!(
         "| Frame::parse_head (placed only) | {head:.0} | {:.2}× |",
         head / serde
+    );
+    println!(
+        "| Frame::parse_with_facts (placed + validated + what counting needs) | {facts:.0} | {:.2}× |",
+        facts / serde
     );
 }

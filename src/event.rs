@@ -215,4 +215,59 @@ mod tests {
         let f = EventFrame::parse(br#"{"type":"ADDED","object":{"metadata":{"creationTimestamp":"2026-01-01T00:00:00Z"},"eventTime":"2026-01-01T00:00:05.123456Z"}}"#).unwrap();
         assert_eq!(f.object.time(), Some("2026-01-01T00:00:05.123456Z"));
     }
+
+    mod facts {
+        use super::super::*;
+
+        const FIXTURES: &str = include_str!("../tests/data/fixtures/frames.jsonl");
+
+        /// The facts as the serde view reads them.
+        fn viewed(line: &[u8]) -> Facts<'static> {
+            let v = EventFrame::parse(line).unwrap();
+            let own = |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| Cow::Owned(s.to_owned()));
+            let e = &v.object;
+            Facts {
+                uid: own(&e.metadata.uid),
+                count: e.count,
+                series_count: e.series.as_ref().and_then(|s| s.count),
+                reason: own(&e.reason),
+                event_type: own(&e.event_type),
+                involved_kind: own(&e.involved_object.kind),
+            }
+        }
+
+        #[test]
+        fn the_facts_read_in_the_checking_pass_are_the_views_on_every_fixture_and_damage() {
+            let odd = [
+                r#"{"object":{"series":{"lastObservedTime":"x","count":48},"count":null,"type":"Warn\u0069ng","reason":"Back\"Off","metadata":{"uid":"u-1","resourceVersion":"9","namespace":"a"},"involvedObject":{"name":"p","kind":"Pod"}},"type":"MODIFIED"}"#,
+                r#"{"type":"ADDED","object":{"metadata":{"resourceVersion":"3"},"series":null,"reason":null,"count":null}}"#,
+            ];
+            let mut checked = 0;
+            for line in FIXTURES.lines().chain(odd) {
+                let b = line.as_bytes();
+                let (frame, facts) = Frame::parse_with_facts(b).unwrap();
+                assert_eq!(frame, Frame::parse_checked(b).unwrap(), "{line}");
+                assert_eq!(facts, viewed(b), "{line}");
+                checked += 1;
+                // Damage anywhere: refused exactly when the plain checking pass refuses it.
+                for at in (0..b.len()).step_by(7) {
+                    for c in [b'"', b'}', b',', b'x', 0xff] {
+                        let mut d = b.to_vec();
+                        d[at] = c;
+                        assert_eq!(
+                            Frame::parse_with_facts(&d).is_ok(),
+                            Frame::parse_checked(&d).is_ok(),
+                            "{}",
+                            String::from_utf8_lossy(&d)
+                        );
+                    }
+                }
+            }
+            assert!(checked >= 10, "{checked}");
+            let (_, f) = Frame::parse_with_facts(odd[0].as_bytes()).unwrap();
+            assert_eq!(f.occurrences(), Some(48), "series.count first");
+            assert_eq!(f.reason.as_deref(), Some("Back\"Off"));
+            assert_eq!(f.event_type.as_deref(), Some("Warning"));
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! main.rs    parse the command line, start telemetry, call the library, map errors to exit codes
-//! cli        clap's view of the command line (no logic)
+//! cli/       clap's view of the command line (no logic); env_note: a bad value from an
+//!            environment variable named by it
 //! config     the environment read once (Env), then command line + Env → validated RunConfig,
 //!            TailConfig, SummaryConfig (pure)
 //! time       RFC 3339 and relative times, durations (filter language and command line)
