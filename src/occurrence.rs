@@ -12,12 +12,13 @@
 //! The rule, per Event (its uid): the count is `series.count`, else `count`, else 1. An Event's
 //! first frame counts its whole count; a later frame counts the growth since the previous one;
 //! a DELETED frame (the Event expiring), a relist repeat (the same uid and resourceVersion again)
-//! and a decrease count 0. Memory is bounded by `cap` Events remembered (the oldest forgotten
-//! first); once one had to be forgotten, a later frame of an Event not remembered counts as its
+//! and a decrease count 0. Memory is bounded by `cap` Events remembered, in two generations of
+//! `cap / 2`: an Event seen again moves to the newer one, and when the newer one is full the
+//! older is dropped whole (no per-frame eviction); once one had to be forgotten, a later frame of an Event not remembered counts as its
 //! first, and when its count is above 1 (some of it may have been counted) the result says it
 //! is approximate.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::frame::DataKind;
@@ -57,17 +58,31 @@ impl Update {
 /// short, and a frame's cost is counted in nanoseconds. Not for untrusted keys in a map an
 /// attacker fills: the Events come from the API server.
 fn hash(s: &str) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = s.len() as u64;
-    let mut words = s.as_bytes().chunks_exact(8);
-    for w in &mut words {
-        let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    let mut h = Fast(s.len() as u64);
+    h.write(s.as_bytes());
+    h.0
+}
+
+/// The hasher behind [`hash`], for maps keyed by short strings on a hot path (the metrics'
+/// counter handles).
+#[derive(Default)]
+pub struct Fast(u64);
+
+impl Hasher for Fast {
+    fn finish(&self) -> u64 {
+        self.0
     }
-    for &b in words.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in words.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
     }
-    h
 }
 
 /// Hashing for keys that are hashes already.
@@ -111,15 +126,17 @@ pub enum History {
     Resumed,
 }
 
+type Generation = HashMap<u64, (u64, u64), BuildHasherDefault<Hashed>>;
+
 /// The Events' last counts, at most `cap` of them.
 #[derive(Debug)]
 pub struct Occurrences {
     cap: usize,
     history: History,
-    /// uid hash → (resourceVersion hash, count).
-    last: HashMap<u64, (u64, u64), BuildHasherDefault<Hashed>>,
-    /// uid hashes in the order first remembered: the oldest is forgotten first.
-    order: VecDeque<u64>,
+    /// uid hash → (resourceVersion hash, count): the Events seen since the generation began…
+    current: Generation,
+    /// …and those of the generation before, moved to `current` when seen again.
+    previous: Generation,
     /// Whether any Event had to be forgotten.
     forgot: bool,
 }
@@ -133,8 +150,8 @@ impl Occurrences {
         Self {
             cap: cap.max(1),
             history,
-            last: HashMap::default(),
-            order: VecDeque::new(),
+            current: Generation::default(),
+            previous: Generation::default(),
             forgot: false,
         }
     }
@@ -149,10 +166,14 @@ impl Occurrences {
         };
         if update.deleted {
             // The Event is gone: nothing more to compare with.
-            self.last.remove(&uid);
+            self.current.remove(&uid);
+            self.previous.remove(&uid);
             return Counted::default();
         }
-        match self.last.get_mut(&uid) {
+        if let Some(seen) = self.previous.remove(&uid) {
+            self.remember(uid, seen.0, seen.1);
+        }
+        match self.current.get_mut(&uid) {
             Some((last_rv, _)) if *last_rv == rv => Counted {
                 repeat: true,
                 ..Counted::default()
@@ -204,22 +225,19 @@ impl Occurrences {
     }
 
     fn remember(&mut self, uid: u64, rv: u64, count: u64) {
-        while self.last.len() >= self.cap {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            if self.last.remove(&oldest).is_some() {
-                self.forgot = true;
-            }
+        let generation = self.cap.div_ceil(2);
+        if self.current.len() >= generation {
+            let older = std::mem::replace(&mut self.previous, std::mem::take(&mut self.current));
+            self.forgot |= !older.is_empty();
+            self.current = Generation::with_capacity_and_hasher(generation, Default::default());
         }
-        // Entries removed by DELETED frames leave stale uids behind in `order`: drop them
-        // when `order` grows past twice the cap, so it stays bounded too.
-        if self.order.len() >= 2 * self.cap {
-            let last = &self.last;
-            self.order.retain(|u| last.contains_key(u));
-        }
-        self.last.insert(uid, (rv, count));
-        self.order.push_back(uid);
+        self.current.insert(uid, (rv, count));
+    }
+
+    /// Events remembered now.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.current.len() + self.previous.len()
     }
 }
 
@@ -306,14 +324,17 @@ mod tests {
 
     #[test]
     fn memory_stays_within_its_bound_and_a_forgotten_event_says_it_is_approximate() {
-        let mut o = Occurrences::new(3);
-        for uid in ["a", "b", "c"] {
+        let mut o = Occurrences::new(4);
+        for uid in ["a", "b"] {
             assert!(!o.count(update(uid, 1, 5)).approximate);
         }
-        assert!(!o.count(update("a", 2, 6)).approximate, "remembered");
-        let d = o.count(update("d", 1, 1));
-        assert!(!d.approximate, "d is new; a was forgotten to make room");
-        let again = o.count(update("a", 3, 7));
+        // c and d start a new generation; a, seen again, moves into it and is kept.
+        o.count(update("c", 1, 1));
+        assert_eq!(o.count(update("a", 2, 6)).occurrences, 1, "remembered");
+        assert!(!o.count(update("d", 1, 1)).approximate, "d is new");
+        // Another generation: b, never seen again, is forgotten with the oldest one.
+        o.count(update("e", 1, 1));
+        let again = o.count(update("b", 3, 7));
         assert_eq!(
             again,
             Counted {
@@ -321,17 +342,17 @@ mod tests {
                 approximate: true,
                 repeat: false
             },
-            "a was forgotten: its frame counts as its first, and says so"
+            "b was forgotten: its frame counts as its first, and says so"
         );
-        assert!(o.last.len() <= 3 && o.order.len() <= 6);
+        assert!(o.remembered() <= 4);
         for i in 0..10_000 {
             let uid = format!("u{i}");
             o.count(update(&uid, 1, 1));
             if i % 2 == 0 {
                 o.count(deleted(&uid, 2, 1));
             }
+            assert!(o.remembered() <= 4);
         }
-        assert!(o.last.len() <= 3 && o.order.len() <= 6, "{}", o.order.len());
     }
 
     #[test]

@@ -7,11 +7,14 @@
 //! occurrences folded.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::Mutex;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+
+use crate::occurrence::Fast;
 
 /// How occurrences are labelled and how many series they may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +137,7 @@ impl EventMetrics {
 pub struct Counters {
     /// Label text (type, reason, kind, namespace, `\u{1f}`-separated) → its counter, and
     /// whether it is the folded one.
-    known: HashMap<String, (Counter, bool)>,
+    known: HashMap<String, (Counter, bool), BuildHasherDefault<Fast>>,
     /// Scratch for the key, reused.
     key: String,
 }
