@@ -269,7 +269,8 @@ pub struct RunArgs {
     pub leader_elect_resource_namespace: Option<String>,
 
     /// Events whose last count each watch remembers, to count occurrences (the metric
-    /// occurrences_total) as the growth of each Event's count; beyond, the oldest are forgotten.
+    /// occurrences_total) as the growth of each Event's count; beyond, those not seen for
+    /// longest are forgotten.
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000), env = "KUBE_EVENT_LOGGER_OCCURRENCE_EVENTS")]
     pub occurrence_events: u32,
 

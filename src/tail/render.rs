@@ -42,7 +42,7 @@ const WIDE_EXTRA: &[(&str, usize)] = &[
 /// Column widths while following, where no row to come can be seen: the widths of a typical
 /// cluster's values (namespace, reason and object names), the rest cut with `…`.
 const FOLLOW_WIDTHS: &[usize] = &[20, 5, 19, 7, 21, 43, 5, 5, 8, 27, 20, 47];
-/// Events whose last count the NEW column remembers (the oldest forgotten first).
+/// Events whose last count the NEW column remembers (those not seen for longest forgotten).
 const EVENTS_REMEMBERED: usize = 1 << 17;
 /// Rows read before the columns are sized to them (when not following): memory for this many
 /// rows at most, whatever the files hold.
