@@ -63,7 +63,7 @@ fn hash(s: &str) -> u64 {
     h.0
 }
 
-/// The hasher behind [`hash`], for maps keyed by short strings on a hot path (the metrics'
+/// The hasher behind `hash`, for maps keyed by short strings on a hot path (the metrics'
 /// counter handles).
 #[derive(Default)]
 pub struct Fast(u64);
