@@ -248,9 +248,19 @@ async fn promtool_finds_nothing_to_lint_in_a_live_metrics_body() {
     let mut d = start(&server, &dir, &[]);
     let addr = d.http_addr().await;
     d.wait_lines(1).await;
+    // An occurrence after the LIST, so the occurrence metric has a sample to lint.
+    wait_watching(&server, &server.current_rv().to_string()).await;
+    server.add("a", "two");
+    d.wait_lines(2).await;
     let (code, body) = http_get(addr, "/metrics").await;
     assert_eq!(code, 200);
     assert!(body.contains("kube_event_logger_ready 1"), "{body}");
+    assert!(
+        body.contains(
+            r#"kube_event_logger_occurrences_total{type="Warning",reason="BackOff",kind="Pod"} 1"#
+        ),
+        "{body}"
+    );
     // The process's own resources under the names client libraries use, and the build.
     for family in [
         "process_cpu_seconds_total ",
