@@ -1,7 +1,8 @@
-//! Reading the output files for `tail` and `summary`: which files ([`older_files`]), in blocks
-//! of whole lines read on one thread and worked on all cores, handed back in file order
-//! ([`in_parallel`]); each line parsed as a frame ([`each_frame`]) and selected
-//! ([`Selection`]). What is done with a frame (a table row, a count) is the caller's.
+//! Reading the output files for `tail` and `summary` ([`read`]): which files, in blocks of
+//! whole lines read on one thread and worked on all cores, handed back in file order, lines that
+//! are not frames told and a foreign file refused; each line parsed as a frame ([`each_frame`])
+//! and selected ([`Selection`]). What is done with a frame (a table row, a count) is the
+//! caller's.
 //!
 //! - [`follow`]: the files themselves: rotated ones (plain or `.gz`) oldest first, then the
 //!   active file, followed across rotations.
@@ -185,7 +186,7 @@ impl NotFrames {
 /// The rotated files to read before the active one (oldest first; none without `all`), once the
 /// active file is known to be readable: an unreadable file is reported before anything is
 /// printed.
-pub fn older_files(source: &Source) -> Result<Vec<PathBuf>, ReadError> {
+fn older_files(source: &Source) -> Result<Vec<PathBuf>, ReadError> {
     if std::fs::metadata(&source.path).is_ok_and(|m| m.is_dir()) {
         return Err(ReadError::Directory {
             path: source.path.clone(),
@@ -210,12 +211,19 @@ pub fn older_files(source: &Source) -> Result<Vec<PathBuf>, ReadError> {
     Ok(rotated)
 }
 
-/// Each line of a block parsed as a frame, in order; a line that is not one of ours (an
-/// ADDED, MODIFIED or DELETED frame whose object has a resourceVersion) is told in `invalid` as
-/// "path:line: why" and skipped.
+/// What a block's lines were: how many are frames, and each that is not ("path:line: why").
+#[derive(Debug, Default)]
+pub struct Lines {
+    pub frames: u64,
+    pub invalid: Vec<String>,
+}
+
+/// Each line of a block parsed as a frame, in order, counted in `lines`; a line that is not one
+/// of ours (an ADDED, MODIFIED or DELETED frame whose object has a resourceVersion) is told in
+/// `lines.invalid` as "path:line: why" and skipped.
 pub fn each_frame<'b>(
     block: &'b Block,
-    invalid: &mut Vec<String>,
+    lines: &mut Lines,
     mut each: impl FnMut(&'b [u8], EventFrame<'b>),
 ) {
     for (at, line) in (block.first_line..).zip(block.bytes.split(|&b| b == b'\n')) {
@@ -231,22 +239,70 @@ pub fn each_frame<'b>(
                 "it has no object with a metadata.resourceVersion".to_string()
             }
             Ok(frame) => {
+                lines.frames += 1;
                 each(line, frame);
                 continue;
             }
             Err(e) => e.to_string(),
         };
-        invalid.push(format!(
+        lines.invalid.push(format!(
             "{}:{at}: not a watch frame ({why}); skipped",
             block.path.display()
         ));
     }
 }
 
+/// Reads every source in the order given, each with its older files (all of them known
+/// readable before anything is read): blocks of lines on one thread, `work` on all cores, its
+/// results handed to `each` in file order (`false` from it stops the reading). Lines that are
+/// not frames are told on stderr (the first [`TOLD_AT_MOST`], then a count), and a file whose
+/// first lines are none is refused. Returns how many lines were not frames.
+pub fn read<R: Send>(
+    sources: &[Source],
+    selection: &Selection,
+    stop: &AtomicBool,
+    work: impl Fn(&Block) -> (Lines, R) + Sync,
+    mut each: impl FnMut(R) -> bool,
+) -> Result<u64, ReadError> {
+    let older = sources
+        .iter()
+        .map(older_files)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut not_frames = NotFrames::default();
+    for (source, older) in sources.iter().zip(&older) {
+        not_frames.next_file();
+        let read = in_parallel(source, selection, older, stop, &work, |(lines, r)| {
+            if not_frames.refused() {
+                return;
+            }
+            let refused = not_frames.take(lines.frames, &lines.invalid, &mut |why| {
+                eprintln!("{why}");
+            });
+            if refused || !each(r) {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        if not_frames.refused() {
+            return Err(not_frames.error(&source.path));
+        }
+        read.map_err(|e| ReadError::Read {
+            path: source.path.clone(),
+            source: e,
+        })?;
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    if let Some(why) = not_frames.untold() {
+        eprintln!("{why}");
+    }
+    Ok(not_frames.total())
+}
+
 /// Reads `older` and then the source's active file in blocks on one thread, runs `work` on the
 /// blocks on all cores, and hands the results to `print` in file order. `selection` decides
 /// which lines count for `--lines`. Returns how reading ended.
-pub fn in_parallel<R: Send>(
+fn in_parallel<R: Send>(
     source: &Source,
     selection: &Selection,
     older: &[PathBuf],
@@ -332,10 +388,11 @@ mod tests {
         ];
         let text = lines.join("\n") + "\n";
         let b = block(&text);
-        let mut invalid = Vec::new();
+        let mut checked = Lines::default();
         let mut frames = 0;
-        each_frame(&b, &mut invalid, |_, _| frames += 1);
-        assert_eq!(frames, 0);
+        each_frame(&b, &mut checked, |_, _| frames += 1);
+        assert_eq!((frames, checked.frames), (0, 0));
+        let invalid = checked.invalid;
         assert_eq!(invalid.len(), lines.len(), "{invalid:#?}");
         for (i, why) in invalid.iter().enumerate() {
             assert!(why.starts_with(&format!("events.json:{}: not a watch frame (", i + 1)));

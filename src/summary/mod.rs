@@ -18,7 +18,8 @@ pub use render::{Style, json, text};
 pub use tally::{Counted, Occurrence, Summary, Tally};
 
 use crate::frame::DataKind;
-use crate::reader::{self, Block, NotFrames, ReadError, Selection, Source, Window};
+use crate::occurrence::Update;
+use crate::reader::{self, Block, Lines, ReadError, Selection, Source, Window};
 
 /// What `summary` reads, selects and shows, validated.
 pub struct SummaryConfig {
@@ -42,11 +43,8 @@ pub const KEYS_KEPT: usize = 10_000;
 /// What one block of lines holds, in order.
 #[derive(Default)]
 struct Parsed {
-    /// Lines that parsed as frames (selected or not).
-    frames: u64,
     items: Vec<Item>,
     deleted: u64,
-    invalid: Vec<String>,
 }
 
 /// A selected frame, for the tally.
@@ -54,30 +52,27 @@ enum Item {
     /// Inside the window: counted by the rule.
     Count(Occurrence),
     /// Before `--since` (or DELETED): the baseline for the Event's later frames, not counted.
-    Baseline(crate::occurrence::Update),
+    Baseline(Update),
 }
 
 /// Parses and selects one block (pure: run on worker threads).
-fn parse(block: &Block, selection: &Selection) -> Parsed {
-    let mut p = Parsed::default();
-    reader::each_frame(block, &mut p.invalid, |_, frame| {
-        p.frames += 1;
+fn parse(block: &Block, selection: &Selection) -> (Lines, Parsed) {
+    let (mut lines, mut p) = (Lines::default(), Parsed::default());
+    reader::each_frame(block, &mut lines, |_, frame| {
         if !selection.matches_besides_time(&frame) {
             return;
         }
-        let window = selection.window(&frame);
-        let o = Occurrence::of(&frame);
-        match window {
+        match selection.window(&frame) {
             Window::Outside => {}
-            Window::Before => p.items.push(Item::Baseline(o.update())),
+            Window::Before => p.items.push(Item::Baseline(Update::of(&frame))),
             Window::Inside if frame.kind() == Some(DataKind::Deleted) => {
                 p.deleted += 1;
-                p.items.push(Item::Baseline(o.update()));
+                p.items.push(Item::Baseline(Update::of(&frame)));
             }
-            Window::Inside => p.items.push(Item::Count(o)),
+            Window::Inside => p.items.push(Item::Count(Occurrence::of(&frame))),
         }
     });
-    p
+    (lines, p)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,47 +105,29 @@ pub fn run(config: &SummaryConfig) -> Result<(), SummaryError> {
 /// selected as `config` says, into one summary. Lines that are not frames are told on stderr and
 /// skipped.
 pub fn read(config: &SummaryConfig, tally: &mut Tally) -> Result<(), ReadError> {
-    let stop = AtomicBool::new(false);
-    let mut not_frames = NotFrames::default();
-    for path in &config.paths {
-        let source = Source {
+    let sources: Vec<Source> = config
+        .paths
+        .iter()
+        .map(|path| Source {
             path: path.clone(),
             all: true,
             follow: false,
             lines: None,
-        };
-        let older = reader::older_files(&source)?;
-        let selection = &config.selection;
-        let work = |block: &Block| parse(block, selection);
-        not_frames.next_file();
-        let read = reader::in_parallel(&source, selection, &older, &stop, work, |p: Parsed| {
-            if not_frames.refused() {
-                return;
+        })
+        .collect();
+    let selection = &config.selection;
+    let work = |block: &Block| parse(block, selection);
+    let stop = AtomicBool::new(false);
+    let invalid = reader::read(&sources, selection, &stop, work, |p: Parsed| {
+        tally.skipped_deleted += p.deleted;
+        for item in p.items {
+            match item {
+                Item::Count(o) => tally.add(o),
+                Item::Baseline(update) => tally.baseline(update),
             }
-            let frames = p.frames;
-            if not_frames.take(frames, &p.invalid, &mut |why| eprintln!("{why}")) {
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                return;
-            }
-            tally.skipped_deleted += p.deleted;
-            for item in p.items {
-                match item {
-                    Item::Count(o) => tally.add(o),
-                    Item::Baseline(update) => tally.baseline(update),
-                }
-            }
-        });
-        if not_frames.refused() {
-            return Err(not_frames.error(path));
         }
-        read.map_err(|source| ReadError::Read {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    tally.skipped_invalid = not_frames.total();
-    if let Some(why) = not_frames.untold() {
-        eprintln!("{why}");
-    }
+        true
+    })?;
+    tally.skipped_invalid = invalid;
     Ok(())
 }

@@ -5,13 +5,13 @@ mod render;
 
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use jiff::Timestamp;
 
 pub use render::{Format, Row, Table, age};
 
-use crate::reader::{self, Block, NotFrames, ReadError, Selection, Source};
+use crate::reader::{self, Block, Lines, ReadError, Selection, Source};
 
 /// What `tail` does, validated.
 pub struct TailConfig {
@@ -41,17 +41,12 @@ struct Rendered {
     out: Vec<u8>,
     /// Table rows, laid out in file order by the printer.
     rows: Vec<Row>,
-    /// Lines that parsed as frames (shown or not).
-    frames: u64,
-    /// Lines that are not frames: "path:line: why".
-    invalid: Vec<String>,
 }
 
 /// Parses, filters and renders one block (pure: run on worker threads).
-fn process(block: &Block, config: &TailConfig) -> Rendered {
-    let mut r = Rendered::default();
-    reader::each_frame(block, &mut r.invalid, |line, frame| {
-        r.frames += 1;
+fn process(block: &Block, config: &TailConfig) -> (Lines, Rendered) {
+    let (mut lines, mut r) = (Lines::default(), Rendered::default());
+    reader::each_frame(block, &mut lines, |line, frame| {
         if !config.selection.matches(&frame) {
             return;
         }
@@ -63,86 +58,48 @@ fn process(block: &Block, config: &TailConfig) -> Rendered {
             f => r.rows.push(render::row(&frame, f, config.now)),
         }
     });
-    r
+    (lines, r)
 }
 
 /// Runs until the files are read (or, following, until `stop` is set). Blocks of lines are
 /// parsed and filtered on all cores and printed in file order. Nothing is printed before every
 /// file is known readable, and a table's header waits for its first rows (or the end).
 pub fn run(config: &TailConfig, stop: Arc<AtomicBool>) -> Result<(), TailError> {
-    let older = config
-        .sources
-        .iter()
-        .map(reader::older_files)
-        .collect::<Result<Vec<_>, _>>()?;
     let mut out = io::stdout().lock();
     let follow = config.sources.iter().any(|s| s.follow);
     let mut table = (config.format != Format::Json)
         .then(|| Table::new(config.format, config.headers, config.color, follow));
-    let mut not_frames = NotFrames::default();
-    let mut failed: Option<TailError> = None;
+    let mut failed: Option<io::Error> = None;
     let work = |block: &Block| process(block, config);
-    for (source, older) in config.sources.iter().zip(&older) {
-        not_frames.next_file();
-        let read = reader::in_parallel(source, &config.selection, older, &stop, work, |r| {
-            if failed.is_some() || not_frames.refused() {
-                return;
+    reader::read(&config.sources, &config.selection, &stop, work, |r| {
+        let mut bytes = r.out;
+        if let Some(table) = &mut table {
+            for row in r.rows {
+                table.push(row, &mut bytes);
             }
-            if not_frames.take(r.frames, &r.invalid, &mut |why| eprintln!("{why}")) {
-                stop.store(true, Ordering::Relaxed);
-                return;
-            }
-            let mut bytes = r.out;
-            if let Some(table) = &mut table {
-                for row in r.rows {
-                    table.push(row, &mut bytes);
-                }
-            }
-            let written = out
-                .write_all(&bytes)
-                .and_then(|()| if follow { out.flush() } else { Ok(()) });
-            if let Err(e) = written {
-                failed = Some(TailError::Write(e));
-                stop.store(true, Ordering::Relaxed);
-            }
-        });
-        if not_frames.refused() {
-            return Err(not_frames.error(&source.path).into());
         }
-        if let (None, Err(e)) = (&failed, read) {
-            failed = Some(
-                ReadError::Read {
-                    path: source.path.clone(),
-                    source: e,
-                }
-                .into(),
-            );
-        }
-        if failed.is_some() {
-            break;
-        }
-    }
-    if let Some(why) = not_frames.untold() {
-        eprintln!("{why}");
-    }
+        let written = out
+            .write_all(&bytes)
+            .and_then(|()| if follow { out.flush() } else { Ok(()) });
+        failed = written.err();
+        failed.is_none()
+    })?;
     if failed.is_none()
         && let Some(table) = &mut table
     {
         let mut rest = Vec::new();
         table.finish(&mut rest);
-        if let Err(e) = out.write_all(&rest) {
-            failed = Some(TailError::Write(e));
-        }
+        failed = out.write_all(&rest).err();
     }
     if let Err(e) = out.flush()
         && failed.is_none()
     {
-        failed = Some(TailError::Write(e));
+        failed = Some(e);
     }
     match failed {
         // A closed pipe (`| head`) is the reader's choice, not a failure.
-        Some(TailError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Some(e) => Err(e),
+        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Some(e) => Err(TailError::Write(e)),
         None => Ok(()),
     }
 }
