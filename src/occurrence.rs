@@ -21,7 +21,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::frame::DataKind;
+use crate::event::EventFrame;
+use crate::frame::{DataKind, Facts};
 
 /// What the rule needs of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,28 @@ impl Update {
             deleted: kind == Some(DataKind::Deleted),
             modified: kind == Some(DataKind::Modified),
         }
+    }
+
+    /// From a frame as the viewers read it (`summary`, `tail`).
+    pub fn of(frame: &EventFrame<'_>) -> Self {
+        let e = &frame.object;
+        Self::new(
+            e.metadata.uid.as_deref(),
+            e.metadata.resource_version.as_deref(),
+            e.occurrences(),
+            frame.kind(),
+        )
+    }
+
+    /// From the facts the watch reads in its checking pass, for a frame of `kind` at
+    /// `resource_version`.
+    pub fn of_facts(facts: &Facts<'_>, resource_version: &str, kind: DataKind) -> Self {
+        Self::new(
+            facts.uid.as_deref(),
+            Some(resource_version),
+            facts.occurrences(),
+            Some(kind),
+        )
     }
 }
 

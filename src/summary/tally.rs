@@ -41,14 +41,8 @@ impl Occurrence {
         let s = |v: &Option<std::borrow::Cow<'_, str>>| -> Box<str> {
             v.as_deref().unwrap_or("").into()
         };
-        let update = Update::new(
-            e.metadata.uid.as_deref(),
-            e.metadata.resource_version.as_deref(),
-            e.occurrences(),
-            frame.kind(),
-        );
         Occurrence {
-            update,
+            update: Update::of(frame),
             at: e
                 .time()
                 .and_then(|t| t.parse::<Timestamp>().ok())

@@ -266,12 +266,7 @@ pub fn row(frame: &EventFrame<'_>, format: Format, now: jiff::Timestamp) -> Row 
     if format == Format::Wide {
         // Filled in file order by the table: the growth of COUNT since the Event's last frame.
         cells.push("+?".into());
-        update = Some(Update::new(
-            e.metadata.uid.as_deref(),
-            e.metadata.resource_version.as_deref(),
-            e.occurrences(),
-            frame.kind(),
-        ));
+        update = Some(Update::of(frame));
         let source = match (e.source.component.as_deref(), e.source.host.as_deref()) {
             (Some(c), Some(h)) if !h.is_empty() => format!("{c}, {h}"),
             (Some(c), _) if !c.is_empty() => c.to_string(),

@@ -276,12 +276,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         }
         batch.extend_from_slice(bytes);
         batch.push(b'\n');
-        let update = Update::new(
-            facts.uid.as_deref(),
-            Some(rv.as_str()),
-            facts.occurrences(),
-            Some(kind),
-        );
+        let update = Update::of_facts(&facts, rv.as_str(), kind);
         self.machine.wrote(rv);
         let metrics = &self.ctx.metrics;
         metrics.output.frames_written(kind, 1);
