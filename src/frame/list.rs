@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ResourceVersion;
-use super::head::{Head, read_object};
+use super::head::{Facts, Head, read_object};
 use super::parse::{FrameError, version};
 
 #[derive(Deserialize)]
@@ -37,6 +37,10 @@ impl<'a> ListPage<'a> {
 pub struct ListedObject {
     pub resource_version: ResourceVersion,
     pub namespace: Option<String>,
+    /// The Event's uid and count (`series.count`, else `count`): the baseline its later frames
+    /// count occurrences from.
+    pub uid: Option<String>,
+    pub count: Option<i64>,
     /// The complete frame line, without `\n`.
     pub line: Vec<u8>,
 }
@@ -50,13 +54,14 @@ impl ListedObject {
     /// inserted first, as the watch stream would send them. The rest of the item is kept byte
     /// for byte.
     ///
-    /// The page's parse has checked the item is JSON, so the item is read only as far as its
-    /// metadata's resourceVersion (a `kind` is looked for among the fields before it, where the
-    /// API server puts it).
+    /// The page's parse has checked the item is JSON; the item is read once, member by member,
+    /// for its place and what counting its occurrences needs (`kind` is looked for among the
+    /// fields before `metadata`, where the API server puts it).
     pub fn from_item(item: &RawValue) -> Result<Self, FrameError> {
         let raw = item.get().trim().as_bytes();
         let mut head = Head {
             kind: Some(Cow::Borrowed("ADDED")),
+            facts: Some(Facts::default()),
             ..Head::default()
         };
         read_object(raw, &mut head)?;
@@ -77,9 +82,12 @@ impl ListedObject {
         }
         line.extend_from_slice(body);
         line.push(b'}');
+        let facts = head.facts.unwrap_or_default();
         Ok(ListedObject {
             resource_version,
             namespace: head.namespace.map(Cow::into_owned),
+            uid: facts.uid.as_deref().map(str::to_owned),
+            count: facts.occurrences(),
             line,
         })
     }
@@ -102,6 +110,10 @@ mod tests {
             let item = format!("{{{}", &rest[..rest.len() - 1]);
             let raw: Box<RawValue> = serde_json::from_str(&item).unwrap();
             let listed = ListedObject::from_item(&raw).unwrap();
+            // Read in the same walk: what counting the Event's occurrences starts from.
+            let (_, facts) = super::super::Frame::parse_with_facts(line.as_bytes()).unwrap();
+            assert_eq!(listed.uid.as_deref(), facts.uid.as_deref());
+            assert_eq!(listed.count, facts.occurrences());
             assert_eq!(String::from_utf8(listed.line).unwrap(), line);
         }
     }

@@ -13,7 +13,7 @@ use super::machine::Outcome;
 use super::{ScopeWatch, WatchError};
 use crate::event::EventFrame;
 use crate::frame::{
-    Batch, DataKind, Frame, ListPage, ListedObject, Outlet, ResourceVersion, Scope, Write,
+    Batch, DataKind, ListPage, ListedObject, Outlet, ResourceVersion, Scope, Write,
 };
 use crate::occurrence::Update;
 
@@ -46,25 +46,6 @@ struct Page {
 }
 
 impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
-    /// Takes a listed item's count as its Event's baseline: a LIST counts no occurrence.
-    fn baseline(&mut self, line: &[u8]) {
-        if let Ok((
-            Frame::Data {
-                resource_version, ..
-            },
-            facts,
-        )) = Frame::parse_with_facts(line)
-        {
-            let update = Update::new(
-                facts.uid.as_deref(),
-                Some(resource_version.as_str()),
-                facts.occurrences(),
-                Some(DataKind::Added),
-            );
-            self.occurrences.baseline(update);
-        }
-    }
-
     /// Fetches and parses one LIST page on a task of its own (aborted if dropped unawaited).
     fn fetch_page(&self, token: Option<&str>) -> AbortOnDrop<Result<Page, Outcome>> {
         let (api, scope, cancel) = (
@@ -107,7 +88,13 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             for obj in page.items {
                 listed += 1;
                 // Every listed Event's count is the baseline its later frames count from.
-                self.baseline(&obj.line);
+                let update = Update::new(
+                    obj.uid.as_deref(),
+                    Some(obj.resource_version.as_str()),
+                    obj.count,
+                    Some(DataKind::Added),
+                );
+                self.occurrences.baseline(update);
                 if obj.resource_version.compare(list_rv) == Some(Ordering::Greater) {
                     newer += 1;
                 } else if !self.machine.already_written(&obj) && self.kept(&obj.line) {

@@ -638,6 +638,8 @@ mod tests {
         let listed = |ns: &str, v: &str| ListedObject {
             namespace: Some(ns.into()),
             resource_version: rv(v),
+            uid: None,
+            count: None,
             line: Vec::new(),
         };
         assert!(
