@@ -85,13 +85,6 @@ impl EventMetrics {
         m
     }
 
-    /// Whether `o`'s label set has a series of its own.
-    fn admitted(&self, o: Occurred<'_>) -> bool {
-        let labels = self.labels_of(o);
-        let set = self.admitted.lock().unwrap_or_else(|e| e.into_inner());
-        set.contains(&labels)
-    }
-
     /// The label set of `o`, as the series name it.
     fn labels_of(&self, o: Occurred<'_>) -> Labels {
         let or_none = |s: &str| if s.is_empty() { "none" } else { s }.to_string();
@@ -111,8 +104,8 @@ impl EventMetrics {
     }
 
     /// The counter of `o`'s label set: its own once admitted (if there is room), else the
-    /// folded one.
-    fn counter(&self, o: Occurred<'_>) -> Counter {
+    /// folded one; and whether it is the folded one.
+    fn counter(&self, o: Occurred<'_>) -> (Counter, bool) {
         let mut labels = self.labels_of(o);
         let admitted = {
             let mut set = self.admitted.lock().unwrap_or_else(|e| e.into_inner());
@@ -126,7 +119,7 @@ impl EventMetrics {
                 }
             }
         }
-        self.occurrences.get_or_create(&labels).clone()
+        (self.occurrences.get_or_create(&labels).clone(), !admitted)
     }
 }
 
@@ -160,8 +153,7 @@ impl Counters {
             }
             return;
         }
-        let counter = metrics.counter(o);
-        let folded = !metrics.admitted(o);
+        let (counter, folded) = metrics.counter(o);
         counter.inc_by(n);
         if folded {
             metrics.folded.inc_by(n);

@@ -188,14 +188,12 @@ impl Handoff {
             }
             // A rotation (its fsync) and a sync are for the writer thread.
             Message::Lines(batch) if core.sink.room().is_none_or(|r| batch.len() as u64 <= r) => {
-                match core.append(&batch) {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        // Nothing of it was written: queued, the writer thread retries it.
-                        core.failed(&e);
-                        Err(Message::Lines(batch))
-                    }
+                if core.append(&batch).is_ok() {
+                    return Ok(());
                 }
+                // Nothing of it was written: queued, the writer thread retries it (and says why).
+                core.failed();
+                Err(Message::Lines(batch))
             }
             other => Err(other),
         }
@@ -282,7 +280,7 @@ fn flush(handoff: &Handoff) -> Result<(), OutputError> {
         let Err(e) = core.write_pending() else {
             return Ok(());
         };
-        core.failed(&e);
+        core.failed();
         if core.cancel.is_cancelled() {
             tracing::error!(error = %e, bytes = core.pending.len(), "giving up at shutdown; these frames were read but not written and will be read again from the API at the next start");
             return Err(e);
@@ -318,13 +316,18 @@ impl Core {
     /// One append, whole or not at all, counted.
     fn append(&mut self, lines: &[u8]) -> Result<(), OutputError> {
         self.sink.append(lines)?;
-        self.metrics.output.bytes_written(lines.len() as u64);
-        self.stats.bytes += lines.len() as u64;
-        self.stats.writes += 1;
+        self.count_write(lines.len());
         Ok(())
     }
 
-    fn failed(&mut self, _: &OutputError) {
+    /// One append of `n` bytes went through.
+    fn count_write(&mut self, n: usize) {
+        self.metrics.output.bytes_written(n as u64);
+        self.stats.bytes += n as u64;
+        self.stats.writes += 1;
+    }
+
+    fn failed(&mut self) {
         self.stats.failures += 1;
         self.metrics.output.write_error();
         self.set_state(State::Failing);
@@ -345,9 +348,7 @@ impl Core {
             let piece = self.pending.next_piece(room);
             let n = piece.len();
             self.sink.append(piece)?;
-            self.metrics.output.bytes_written(n as u64);
-            self.stats.bytes += n as u64;
-            self.stats.writes += 1;
+            self.count_write(n);
             for (scope, rv) in self.pending.written(n) {
                 self.progress.written(&scope, &rv);
             }
