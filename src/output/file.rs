@@ -1,5 +1,6 @@
 //! The output file on disk: appends whole lines, rotates by rename-and-create when the next batch
-//! would pass the size limit, reopens the file when someone else deleted or moved it, and has
+//! would pass the size limit, reopens the file when someone else deleted it (at the next write)
+//! or moved it (at the next rotation), and has
 //! the rotated files tidied (gzip, retention) off the hot path.
 
 use std::fs::{File, OpenOptions};
@@ -135,7 +136,7 @@ impl OutputFile {
     /// lines may be offered again.
     pub fn append(&mut self, lines: &[u8]) -> Result<(), OutputError> {
         debug_assert!(lines.is_empty() || lines.ends_with(b"\n"));
-        self.reopen_if_replaced()?;
+        self.reopen_if_deleted()?;
         if self.active.len > 0 && self.active.len + lines.len() as u64 > self.limits.max_file_size {
             self.rotate()?;
         }
@@ -159,22 +160,38 @@ impl OutputFile {
         self.limits.max_file_size.saturating_sub(self.active.len)
     }
 
-    /// Someone deleted or moved the active file: start a new one at the path.
-    fn reopen_if_replaced(&mut self) -> Result<(), OutputError> {
-        let same = match std::fs::metadata(&self.path) {
-            Ok(m) => m.ino() == self.active.ino && m.dev() == self.active.dev,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(self.write_err(e)),
-        };
-        if !same {
-            tracing::warn!(path = %self.path.display(), "the output file was deleted or moved by someone else; opening a new one");
-            self.active = open_active(&self.path)?;
+    /// Someone deleted the active file (its last link is gone): start a new one at the path.
+    /// Asked of the open descriptor (fstat), so a write costs no path lookup; a file moved away
+    /// or replaced at the path is noticed when it is next rotated.
+    fn reopen_if_deleted(&mut self) -> Result<(), OutputError> {
+        let meta = self.active.file.metadata().map_err(|e| self.write_err(e))?;
+        if meta.nlink() == 0 {
+            self.reopen("deleted")?;
         }
+        Ok(())
+    }
+
+    /// Whether the path still names the file we write.
+    fn still_at_path(&self) -> Result<bool, OutputError> {
+        match std::fs::metadata(&self.path) {
+            Ok(m) => Ok(m.ino() == self.active.ino && m.dev() == self.active.dev),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.write_err(e)),
+        }
+    }
+
+    fn reopen(&mut self, how: &str) -> Result<(), OutputError> {
+        tracing::warn!(path = %self.path.display(), "the output file was {how} by someone else; opening a new one");
+        self.active = open_active(&self.path)?;
         Ok(())
     }
 
     /// Rename-and-create: the active file becomes the newest rotated file.
     fn rotate(&mut self) -> Result<(), OutputError> {
+        if !self.still_at_path()? {
+            // Not ours to rename: whatever is at the path now (if anything) is left as it is.
+            return self.reopen("moved or replaced");
+        }
         self.active
             .file
             .sync_data()
@@ -252,16 +269,39 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_active_file_is_recreated() {
+    fn a_deleted_active_file_is_recreated_at_the_next_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.json");
         let mut f = OutputFile::open(&path, BIG).unwrap();
         f.append(b"{\"a\":1}\n").unwrap();
-        std::fs::rename(&path, dir.path().join("moved.json")).unwrap();
+        std::fs::remove_file(&path).unwrap();
         f.append(b"{\"a\":2}\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":2}\n");
-        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_moved_or_replaced_active_file_is_left_alone_at_the_next_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        let limits = Limits {
+            max_file_size: 20,
+            max_files: 100,
+            compress_after: std::time::Duration::ZERO,
+        };
+        let mut f = OutputFile::open(&path, limits).unwrap();
+        f.append(b"{\"a\":1}\n").unwrap();
+        let moved = dir.path().join("moved.json");
+        std::fs::rename(&path, &moved).unwrap();
+        std::fs::write(&path, b"someone else's\n").unwrap();
+        // Still within the limit: the line goes where the open file now is.
+        f.append(b"{\"a\":2}\n").unwrap();
+        // Past it: what is at the path now is not renamed as ours; a new file is not made over it.
         f.append(b"{\"a\":3}\n").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":3}\n");
+        assert_eq!(std::fs::read(&moved).unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"someone else's\n{\"a\":3}\n"
+        );
+        assert!(output_files::beside(&path).is_empty(), "nothing rotated");
     }
 }

@@ -104,7 +104,7 @@ async fn a_deleted_output_file_is_noticed_and_recreated() {
     std::fs::remove_file(&d.output).unwrap();
     let after = server.add("a", "after");
     assert_eq!(d.wait_lines(1).await, [after]);
-    d.wait_log("deleted or moved").await;
+    d.wait_log("was deleted by someone else").await;
 }
 
 /// A tmpfs mounted for one test, unmounted when dropped.
