@@ -7,7 +7,7 @@
 //! occurrences folded.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use prometheus_client::metrics::counter::Counter;
@@ -124,15 +124,38 @@ impl EventMetrics {
 }
 
 /// One watch's handles on the occurrence counters, by label set: after an Event's kind is first
-/// seen, counting it is a lookup and an atomic add (no allocation, no lock). Bounded as the
-/// series are: at most `max_series` entries, then one more for the folded ones.
+/// seen, counting it is a hash of its label values, a lookup and an atomic add (no allocation,
+/// no lock). Bounded as the series are: at most `max_series` entries, then one more for the
+/// folded ones.
 #[derive(Default)]
 pub struct Counters {
-    /// Label text (type, reason, kind, namespace, `\u{1f}`-separated) → its counter, and
-    /// whether it is the folded one.
-    known: HashMap<String, (Counter, bool), BuildHasherDefault<Fast>>,
-    /// Scratch for the key, reused.
-    key: String,
+    /// The label values' hash → the values (each ended by `\u{1f}`), their counter, and whether
+    /// it is the folded one.
+    known: HashMap<u64, (Box<str>, Counter, bool), BuildHasherDefault<Fast>>,
+}
+
+/// The label values of `o` that are labels (the namespace only when labelled).
+fn label_values<'o>(labels: EventLabels, o: &Occurred<'o>) -> [&'o str; 4] {
+    let namespace = match labels.namespace {
+        Namespace::Labelled => o.namespace,
+        Namespace::Unlabelled => "",
+    };
+    [o.event_type, o.reason, o.kind, namespace]
+}
+
+/// Whether `text` holds exactly `values`, each ended by `\u{1f}`.
+fn holds(text: &str, values: &[&str; 4]) -> bool {
+    let mut rest = text;
+    for value in values {
+        match rest
+            .strip_prefix(value)
+            .and_then(|r| r.strip_prefix('\u{1f}'))
+        {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 impl Counters {
@@ -141,25 +164,32 @@ impl Counters {
         if n == 0 {
             return;
         }
-        self.key.clear();
-        for part in [o.event_type, o.reason, o.kind, o.namespace] {
-            self.key.push_str(part);
-            self.key.push('\u{1f}');
+        let values = label_values(metrics.labels, &o);
+        let mut hasher = Fast::default();
+        for value in values {
+            hasher.write(value.as_bytes());
+            hasher.write_u8(0x1f);
         }
-        if let Some((counter, folded)) = self.known.get(&self.key) {
-            counter.inc_by(n);
-            if *folded {
-                metrics.folded.inc_by(n);
-            }
+        let key = hasher.finish();
+        if let Some((text, counter, folded)) = self.known.get(&key)
+            && holds(text, &values)
+        {
+            add(metrics, counter, *folded, n);
             return;
         }
         let (counter, folded) = metrics.counter(o);
-        counter.inc_by(n);
-        if folded {
-            metrics.folded.inc_by(n);
-        }
+        add(metrics, &counter, folded, n);
         if self.known.len() <= metrics.labels.max_series {
-            self.known.insert(self.key.clone(), (counter, folded));
+            let text: String = values.iter().flat_map(|v| [*v, "\u{1f}"]).collect();
+            self.known.insert(key, (text.into(), counter, folded));
         }
+    }
+}
+
+/// `n` occurrences on `counter`, and on the folded count when it is the folded one.
+fn add(metrics: &EventMetrics, counter: &Counter, folded: bool, n: u64) {
+    counter.inc_by(n);
+    if folded {
+        metrics.folded.inc_by(n);
     }
 }
