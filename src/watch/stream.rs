@@ -172,12 +172,8 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             }
             next = match ready_now(body).await {
                 Some(chunk) => Some(chunk),
-                None if pace == Pace::Burst
-                    && batch.len() < LINGER_BELOW
-                    && gathering.elapsed() < GATHER_AT_MOST =>
-                {
-                    let deadline = (Instant::now() + LINGER).min(gathering + GATHER_AT_MOST);
-                    tokio::time::timeout_at(deadline, body.frame()).await.ok()
+                None if pace == Pace::Burst && batch.len() < LINGER_BELOW => {
+                    self.linger(body, gathering).await
                 }
                 None => None,
             };
@@ -188,6 +184,27 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             more,
             end: ended.err(),
         }
+    }
+
+    /// In a burst, the next chunk for a small batch: the connection's task reads it once this
+    /// one has let it run (one chunk at a time through the body's channel), so it yields first;
+    /// only a chunk that has not come by then is waited for, with a timer (and a clock read),
+    /// at most LINGER and never past the batch's GATHER_AT_MOST.
+    async fn linger(
+        &self,
+        body: &mut A::Body,
+        gathering: Instant,
+    ) -> Option<Option<Result<http_body::Frame<Bytes>, BodyError<A>>>> {
+        tokio::task::yield_now().await;
+        if let Some(chunk) = ready_now(body).await {
+            return Some(chunk);
+        }
+        let now = Instant::now();
+        if now - gathering >= GATHER_AT_MOST {
+            return None;
+        }
+        let deadline = (now + LINGER).min(gathering + GATHER_AT_MOST);
+        tokio::time::timeout_at(deadline, body.frame()).await.ok()
     }
 
     /// Splits one chunk of the watch body into the batch. `Err` when the watch is over: the
@@ -248,7 +265,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 (frame, facts, view.is_none_or(|v| keep(&v)))
             }
             None => {
-                let (frame, facts) = Frame::parse_with_facts(bytes).map_err(malformed)?;
+                let (frame, facts) = Frame::parse_checked(bytes).map_err(malformed)?;
                 (frame, facts, true)
             }
         };
