@@ -105,7 +105,7 @@ pub struct Series<'a> {
 }
 
 impl<'a> EventFrame<'a> {
-    /// What counting the Event's occurrences needs (as [`Frame::parse_with_facts`] reads it).
+    /// What counting the Event's occurrences needs (as [`Frame::parse_checked`] reads it).
     pub fn facts(&self) -> Facts<'a> {
         let e = &self.object;
         Facts {
@@ -241,30 +241,35 @@ mod tests {
             let odd = [
                 r#"{"object":{"series":{"lastObservedTime":"x","count":48},"count":null,"type":"Warn\u0069ng","reason":"Back\"Off","metadata":{"uid":"u-1","resourceVersion":"9","namespace":"a"},"involvedObject":{"name":"p","kind":"Pod"}},"type":"MODIFIED"}"#,
                 r#"{"type":"ADDED","object":{"metadata":{"resourceVersion":"3"},"series":null,"reason":null,"count":null}}"#,
+                // Keys written with escapes (short and past sixteen bytes), and keys near ours.
+                r#"{"t\u0079pe":"ADDED","object":{"metad\u0061ta":{"n\u0061mespace":"a","resourceVersio\u006e":"5","\u0075id":"u"},"re\u0061son":"R","\u0063ount":3,"seriesX":{"count":9},"":1,"counts":2}}"#,
             ];
             let mut checked = 0;
             for line in FIXTURES.lines().chain(odd) {
                 let b = line.as_bytes();
-                let (frame, facts) = Frame::parse_with_facts(b).unwrap();
-                assert_eq!(frame, Frame::parse_checked(b).unwrap(), "{line}");
+                let (frame, facts) = Frame::parse_checked(b).unwrap();
+                assert_eq!(frame, Frame::parse(b).unwrap(), "{line}");
+                assert_eq!(frame, Frame::parse_head(b).unwrap(), "{line}");
                 assert_eq!(facts, viewed(b), "{line}");
                 checked += 1;
-                // Damage anywhere: refused exactly when the plain checking pass refuses it.
+                // Damage anywhere: refused exactly when the line is no longer a valid frame,
+                // and otherwise read as the view reads it.
                 for at in (0..b.len()).step_by(7) {
                     for c in [b'"', b'}', b',', b'x', 0xff] {
                         let mut d = b.to_vec();
                         d[at] = c;
-                        assert_eq!(
-                            Frame::parse_with_facts(&d).is_ok(),
-                            Frame::parse_checked(&d).is_ok(),
-                            "{}",
-                            String::from_utf8_lossy(&d)
-                        );
+                        let valid = std::str::from_utf8(&d).is_ok() && Frame::parse(&d).is_ok();
+                        let read = Frame::parse_checked(&d);
+                        assert_eq!(read.is_ok(), valid, "{}", String::from_utf8_lossy(&d));
+                        if let (Ok((frame, facts)), Ok(view)) = (read, EventFrame::parse(&d)) {
+                            assert_eq!(frame, Frame::parse(&d).unwrap());
+                            assert_eq!(facts, view.facts(), "{}", String::from_utf8_lossy(&d));
+                        }
                     }
                 }
             }
             assert!(checked >= 10, "{checked}");
-            let (_, f) = Frame::parse_with_facts(odd[0].as_bytes()).unwrap();
+            let (_, f) = Frame::parse_checked(odd[0].as_bytes()).unwrap();
             assert_eq!(f.occurrences(), Some(48), "series.count first");
             assert_eq!(f.reason.as_deref(), Some("Back\"Off"));
             assert_eq!(f.event_type.as_deref(), Some("Warning"));

@@ -1,26 +1,17 @@
-//! The reader behind [`Frame::parse_head`] and [`Frame::parse_checked`]: it walks a frame's
-//! members for its type and its object's namespace and resourceVersion, skipping every other
-//! value with the validator's skip. Read as a head it stops once the frame is placed; read whole
-//! it goes on to the end, so the line is validated in the same pass.
+//! What a frame line says of itself, read by the validator's own walk (a [`Tap`] on its first
+//! three object levels): the watch type, the object's namespace and resourceVersion, and the
+//! Event's [`Facts`]. The line is read once: each kept value where the walk meets it, every
+//! other value skipped unbuilt. Read as a head, the walk stops once the frame is placed.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
+use super::key::{
+    COUNT, INVOLVED_OBJECT, KIND, METADATA, NAMESPACE, Name, OBJECT, REASON, RESOURCE_VERSION,
+    SERIES, TYPE, UID, has_escape, name, word,
+};
 use super::parse::{Frame, FrameError};
-use super::validate::{Invalid, end, invalid, member_key, rest_of_objects, skip_ws, string, value};
-
-/// What the reader has found so far.
-#[derive(Default)]
-pub(super) struct Head<'a> {
-    pub(super) kind: Option<Cow<'a, str>>,
-    pub(super) namespace: Option<Cow<'a, str>>,
-    pub(super) resource_version: Option<Cow<'a, str>>,
-    /// The object's metadata has been read to its end.
-    pub(super) metadata_read: bool,
-    /// The object has a `kind` (among the members read).
-    pub(super) object_kind: bool,
-    /// Also read the Event's [`Facts`] (every member of the object is then walked).
-    pub(super) facts: Option<Facts<'a>>,
-}
+use super::validate::{Invalid, Member, Tap, has_members, invalid, read, string, value};
 
 /// What counting an Event's occurrences needs of a data frame, read in the pass that places
 /// and validates it: its uid, its counts, and what it is labelled by.
@@ -43,282 +34,307 @@ impl Facts<'_> {
     }
 }
 
-impl Head<'_> {
-    /// Enough to place a data or BOOKMARK frame. An ERROR frame is never enough: it is read
-    /// whole for its Status; nor is a frame whose facts are wanted.
-    fn enough(&self) -> bool {
-        self.facts.is_none()
-            && self.kind.as_deref().is_some_and(|k| k != "ERROR")
-            && (self.metadata_read || (self.resource_version.is_some() && self.namespace.is_some()))
-    }
+/// The members on the way to a kept value: `Object` (the frame's), its `Metadata`, `Series`
+/// and `InvolvedObject`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    #[default]
+    Elsewhere,
+    Object,
+    Metadata,
+    Series,
+    InvolvedObject,
 }
 
-/// Where a member's read ended: after its value, or (enough being known) just after the value
-/// of a member `depth` objects deep.
-enum Read {
-    After(usize),
-    Enough { at: usize, depth: usize },
+/// How far to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Until the frame is placed.
+    Head,
+    /// To the end of the line.
+    Whole,
 }
 
-/// An object from its `{` at `i`, member by member: `member(head, key, at)` reads the value at
-/// `at`. Stops as soon as the head has enough.
-fn members<'a>(
-    b: &'a [u8],
-    i: usize,
-    head: &mut Head<'a>,
-    member: impl Fn(&'a [u8], &mut Head<'a>, &[u8], usize) -> Result<Read, Invalid>,
-) -> Result<Read, Invalid> {
-    if b.get(i) != Some(&b'{') {
-        return invalid(i, "expected an object");
+/// What the walk has found so far.
+pub(super) struct Fields<'a> {
+    reading: Reading,
+    /// The member each of the first two levels is in (`path[1]`: the outermost object's).
+    path: [Place; 3],
+    pub(super) kind: Option<Cow<'a, str>>,
+    pub(super) namespace: Option<Cow<'a, str>>,
+    pub(super) resource_version: Option<Cow<'a, str>>,
+    /// The object's metadata has been read to its end.
+    metadata_read: bool,
+    /// The object has a `kind`.
+    pub(super) object_kind: bool,
+    pub(super) facts: Facts<'a>,
+    /// Why a member was refused.
+    failed: Option<Invalid>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(reading: Reading) -> Self {
+        Fields {
+            reading,
+            path: [Place::Elsewhere; 3],
+            kind: None,
+            namespace: None,
+            resource_version: None,
+            metadata_read: false,
+            object_kind: false,
+            facts: Facts::default(),
+            failed: None,
+        }
     }
-    let mut i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
-        return Ok(Read::After(i + 1));
+
+    /// Reads a LIST item (an object, read as a frame's object is) whole.
+    pub(super) fn of_item(raw: &'a [u8]) -> Result<Self, FrameError> {
+        let mut fields = Fields::new(Reading::Whole);
+        fields.path[1] = Place::Object;
+        read(raw, &mut Item(&mut fields)).map_err(json)?;
+        Ok(fields)
     }
-    loop {
-        let (key, at) = member_key(b, i)?;
-        let key = unescaped(key).map_err(|_| Invalid {
-            at: i,
-            what: "an invalid escape in a key",
-        })?;
-        match member(b, head, &key, at)? {
-            Read::After(end) if head.enough() => return Ok(Read::Enough { at: end, depth: 1 }),
-            Read::After(end) => i = skip_ws(b, end),
-            Read::Enough { at, depth } => {
-                return Ok(Read::Enough {
-                    at,
-                    depth: depth + 1,
-                });
+
+    /// Enough to place a data or BOOKMARK frame (an ERROR frame is read whole for its Status).
+    fn placed(&self) -> bool {
+        self.kind.as_deref().is_some_and(|k| k != "ERROR")
+            && self.resource_version.is_some()
+            && (self.metadata_read || self.namespace.is_some())
+    }
+
+    /// A member at `depth` under the path so far, its key at `key`.
+    #[inline(always)]
+    fn at(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
+        match name(b, key.clone()) {
+            Name::Escaped => self.escaped(b, depth, &b[key], at),
+            name => self.named(b, depth, name, at),
+        }
+    }
+
+    /// As [`Fields::at`], for a key told by its [`name`] (not [`Name::Escaped`]).
+    #[inline(always)]
+    fn named(&mut self, b: &'a [u8], depth: usize, key: Name, at: usize) -> Member {
+        if self.reading == Reading::Head {
+            self.metadata_read |= self.path[2] == Place::Metadata && depth <= 2;
+            if self.placed() {
+                return Member::Stop;
             }
         }
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return Ok(Read::After(i + 1)),
-            _ => return invalid(i, "expected ',' or '}' in an object"),
+        let Fields {
+            path,
+            kind,
+            namespace,
+            resource_version,
+            object_kind,
+            facts,
+            ..
+        } = self;
+        let read = match (path[depth - 1], key) {
+            (Place::Elsewhere, TYPE) => required(b, at, kind),
+            (Place::Elsewhere, OBJECT) => Ok(enter(path, b, depth, at, Place::Object)),
+            (Place::Object, METADATA) => Ok(enter(path, b, depth, at, Place::Metadata)),
+            (Place::Object, SERIES) => Ok(enter(path, b, depth, at, Place::Series)),
+            (Place::Object, INVOLVED_OBJECT) => {
+                Ok(enter(path, b, depth, at, Place::InvolvedObject))
+            }
+            (Place::Object, REASON) => kept(b, at, &mut facts.reason),
+            (Place::Object, TYPE) => kept(b, at, &mut facts.event_type),
+            (Place::Object, COUNT) => number(b, at, &mut facts.count),
+            (Place::Object, KIND) => {
+                *object_kind = true;
+                Ok(Member::Value(at))
+            }
+            (Place::Metadata, NAMESPACE) => required(b, at, namespace),
+            (Place::Metadata, RESOURCE_VERSION) => required(b, at, resource_version),
+            (Place::Metadata, UID) => kept(b, at, &mut facts.uid),
+            (Place::Series, COUNT) => number(b, at, &mut facts.series_count),
+            (Place::InvolvedObject, KIND) => kept(b, at, &mut facts.involved_kind).map(all_read),
+            _ => Ok(Member::Value(at)),
+        };
+        // Once the metadata's namespace, resourceVersion and uid are read, its other members
+        // (creationTimestamp, managedFields…) are not shown; nor the involvedObject's after its
+        // kind. The API server writes them in that order, so the tap sees fewer keys.
+        let read = match read {
+            Ok(Member::Read(end))
+                if path[depth - 1] == Place::Metadata
+                    && namespace.is_some()
+                    && resource_version.is_some()
+                    && facts.uid.is_some() =>
+            {
+                Ok(Member::ReadAll(end))
+            }
+            read => read,
+        };
+        match read {
+            Ok(Member::Read(_) | Member::ReadAll(_))
+                if self.reading == Reading::Head && self.placed() =>
+            {
+                Member::Stop
+            }
+            Ok(member) => member,
+            Err(e) => {
+                self.failed = Some(e);
+                Member::Failed
+            }
         }
     }
-}
 
-/// A key or string's bytes as written between its quotes, escapes resolved.
-#[inline(always)]
-fn unescaped(raw: &[u8]) -> Result<Cow<'_, [u8]>, ()> {
-    if !raw.contains(&b'\\') {
-        return Ok(Cow::Borrowed(raw));
+    /// A key written with escapes, resolved and read as if written plainly (rare: the API
+    /// server writes keys plainly).
+    #[inline(never)]
+    fn escaped(&mut self, b: &'a [u8], depth: usize, key: &[u8], at: usize) -> Member {
+        let quoted = [&b"\""[..], key, b"\""].concat();
+        let Ok(plain) = serde_json::from_slice::<String>(&quoted) else {
+            self.failed = Some(Invalid {
+                at,
+                what: "an invalid escape in a key",
+            });
+            return Member::Failed;
+        };
+        let key = match plain.len() {
+            1..=16 if !plain.contains('\\') => Name::Plain(word(plain.as_bytes())),
+            _ => Name::Plain(0),
+        };
+        self.named(b, depth, key, at)
     }
-    resolved(raw)
 }
 
-/// [`unescaped`]'s rare case, kept out of line: serde_json resolves the escapes.
-#[inline(never)]
-fn resolved(raw: &[u8]) -> Result<Cow<'_, [u8]>, ()> {
-    let quoted = [&b"\""[..], raw, b"\""].concat();
-    serde_json::from_slice::<String>(&quoted)
-        .map(|s| Cow::Owned(s.into_bytes()))
-        .map_err(|_| ())
-}
-
-/// A string value at `at`, kept.
-fn text<'a>(b: &'a [u8], at: usize) -> Result<(Cow<'a, str>, usize), Invalid> {
-    if b.get(at) != Some(&b'"') {
-        return invalid(at, "expected a string");
+/// A value read, and nothing more wanted of its object.
+fn all_read(member: Member) -> Member {
+    match member {
+        Member::Read(end) => Member::ReadAll(end),
+        other => other,
     }
-    let end = string(b, at + 1)?;
-    let bad = |what| Invalid { at, what };
-    let text = match unescaped(&b[at + 1..end - 1]).map_err(|()| bad("an invalid escape"))? {
-        Cow::Borrowed(raw) => {
-            Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?)
+}
+
+/// Into the object at `at`, a member `depth` deep, which holds what is kept at `place`.
+fn enter(path: &mut [Place; 3], b: &[u8], depth: usize, at: usize, place: Place) -> Member {
+    match path.get_mut(depth) {
+        Some(path) if has_members(b, at) => {
+            *path = place;
+            Member::Enter(at)
         }
-        Cow::Owned(raw) => Cow::Owned(String::from_utf8(raw).map_err(|_| bad("not UTF-8"))?),
-    };
-    Ok((text, end))
-}
-
-fn frame_member<'a>(
-    b: &'a [u8],
-    head: &mut Head<'a>,
-    key: &[u8],
-    at: usize,
-) -> Result<Read, Invalid> {
-    match key {
-        b"type" => {
-            let (kind, end) = text(b, at)?;
-            head.kind = Some(kind);
-            Ok(Read::After(end))
-        }
-        b"object" => members(b, at, head, object_member),
-        _ => value(b, at).map(Read::After),
+        _ => Member::Value(at),
     }
 }
 
-fn object_member<'a>(
-    b: &'a [u8],
-    head: &mut Head<'a>,
-    key: &[u8],
-    at: usize,
-) -> Result<Read, Invalid> {
-    if key == b"metadata" {
-        let read = members(b, at, head, meta_member)?;
-        head.metadata_read = true;
-        return Ok(read);
+/// A frame: its type, and its object entered for the rest.
+impl<'a> Tap<'a> for Fields<'a> {
+    #[inline(never)]
+    fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
+        self.at(b, depth, key, at)
     }
-    head.object_kind |= key == b"kind";
-    if head.facts.is_some() {
-        return fact_member(b, head, key, at);
-    }
-    value(b, at).map(Read::After)
-}
-
-/// A member of the Event the facts want, or a value skipped.
-fn fact_member<'a>(
-    b: &'a [u8],
-    head: &mut Head<'a>,
-    key: &[u8],
-    at: usize,
-) -> Result<Read, Invalid> {
-    let Some(facts) = head.facts.as_mut() else {
-        return value(b, at).map(Read::After);
-    };
-    let slot = match key {
-        b"reason" => &mut facts.reason,
-        b"type" => &mut facts.event_type,
-        b"count" => return number(b, at, &mut facts.count),
-        b"series" if b.get(at) == Some(&b'{') => return members(b, at, head, series_member),
-        b"involvedObject" if b.get(at) == Some(&b'{') => {
-            return members(b, at, head, involved_member);
-        }
-        _ => return value(b, at).map(Read::After),
-    };
-    kept_text(b, at, slot)
-}
-
-fn series_member<'a>(
-    b: &'a [u8],
-    head: &mut Head<'a>,
-    key: &[u8],
-    at: usize,
-) -> Result<Read, Invalid> {
-    match (key, head.facts.as_mut()) {
-        (b"count", Some(facts)) => number(b, at, &mut facts.series_count),
-        _ => value(b, at).map(Read::After),
+    fn failure(&mut self) -> Invalid {
+        self.failed.take().unwrap_or(Invalid {
+            at: 0,
+            what: "a member refused",
+        })
     }
 }
 
-fn involved_member<'a>(
-    b: &'a [u8],
-    head: &mut Head<'a>,
-    key: &[u8],
-    at: usize,
-) -> Result<Read, Invalid> {
-    match (key, head.facts.as_mut()) {
-        (b"kind", Some(facts)) => kept_text(b, at, &mut facts.involved_kind),
-        _ => value(b, at).map(Read::After),
+/// A LIST item: an object read as a frame's object, one level up.
+struct Item<'f, 'a>(&'f mut Fields<'a>);
+
+impl<'a> Tap<'a> for Item<'_, 'a> {
+    #[inline(always)]
+    fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
+        self.0.at(b, depth + 1, key, at)
     }
-}
-
-/// A string value kept in `slot`; `null` (or another value) read and left out.
-fn kept_text<'a>(b: &'a [u8], at: usize, slot: &mut Option<Cow<'a, str>>) -> Result<Read, Invalid> {
-    if b.get(at) != Some(&b'"') {
-        return value(b, at).map(Read::After);
+    fn failure(&mut self) -> Invalid {
+        self.0.failure()
     }
-    let (text, end) = text(b, at)?;
-    *slot = Some(text);
-    Ok(Read::After(end))
-}
-
-/// A whole number kept in `slot`; anything else read and left out.
-fn number(b: &[u8], at: usize, slot: &mut Option<i64>) -> Result<Read, Invalid> {
-    let end = value(b, at)?;
-    *slot = std::str::from_utf8(&b[at..end])
-        .ok()
-        .and_then(|n| n.parse().ok());
-    Ok(Read::After(end))
-}
-
-fn meta_member<'a>(
-    b: &'a [u8],
-    head: &mut Head<'a>,
-    key: &[u8],
-    at: usize,
-) -> Result<Read, Invalid> {
-    let slot = match (key, head.facts.as_mut()) {
-        (b"namespace", _) => &mut head.namespace,
-        (b"resourceVersion", _) => &mut head.resource_version,
-        (b"uid", Some(facts)) => return kept_text(b, at, &mut facts.uid),
-        _ => return value(b, at).map(Read::After),
-    };
-    let (text, end) = text(b, at)?;
-    *slot = Some(text);
-    Ok(Read::After(end))
-}
-
-/// Reads a LIST item (an object) as far as its metadata's namespace and resourceVersion.
-pub(super) fn read_object<'a>(raw: &'a [u8], head: &mut Head<'a>) -> Result<(), FrameError> {
-    members(raw, skip_ws(raw, 0), head, object_member)
-        .map(|_| ())
-        .map_err(json)
 }
 
 fn json(e: Invalid) -> FrameError {
     FrameError::Json(e.to_string())
 }
 
-/// Reads a frame line as a head, or whole: then once the frame is placed the rest is validated
-/// without looking at what it holds (unless `head` wants the facts, which walks the object).
-fn read_frame<'a>(
-    line: &'a [u8],
-    whole: bool,
-    head: &mut Head<'a>,
-) -> Result<Frame<'a>, FrameError> {
-    let ended = match members(line, skip_ws(line, 0), head, frame_member).map_err(json)? {
-        Read::After(at) => Some(at),
-        Read::Enough { at, depth } if whole => {
-            Some(rest_of_objects(line, at, depth).map_err(json)?)
-        }
-        Read::Enough { .. } => None,
+/// A string value at `at` (after its opening quote is known), escapes resolved.
+fn text(b: &[u8], at: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
+    let end = string(b, at + 1)?;
+    let raw = &b[at + 1..end - 1];
+    let bad = |what| Invalid { at, what };
+    let text = if has_escape(raw) {
+        let quoted = &b[at..end];
+        Cow::Owned(serde_json::from_slice::<String>(quoted).map_err(|_| bad("an invalid escape"))?)
+    } else {
+        // The walk's string scan has checked the UTF-8 of a string with a non-ASCII byte.
+        Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?)
     };
-    if let Some(at) = ended {
-        end(line, at).map_err(json)?;
+    Ok((text, end))
+}
+
+/// A string kept in `slot`; any other value read and left out.
+#[inline(always)]
+fn kept<'a>(b: &'a [u8], at: usize, slot: &mut Option<Cow<'a, str>>) -> Result<Member, Invalid> {
+    if b.get(at) != Some(&b'"') {
+        return Ok(Member::Value(at));
     }
-    if head.kind.as_deref() == Some("ERROR") {
-        return Frame::parse(line);
+    let (text, end) = text(b, at)?;
+    *slot = Some(text);
+    Ok(Member::Read(end))
+}
+
+/// A string kept in `slot`, or `null`; any other value is not a frame.
+fn required<'a>(
+    b: &'a [u8],
+    at: usize,
+    slot: &mut Option<Cow<'a, str>>,
+) -> Result<Member, Invalid> {
+    match b.get(at) {
+        Some(b'"') => kept(b, at, slot),
+        Some(b'n') => Ok(Member::Value(at)),
+        _ => invalid(at, "expected a string"),
     }
-    let Some(kind) = head.kind.take() else {
-        return Err(FrameError::Json("missing field `type`".into()));
-    };
-    Frame::from_parts(&kind, head.namespace.take(), head.resource_version.take())
+}
+
+/// A whole number kept in `slot`; anything else read and left out.
+fn number(b: &[u8], at: usize, slot: &mut Option<i64>) -> Result<Member, Invalid> {
+    let end = value(b, at)?;
+    *slot = std::str::from_utf8(&b[at..end])
+        .ok()
+        .and_then(|n| n.parse().ok());
+    Ok(Member::Read(end))
 }
 
 impl<'a> Frame<'a> {
-    /// As [`Frame::parse_head`], but the line is read to its end in the same pass and must be
-    /// one complete, valid JSON value in UTF-8: what the watch writes is checked whole, the
-    /// values it does not keep skipped by the validator without being built (their UTF-8
-    /// checked where a string holds a non-ASCII byte).
-    pub fn parse_checked(line: &'a [u8]) -> Result<Self, FrameError> {
-        read_frame(line, true, &mut Head::default())
-    }
-
-    /// As [`Frame::parse_checked`], and the Event's [`Facts`] read in the same pass.
-    pub fn parse_with_facts(line: &'a [u8]) -> Result<(Self, Facts<'a>), FrameError> {
-        let mut head = Head {
-            facts: Some(Facts::default()),
-            ..Head::default()
-        };
-        let frame = read_frame(line, true, &mut head)?;
-        Ok((frame, head.facts.unwrap_or_default()))
+    /// Reads a frame line whole, in one pass: it must be one complete, valid JSON value in
+    /// UTF-8 (the values not kept are skipped by the validator without being built, their UTF-8
+    /// checked where a string holds a non-ASCII byte), and the frame is placed and the Event's
+    /// [`Facts`] read where the walk meets them.
+    pub fn parse_checked(line: &'a [u8]) -> Result<(Self, Facts<'a>), FrameError> {
+        let mut fields = Fields::new(Reading::Whole);
+        read(line, &mut fields).map_err(json)?;
+        let frame = fields.frame(line)?;
+        Ok((frame, fields.facts))
     }
 
     /// Reads only what places a frame — its type, the object's namespace and resourceVersion —
-    /// and stops there: where the line is already known to be whole (the output files, a LIST
-    /// page). With the API server's member order (`metadata` early, `namespace` before
-    /// `resourceVersion`, the bulk after) that is the first few hundred bytes; any other order
-    /// is read further, as far as it takes. ERROR frames are read whole. The line must end as
-    /// an object does.
+    /// and stops there: where the line is already known to be whole (the output files). With
+    /// the API server's member order (`metadata` early, `namespace` before `resourceVersion`,
+    /// the bulk after) that is the first few hundred bytes; any other order is read further, as
+    /// far as it takes. ERROR frames are read whole. The line must end as an object does.
     pub fn parse_head(line: &'a [u8]) -> Result<Self, FrameError> {
         if line.trim_ascii_end().last() != Some(&b'}') {
             return Err(FrameError::Json(
                 "the line does not end with '}': not a whole frame".into(),
             ));
         }
-        read_frame(line, false, &mut Head::default())
+        let mut fields = Fields::new(Reading::Head);
+        read(line, &mut fields).map_err(json)?;
+        fields.frame(line)
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The frame the fields place (an ERROR frame read again for its Status).
+    fn frame(&mut self, line: &'a [u8]) -> Result<Frame<'a>, FrameError> {
+        if self.kind.as_deref() == Some("ERROR") {
+            return Frame::parse(line);
+        }
+        let Some(kind) = self.kind.take() else {
+            return Err(FrameError::Json("missing field `type`".into()));
+        };
+        Frame::from_parts(&kind, self.namespace.take(), self.resource_version.take())
     }
 }

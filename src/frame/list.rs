@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ResourceVersion;
-use super::head::{Facts, Head, read_object};
+use super::head::Fields;
 use super::parse::{FrameError, version};
 
 #[derive(Deserialize)]
@@ -59,13 +59,8 @@ impl ListedObject {
     /// fields before `metadata`, where the API server puts it).
     pub fn from_item(item: &RawValue) -> Result<Self, FrameError> {
         let raw = item.get().trim().as_bytes();
-        let mut head = Head {
-            kind: Some(Cow::Borrowed("ADDED")),
-            facts: Some(Facts::default()),
-            ..Head::default()
-        };
-        read_object(raw, &mut head)?;
-        let resource_version = version(head.resource_version)
+        let fields = Fields::of_item(raw)?;
+        let resource_version = version(fields.resource_version)
             .ok_or(FrameError::MissingResourceVersion("list item"))?;
         let body = raw
             .strip_prefix(b"{")
@@ -74,7 +69,7 @@ impl ListedObject {
             Vec::with_capacity(ADDED_PREFIX.len() + KIND_API_VERSION.len() + raw.len() + 2);
         line.extend_from_slice(ADDED_PREFIX);
         line.push(b'{');
-        if !head.object_kind {
+        if !fields.object_kind {
             line.extend_from_slice(KIND_API_VERSION);
             if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'}') {
                 line.push(b',');
@@ -82,10 +77,10 @@ impl ListedObject {
         }
         line.extend_from_slice(body);
         line.push(b'}');
-        let facts = head.facts.unwrap_or_default();
+        let facts = fields.facts;
         Ok(ListedObject {
             resource_version,
-            namespace: head.namespace.map(Cow::into_owned),
+            namespace: fields.namespace.map(Cow::into_owned),
             uid: facts.uid.as_deref().map(str::to_owned),
             count: facts.occurrences(),
             line,
@@ -111,7 +106,7 @@ mod tests {
             let raw: Box<RawValue> = serde_json::from_str(&item).unwrap();
             let listed = ListedObject::from_item(&raw).unwrap();
             // Read in the same walk: what counting the Event's occurrences starts from.
-            let (_, facts) = super::super::Frame::parse_with_facts(line.as_bytes()).unwrap();
+            let (_, facts) = super::super::Frame::parse_checked(line.as_bytes()).unwrap();
             assert_eq!(listed.uid.as_deref(), facts.uid.as_deref());
             assert_eq!(listed.count, facts.occurrences());
             assert_eq!(String::from_utf8(listed.line).unwrap(), line);

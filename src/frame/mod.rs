@@ -7,15 +7,19 @@
 //! what is written is what the server sent.
 
 //!
-//! - `parse`: one line → [`Frame`] (whole, with serde; or [`Frame::parse_head`], which stops
-//!   reading once the frame is placed, and [`Frame::parse_checked`], which reads on to validate
-//!   the whole line in the same pass: see `head`, and `validate` for the JSON skip both use).
+//! - `parse`: one line → [`Frame`] whole, with serde. The watch's own reading is in `head`:
+//!   [`Frame::parse_checked`] validates the whole line (`validate`'s walk, `string`'s scan) and
+//!   reads the frame's place and the Event's [`Facts`] in that same pass, told by the walk the
+//!   members of the few objects it enters (`key` tells their names apart);
+//!   [`Frame::parse_head`] stops once the frame is placed.
 //! - `list`: a LIST page and its items, each made the ADDED frame a watch would send.
 //! - `write`: what a watch sends the writer.
 
 mod head;
+mod key;
 mod list;
 mod parse;
+mod string;
 mod validate;
 mod write;
 

@@ -117,7 +117,7 @@ pub(super) fn version(rv: Option<Cow<'_, str>>) -> Option<ResourceVersion> {
 
 /// The whole line is UTF-8: serde_json skips a string it does not keep without looking at its
 /// UTF-8, so a serde parse that skips (`event::EventFrame::parse_frame`) needs this first;
-/// `Frame::parse_checked` checks inside strings itself.
+/// [`Frame::parse_checked`] checks inside strings itself.
 pub fn check_utf8(line: &[u8]) -> Result<(), FrameError> {
     simdutf8::basic::from_utf8(line)
         .map(|_| ())
@@ -307,7 +307,7 @@ mod tests {
     fn the_checked_parse_places_the_frame_and_refuses_any_line_that_is_not_valid_json() {
         for line in FIXTURES.lines() {
             assert_eq!(
-                Frame::parse_checked(line.as_bytes()).unwrap(),
+                Frame::parse_checked(line.as_bytes()).unwrap().0,
                 Frame::parse_head(line.as_bytes()).unwrap()
             );
         }

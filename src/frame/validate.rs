@@ -5,47 +5,90 @@
 //!
 //! It accepts exactly what serde_json accepts when it skips a value, on lines that are UTF-8
 //! (the unit tests compare the two on every fixture damaged at every byte), nested however deep:
-//! one loop, no visitors, strings skipped sixteen bytes at a time. With the frame placed in the
-//! same pass (`head`), a line costs less than serde_json's skip alone (`cargo bench --bench
-//! validate`).
+//! one loop, strings skipped sixteen bytes at a time (`string`). A [`Tap`] is shown the members
+//! of the outermost object and of the objects it enters, so the frame is placed and its facts
+//! read in the same pass (`head`); a line then costs less than serde_json's skip alone
+//! (`cargo bench --bench validate`).
 
-/// Where and why a line is not one valid JSON value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Invalid {
-    /// Byte offset in the line.
-    pub at: usize,
-    pub what: &'static str,
-}
+use std::ops::Range;
 
-impl std::fmt::Display for Invalid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at byte {}", self.what, self.at)
-    }
-}
-
-pub(super) fn invalid<T>(at: usize, what: &'static str) -> Result<T, Invalid> {
-    Err(Invalid { at, what })
-}
+pub(super) use super::string::{Invalid, invalid, string};
 
 /// One JSON value, from its first byte at `i`; returns the offset just after it.
 pub(super) fn value(b: &[u8], i: usize) -> Result<usize, Invalid> {
     match b.get(i) {
         Some(b'"') => string(b, i + 1),
-        _ => walk(b, i, Nesting::default(), true),
+        _ => walk(b, i, &mut Untapped).map(|end| end.unwrap_or(i)),
     }
 }
 
-/// The rest of `depth` nested objects, from just after the value of a member of the innermost:
-/// their remaining members and closing braces; returns the offset after the outermost `}`.
-pub(super) fn rest_of_objects(b: &[u8], i: usize, depth: usize) -> Result<usize, Invalid> {
-    let mut open = Nesting::default();
-    (0..depth).for_each(|_| open.push(true));
-    walk(b, i, open, false)
+/// What a [`Tap`] does with a member it is shown.
+pub(super) enum Member {
+    /// The walk reads the value, from this offset, without showing what is in it.
+    Value(usize),
+    /// The value at this offset is an object with members: the walk shows them too.
+    Enter(usize),
+    /// The tap has read the value; the walk goes on after it, from this offset.
+    Read(usize),
+    /// As `Read`, and the tap wants nothing more of this object: the rest of its members are
+    /// not shown.
+    ReadAll(usize),
+    /// The tap has what it wants: the walk stops here.
+    Stop,
+    /// The value is not what it must be: the walk stops with the tap's [`Tap::failure`].
+    Failed,
 }
 
-/// Reads on from `i` (a value there when `value_next`, else just after one) until the last of
-/// the `open` containers has ended.
-fn walk(b: &[u8], mut i: usize, mut open: Nesting, mut value_next: bool) -> Result<usize, Invalid> {
+/// Sees the members of the outermost object, and of the objects it asks to enter: where each
+/// key's bytes are (between its quotes, escapes unresolved), how deep (1: the outermost
+/// object's), and the offset of its value. What a tap keeps, it reads where it is, so the line
+/// is still read once.
+pub(super) trait Tap<'a> {
+    /// Whether it is shown anything (a walk that only validates is not).
+    const SHOWN: bool = true;
+    /// What it does with the member (its answer fits in two registers: a failure is kept
+    /// by the tap and asked for with [`Tap::failure`]).
+    fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member;
+    /// Why it answered [`Member::Failed`].
+    fn failure(&mut self) -> Invalid;
+}
+
+/// A walk that only validates.
+struct Untapped;
+
+impl Tap<'_> for Untapped {
+    const SHOWN: bool = false;
+    fn member(&mut self, _: &[u8], _: usize, _: Range<usize>, at: usize) -> Member {
+        Member::Value(at)
+    }
+    fn failure(&mut self) -> Invalid {
+        Invalid {
+            at: 0,
+            what: "unreachable",
+        }
+    }
+}
+
+/// Whether the value at `at` is an object with members (one a tap may enter).
+pub(super) fn has_members(b: &[u8], at: usize) -> bool {
+    b.get(at) == Some(&b'{') && b.get(skip_ws(b, at + 1)) != Some(&b'}')
+}
+
+/// The line `b` is one JSON value (whitespace around it allowed), its members shown to `tap`;
+/// `Ok(false)` when the tap stopped the walk before the end.
+pub(super) fn read<'a>(b: &'a [u8], tap: &mut impl Tap<'a>) -> Result<bool, Invalid> {
+    match walk(b, skip_ws(b, 0), tap)? {
+        Some(at) => end(b, at).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Reads the value at `i` to its end (`None`: the tap stopped it first).
+fn walk<'a, T: Tap<'a>>(b: &'a [u8], mut i: usize, tap: &mut T) -> Result<Option<usize>, Invalid> {
+    let mut open = Nesting::default();
+    let mut value_next = true;
+    // The depth whose members the tap sees: the outermost object's, then those it enters.
+    let mut shown = usize::from(T::SHOWN);
     loop {
         if value_next {
             match b.get(i) {
@@ -53,10 +96,17 @@ fn walk(b: &[u8], mut i: usize, mut open: Nesting, mut value_next: bool) -> Resu
                     i = skip_ws(b, i + 1);
                     if b.get(i) != Some(&b'}') {
                         open.push(true);
-                        i = key(b, i)?;
-                        continue;
+                        match member(b, i, open.depth, &mut shown, tap)? {
+                            Next::Value(at) => {
+                                i = at;
+                                continue;
+                            }
+                            Next::After(end) => i = end,
+                            Next::Stop => return Ok(None),
+                        }
+                    } else {
+                        i += 1;
                     }
-                    i += 1;
                 }
                 Some(b'[') => {
                     i = skip_ws(b, i + 1);
@@ -77,15 +127,25 @@ fn walk(b: &[u8], mut i: usize, mut open: Nesting, mut value_next: bool) -> Resu
         }
         // After a value: the next one in its container, or the container's end.
         let Some(in_object) = open.in_object() else {
-            return Ok(i);
+            return Ok(Some(i));
         };
         i = skip_ws(b, i);
         value_next = true;
         match (b.get(i), in_object) {
-            (Some(b','), true) => i = key(b, skip_ws(b, i + 1))?,
+            (Some(b','), true) => {
+                match member(b, skip_ws(b, i + 1), open.depth, &mut shown, tap)? {
+                    Next::Value(at) => i = at,
+                    Next::After(end) => {
+                        i = end;
+                        value_next = false;
+                    }
+                    Next::Stop => return Ok(None),
+                }
+            }
             (Some(b','), false) => i = skip_ws(b, i + 1),
             (Some(b'}'), true) | (Some(b']'), false) => {
                 open.pop();
+                shown = shown.min(open.depth);
                 i += 1;
                 value_next = false;
             }
@@ -94,6 +154,45 @@ fn walk(b: &[u8], mut i: usize, mut open: Nesting, mut value_next: bool) -> Resu
             (None, _) => return invalid(i, "the line ends inside an object or array"),
         }
     }
+}
+
+/// Where the walk goes on after a member's key.
+enum Next {
+    /// Its value, from this offset.
+    Value(usize),
+    /// After its value (read by the tap), from this offset.
+    After(usize),
+    Stop,
+}
+
+/// A member's key from its opening quote at `i`, in an object `depth` deep; shown to the tap
+/// when the tap sees that depth (`shown`), which it deepens when the tap enters the value.
+#[inline(always)]
+fn member<'a, T: Tap<'a>>(
+    b: &'a [u8],
+    i: usize,
+    depth: usize,
+    shown: &mut usize,
+    tap: &mut T,
+) -> Result<Next, Invalid> {
+    let (key, at) = member_key(b, i)?;
+    if !T::SHOWN || depth != *shown {
+        return Ok(Next::Value(at));
+    }
+    Ok(match tap.member(b, depth, key, at) {
+        Member::Value(at) => Next::Value(at),
+        Member::Enter(at) => {
+            *shown = depth + 1;
+            Next::Value(at)
+        }
+        Member::Read(end) => Next::After(end),
+        Member::ReadAll(end) => {
+            *shown = depth - 1;
+            Next::After(end)
+        }
+        Member::Stop => Next::Stop,
+        Member::Failed => return Err(tap.failure()),
+    })
 }
 
 /// The objects and arrays a value is inside, a bit each (set: an object), the innermost in the
@@ -144,126 +243,18 @@ pub(super) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// An object's key and its colon, from the key's opening quote; returns the offset of the
-/// value (whitespace skipped).
+/// An object's key and its colon, from the key's opening quote: the key's bytes between its
+/// quotes (escapes as written) and the offset of the value (whitespace skipped).
 #[inline(always)]
-fn key(b: &[u8], i: usize) -> Result<usize, Invalid> {
-    let (_, at) = member_key(b, i)?;
-    Ok(at)
-}
-
-/// As [`key`], with the key's bytes between its quotes (escapes as written).
-#[inline(always)]
-pub(super) fn member_key(b: &[u8], i: usize) -> Result<(&[u8], usize), Invalid> {
+fn member_key(b: &[u8], i: usize) -> Result<(Range<usize>, usize), Invalid> {
     if b.get(i) != Some(&b'"') {
         return invalid(i, "expected a key (a string) in an object");
     }
     let end = string(b, i + 1)?;
     let colon = skip_ws(b, end);
     match b.get(colon) {
-        Some(b':') => Ok((&b[i + 1..end - 1], skip_ws(b, colon + 1))),
+        Some(b':') => Ok((i + 1..end - 1, skip_ws(b, colon + 1))),
         _ => invalid(colon, "expected ':' after an object's key"),
-    }
-}
-
-/// A string's rest, from just after its opening quote; returns the offset after its closing one.
-/// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64, through `wide`): the common end, a
-/// closing quote before any `\`, control character or non-ASCII byte, is told from the masks
-/// alone. Inlined into its callers: the next token's place waits on this one's end.
-#[inline(always)]
-pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
-    while let Some(found) = specials16(b, i) {
-        let any = found.specials | found.non_ascii;
-        if any != 0 {
-            let first = any & any.wrapping_neg();
-            let at = i + first.trailing_zeros() as usize;
-            if found.quotes & first != 0 {
-                return Ok(at + 1);
-            }
-            return string_rest(b, at);
-        }
-        i += 16;
-    }
-    string_rest(b, i)
-}
-
-/// A string's rest from `i`, where the fast path met an escape, a control character or a
-/// non-ASCII byte, or the line has fewer than 16 bytes left: escapes checked one by one, sixteen
-/// bytes at a time between them; from the first non-ASCII byte to the closing quote, UTF-8.
-#[inline(never)]
-fn string_rest(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
-    let mut non_ascii = None;
-    loop {
-        match b.get(i) {
-            Some(b'"') => {
-                if let Some(from) = non_ascii {
-                    utf8(b, from, i)?;
-                }
-                return Ok(i + 1);
-            }
-            Some(b'\\') => i = escape(b, i + 1)?,
-            Some(0..0x20) => return invalid(i, "a control character inside a string"),
-            Some(0x80..) => {
-                non_ascii.get_or_insert(i);
-                i += 1;
-            }
-            Some(_) => i += 1,
-            None => return invalid(i, "the line ends inside a string"),
-        }
-        // Non-ASCII bytes stop the skip only until the first is known.
-        let stop_non_ascii = if non_ascii.is_none() { u32::MAX } else { 0 };
-        while let Some(found) = specials16(b, i) {
-            let stop = found.specials | found.non_ascii & stop_non_ascii;
-            if stop != 0 {
-                i += stop.trailing_zeros() as usize;
-                break;
-            }
-            i += 16;
-        }
-    }
-}
-
-/// `b[from..to]` is UTF-8 (a quote never falls inside a multi-byte character, so a string's
-/// bytes can be checked apart from the rest of the line).
-fn utf8(b: &[u8], from: usize, to: usize) -> Result<(), Invalid> {
-    match simdutf8::compat::from_utf8(&b[from..to]) {
-        Ok(_) => Ok(()),
-        Err(e) => invalid(from + e.valid_up_to(), "not UTF-8 inside a string"),
-    }
-}
-
-/// Bits for the 16 bytes from `i`.
-struct Found {
-    quotes: u32,
-    /// `"`, `\` and control characters.
-    specials: u32,
-    /// Bytes above 0x7F.
-    non_ascii: u32,
-}
-
-/// The bytes of interest among the 16 from `i`; `None` if the line has fewer left.
-fn specials16(b: &[u8], i: usize) -> Option<Found> {
-    use wide::u8x16;
-    let v = u8x16::new(b.get(i..i + 16)?.try_into().ok()?);
-    let quote = v.simd_eq(u8x16::splat(b'"'));
-    let backslash = v.simd_eq(u8x16::splat(b'\\'));
-    let control = v.min(u8x16::splat(0x1f)).simd_eq(v);
-    Some(Found {
-        quotes: quote.to_bitmask(),
-        specials: (quote | backslash | control).to_bitmask(),
-        non_ascii: v.to_bitmask(),
-    })
-}
-
-/// An escape's rest, from just after its backslash.
-fn escape(b: &[u8], i: usize) -> Result<usize, Invalid> {
-    match b.get(i) {
-        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 1),
-        Some(b'u') => match b.get(i + 1..i + 5) {
-            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 5),
-            _ => invalid(i, "a \\u escape without four hex digits"),
-        },
-        _ => invalid(i, "an invalid escape in a string"),
     }
 }
 

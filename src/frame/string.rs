@@ -1,0 +1,122 @@
+//! The JSON string scan under the frame check (`validate`): a string's rest from its opening
+//! quote, sixteen bytes at a time, escapes checked one by one, and UTF-8 checked from a
+//! string's first non-ASCII byte to its closing quote; and how a line is said to be invalid.
+
+/// Where and why a line is not one valid JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid {
+    /// Byte offset in the line.
+    pub at: usize,
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+pub(super) fn invalid<T>(at: usize, what: &'static str) -> Result<T, Invalid> {
+    Err(Invalid { at, what })
+}
+
+/// A string's rest, from just after its opening quote; returns the offset after its closing one.
+/// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64, through `wide`): the common end, a
+/// closing quote before any `\`, control character or non-ASCII byte, is told from the masks
+/// alone. Inlined into its callers: the next token's place waits on this one's end.
+#[inline(always)]
+pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+    while let Some(found) = specials16(b, i) {
+        let any = found.specials | found.non_ascii;
+        if any != 0 {
+            let first = any & any.wrapping_neg();
+            let at = i + first.trailing_zeros() as usize;
+            if found.quotes & first != 0 {
+                return Ok(at + 1);
+            }
+            return string_rest(b, at);
+        }
+        i += 16;
+    }
+    string_rest(b, i)
+}
+
+/// A string's rest from `i`, where the fast path met an escape, a control character or a
+/// non-ASCII byte, or the line has fewer than 16 bytes left: escapes checked one by one, sixteen
+/// bytes at a time between them; from the first non-ASCII byte to the closing quote, UTF-8.
+#[inline(never)]
+fn string_rest(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+    let mut non_ascii = None;
+    loop {
+        match b.get(i) {
+            Some(b'"') => {
+                if let Some(from) = non_ascii {
+                    utf8(b, from, i)?;
+                }
+                return Ok(i + 1);
+            }
+            Some(b'\\') => i = escape(b, i + 1)?,
+            Some(0..0x20) => return invalid(i, "a control character inside a string"),
+            Some(0x80..) => {
+                non_ascii.get_or_insert(i);
+                i += 1;
+            }
+            Some(_) => i += 1,
+            None => return invalid(i, "the line ends inside a string"),
+        }
+        // Non-ASCII bytes stop the skip only until the first is known.
+        let stop_non_ascii = if non_ascii.is_none() { u32::MAX } else { 0 };
+        while let Some(found) = specials16(b, i) {
+            let stop = found.specials | found.non_ascii & stop_non_ascii;
+            if stop != 0 {
+                i += stop.trailing_zeros() as usize;
+                break;
+            }
+            i += 16;
+        }
+    }
+}
+
+/// `b[from..to]` is UTF-8 (a quote never falls inside a multi-byte character, so a string's
+/// bytes can be checked apart from the rest of the line).
+fn utf8(b: &[u8], from: usize, to: usize) -> Result<(), Invalid> {
+    match simdutf8::compat::from_utf8(&b[from..to]) {
+        Ok(_) => Ok(()),
+        Err(e) => invalid(from + e.valid_up_to(), "not UTF-8 inside a string"),
+    }
+}
+
+/// Bits for the 16 bytes from `i`.
+struct Found {
+    quotes: u32,
+    /// `"`, `\` and control characters.
+    specials: u32,
+    /// Bytes above 0x7F.
+    non_ascii: u32,
+}
+
+/// The bytes of interest among the 16 from `i`; `None` if the line has fewer left.
+fn specials16(b: &[u8], i: usize) -> Option<Found> {
+    use wide::u8x16;
+    let v = u8x16::new(b.get(i..i + 16)?.try_into().ok()?);
+    let quote = v.simd_eq(u8x16::splat(b'"'));
+    let backslash = v.simd_eq(u8x16::splat(b'\\'));
+    let control = v.min(u8x16::splat(0x1f)).simd_eq(v);
+    Some(Found {
+        quotes: quote.to_bitmask(),
+        specials: (quote | backslash | control).to_bitmask(),
+        non_ascii: v.to_bitmask(),
+    })
+}
+
+/// An escape's rest, from just after its backslash.
+fn escape(b: &[u8], i: usize) -> Result<usize, Invalid> {
+    match b.get(i) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 1),
+        Some(b'u') => match b.get(i + 1..i + 5) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 5),
+            _ => invalid(i, "a \\u escape without four hex digits"),
+        },
+        _ => invalid(i, "an invalid escape in a string"),
+    }
+}
