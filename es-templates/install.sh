@@ -2,7 +2,8 @@
 # Installs the kube-event-logger index templates and retention policy.
 #
 #   es-templates/install.sh URL                 # Elasticsearch 8.x / 9.x: ILM policy + templates
-#                                               # + the ingest pipeline (Filebeat → Elasticsearch)
+#                                               # + the ingest pipeline (Filebeat → Elasticsearch;
+#                                               # 8.8+, skipped with a message before 8.8)
 #   es-templates/install.sh URL --opensearch    # OpenSearch 2.12+: ISM policy + templates
 #
 # Credentials: ES_API_KEY (Elasticsearch API key), or ES_USER and ES_PASSWORD. A private CA:
@@ -51,6 +52,49 @@ if [ -n "${ES_CA:-}" ]; then
     curl_args+=(--cacert "${ES_CA}")
 fi
 
+# The cluster's version (`GET /`: version.number, and version.distribution "opensearch" on
+# OpenSearch), checked before anything is written: the compatibility table in
+# docs/elasticsearch.md starts where every call below works.
+root=$(curl "${curl_args[@]}" "${url}/") || {
+    echo "install.sh: cannot read ${url}/ (the cluster's version); check the URL and credentials" >&2
+    exit 1
+}
+version=$(printf '%s' "$root" | grep -o '"number" *: *"[0-9][0-9.]*' | head -n 1 | grep -o '[0-9][0-9.]*$' || true)
+distribution=elasticsearch
+if printf '%s' "$root" | grep -q '"distribution" *: *"opensearch"'; then
+    distribution=opensearch
+fi
+major=${version%%.*}
+minor=${version#*.}
+minor=${minor%%.*}
+if [ -z "$version" ] || [ -z "$major" ] || [ -z "$minor" ]; then
+    echo "install.sh: ${url}/ does not say its version (version.number); is it Elasticsearch or OpenSearch?" >&2
+    exit 1
+fi
+if [ "$distribution" = opensearch ] && [ "$flavor" = elasticsearch ]; then
+    echo "install.sh: ${url} is OpenSearch ${version}; run install.sh with --opensearch" >&2
+    exit 2
+elif [ "$distribution" = elasticsearch ] && [ "$flavor" = opensearch ]; then
+    echo "install.sh: ${url} is Elasticsearch ${version}; run install.sh without --opensearch" >&2
+    exit 2
+fi
+at_least() { [ "$major" -gt "$1" ] || { [ "$major" -eq "$1" ] && [ "$minor" -ge "$2" ]; }; }
+ingest_pipeline=yes
+if [ "$flavor" = elasticsearch ]; then
+    if ! at_least 8 0; then
+        echo "install.sh: Elasticsearch ${version} is older than 8.0, the lowest this project supports (docs/elasticsearch.md, Compatibility); nothing was installed" >&2
+        exit 1
+    fi
+    if ! at_least 8 8; then
+        # The ingest pipeline routes with the `reroute` processor, first in Elasticsearch 8.8.
+        ingest_pipeline=no
+        echo "install.sh: Elasticsearch ${version} has no reroute processor (8.8+): the ingest pipeline for a Filebeat that ships straight to Elasticsearch is not installed; ship through Logstash (logstash/), or upgrade and run this again" >&2
+    fi
+elif ! at_least 2 12; then
+    echo "install.sh: OpenSearch ${version} is older than 2.12, the lowest this project supports (flat_object for dotted label keys); nothing was installed" >&2
+    exit 1
+fi
+
 put() {
     echo "PUT $1" >&2
     curl "${curl_args[@]}" -X PUT "${url}/$1" --data-binary "@${dir}/$2"
@@ -63,7 +107,9 @@ if [ "$flavor" = elasticsearch ]; then
     put _component_template/kube-event-logger-mappings component-template-mappings.json
     put _index_template/kube-event-logger index-template.json
     # For a Filebeat that ships straight to Elasticsearch (no Logstash): the same documents.
-    put _ingest/pipeline/kube-event-logger ingest-pipeline.json
+    if [ "$ingest_pipeline" = yes ]; then
+        put _ingest/pipeline/kube-event-logger ingest-pipeline.json
+    fi
 else
     policy=_plugins/_ism/policies/kube-event-logger
     if existing=$(curl "${curl_args[@]}" "${url}/${policy}" 2>/dev/null); then

@@ -5,18 +5,33 @@ use super::*;
 /// A request the stand-in for Elasticsearch saw: method, path, Authorization, JSON body.
 pub(crate) type Request = (String, String, Option<String>, Value);
 
-/// The stand-in for Elasticsearch/OpenSearch: answers 200 to writes; to the GET of the ISM
-/// policy, 404, or (when `existing`) the stored policy with its sequence number and term.
-/// Paths are recorded with their query.
+/// What `GET /` answers: the cluster's name and version.
+const ES_9: &str = r#"{"name":"es-0","version":{"number":"9.1.0","build_flavor":"default"}}"#;
+const ES_8_7: &str = r#"{"name":"es-0","version":{"number":"8.7.1","build_flavor":"default"}}"#;
+const ES_7: &str = r#"{"name":"es-0","version":{"number":"7.17.9","build_flavor":"default"}}"#;
+const OS_2_19: &str =
+    r#"{"name":"os-0","version":{"distribution":"opensearch","number":"2.19.1"}}"#;
+const OS_2_11: &str =
+    r#"{"name":"os-0","version":{"distribution":"opensearch","number":"2.11.0"}}"#;
+
+type Root = std::sync::Arc<std::sync::Mutex<&'static str>>;
+
+/// The stand-in for Elasticsearch/OpenSearch: answers `GET /` with the version in `Root`
+/// (Elasticsearch 9 until changed), 200 to writes; to the GET of the ISM policy, 404, or (when
+/// `existing`) the stored policy with its sequence number and term. Paths are recorded with
+/// their query.
 async fn stand_in(
     existing: bool,
 ) -> (
     std::net::SocketAddr,
     std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    Root,
     tokio::task::JoinHandle<()>,
 ) {
     use std::sync::{Arc, Mutex};
     let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let root: Root = Arc::new(Mutex::new(ES_9));
+    let answer = root.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let s = seen.clone();
@@ -24,10 +39,12 @@ async fn stand_in(
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             let s = s.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let s = s.clone();
+                        let root = *answer.lock().unwrap();
                         async move {
                             use http_body_util::BodyExt;
                             let method = req.method().to_string();
@@ -39,6 +56,7 @@ async fn stand_in(
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                             let (status, reply): (u16, &'static [u8]) = match method.as_str() {
+                                "GET" if path == "/" => (200, root.as_bytes()),
                                 "GET" if existing => (
                                     200,
                                     b"{\"_id\":\"kube-event-logger\",\"_version\":3,\"_seq_no\":7,\"_primary_term\":2,\"policy\":{}}",
@@ -64,7 +82,7 @@ async fn stand_in(
             });
         }
     });
-    (addr, seen, server)
+    (addr, seen, root, server)
 }
 
 /// Runs `es-templates/install.sh http://ADDR EXTRA…` off the async runtime; checks it succeeded.
@@ -97,9 +115,11 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
     {
         panic!("curl is needed (.ci/run installs it)");
     }
-    let (addr, seen, server) = stand_in(false).await;
+    let (addr, seen, root, server) = stand_in(false).await;
     install_sh(addr, &[]).await;
-    let got = std::mem::take(&mut *seen.lock().unwrap());
+    let mut got = std::mem::take(&mut *seen.lock().unwrap());
+    let version = got.remove(0);
+    assert_eq!((version.0.as_str(), version.1.as_str()), ("GET", "/"));
     let paths: Vec<&str> = got.iter().map(|(_, p, _, _)| p.as_str()).collect();
     assert_eq!(
         paths,
@@ -122,6 +142,7 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
         json("es-templates/component-template-mappings.json")
     );
 
+    *root.lock().unwrap() = OS_2_19;
     install_sh(addr, &["--opensearch"]).await;
     let got = std::mem::take(&mut *seen.lock().unwrap());
     let puts: Vec<&str> = got
@@ -164,7 +185,8 @@ async fn install_sh_puts_the_policy_and_templates_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_sh_updates_an_existing_ism_policy_and_attaches_it_to_existing_indices() {
-    let (addr, seen, server) = stand_in(true).await;
+    let (addr, seen, root, server) = stand_in(true).await;
+    *root.lock().unwrap() = OS_2_19;
     install_sh(addr, &["--opensearch"]).await;
     let got = std::mem::take(&mut *seen.lock().unwrap());
     let update = got
@@ -233,4 +255,99 @@ fn the_ism_policy_attaches_to_the_data_streams_logstash_writes() {
         patterns.iter().all(|p| !p.starts_with(".ds-")),
         "{patterns:?}"
     );
+}
+
+/// Runs install.sh against the stand-in answering `version`; its exit code, stderr and the
+/// requests it made.
+async fn install_on(
+    version: &'static str,
+    extra: &'static [&'static str],
+) -> (Option<i32>, String, Vec<Request>) {
+    let (addr, seen, root, server) = stand_in(false).await;
+    *root.lock().unwrap() = version;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(repo("es-templates/install.sh"))
+            .arg(format!("http://{addr}"))
+            .args(extra)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        got,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_sh_installs_what_the_cluster_version_supports_and_says_what_it_skipped() {
+    let puts = |got: &[Request]| -> Vec<String> {
+        got.iter()
+            .filter(|(m, ..)| m != "GET")
+            .map(|(_, p, ..)| p.clone())
+            .collect()
+    };
+    // Elasticsearch 8.0–8.7: no reroute processor, so no ingest pipeline; the rest installs.
+    let (code, stderr, got) = install_on(ES_8_7, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !puts(&got).iter().any(|p| p.starts_with("/_ingest/")),
+        "{got:?}"
+    );
+    assert!(puts(&got).contains(&"/_index_template/kube-event-logger".to_string()));
+    assert!(
+        stderr.contains("8.7.1") && stderr.contains("reroute") && stderr.contains("Logstash"),
+        "{stderr}"
+    );
+    // Older than the table, or the other product: nothing is written.
+    for (version, extra) in [
+        (ES_7, &[][..]),
+        (OS_2_11, &["--opensearch"][..]),
+        (OS_2_19, &[][..]),
+        (ES_9, &["--opensearch"][..]),
+    ] {
+        let (code, stderr, got) = install_on(version, extra).await;
+        assert_ne!(code, Some(0), "{version}: {stderr}");
+        assert!(puts(&got).is_empty(), "{version}: {got:?}");
+        assert!(stderr.contains("install.sh: "), "{stderr}");
+    }
+}
+
+/// What docs/elasticsearch.md says of retention and rejected documents matches the policies
+/// and the routes: ISM's delete counts from an index's creation (`min_index_age`), ILM's from
+/// rollover (`min_age` in the delete phase); a 4xx on the Filebeat → ingest route is dropped by
+/// libbeat unless a dead-letter index is set, and only the Logstash route has a DLQ.
+#[test]
+fn the_docs_tell_ism_from_ilm_and_which_route_keeps_a_rejected_document() {
+    let doc = std::fs::read_to_string(repo("docs/elasticsearch.md")).unwrap();
+    let ism = json("es-templates/opensearch/ism-policy.json");
+    let delete = &ism["policy"]["states"][0]["transitions"][0]["conditions"];
+    assert_eq!(delete["min_index_age"], "30d", "{ism}");
+    let ilm = json("es-templates/ilm-policy.json");
+    assert_eq!(ilm["policy"]["phases"]["delete"]["min_age"], "30d");
+    assert!(
+        !doc.contains("the same as an ISM policy"),
+        "ISM is not ILM's twin"
+    );
+    assert!(
+        doc.contains("30 days after its *creation*") && doc.contains("min_index_age"),
+        "the docs say when ISM deletes"
+    );
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| a document Elasticsearch rejects"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("Logstash route") && r.contains("dead letter queue"))
+    );
+    assert!(rows.iter().any(|r| r.contains("ingest pipeline route")
+        && r.contains("dropped")
+        && r.contains("non_indexable_policy")));
 }
