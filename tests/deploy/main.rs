@@ -308,6 +308,10 @@ struct Sidecar {
     config_volume: &'static str,
     config_file: &'static str,
     egress_port: u64,
+    /// The shipper's own endpoint that says its process runs: its readiness, which must not
+    /// depend on the backend (a backend outage would make every replica NotReady and block
+    /// drains through the PodDisruptionBudget).
+    ready_path: &'static str,
 }
 
 fn assert_sidecar(s: &Sidecar) -> Option<Value> {
@@ -401,6 +405,13 @@ fn assert_sidecar(s: &Sidecar) -> Option<Value> {
         .flat_map(|i| i["ports"].as_array().unwrap().iter())
         .map(|p| p["port"].as_u64().unwrap())
         .collect();
+    let ready = &shipper["readinessProbe"];
+    assert_eq!(
+        ready["httpGet"]["path"], s.ready_path,
+        "{}: readiness looks at the shipper's own process, not at its backend: {ready}",
+        s.container
+    );
+    assert!(ready["exec"].is_null(), "{}: {ready}", s.container);
     for probe in ["livenessProbe", "readinessProbe"] {
         let p = &shipper[probe];
         let command = strings(&p["exec"]["command"]).join(" ");
@@ -435,6 +446,7 @@ fn the_sidecar_overlay_shares_an_emptydir_with_filebeat_configured_from_filebeat
         config_volume: "filebeat-config",
         config_file: "filebeat/filebeat.yml",
         egress_port: 5044,
+        ready_path: "/",
     });
 }
 
@@ -446,6 +458,7 @@ fn the_loki_overlay_runs_alloy_beside_the_daemon_with_every_variable_its_config_
         config_volume: "alloy-config",
         config_file: "loki/config.alloy",
         egress_port: 3100,
+        ready_path: "/-/ready",
     }) else {
         return;
     };
