@@ -8,7 +8,7 @@ use regex::Regex;
 use serde_json::Value as Json;
 
 use super::alloy::{self, Block, Value};
-use super::{glob_match, read, realistic_frames};
+use super::{glob_match, read, realistic_frames, yaml};
 
 const FILE_MATCH: &str =
     "https://grafana.com/docs/alloy/latest/reference/components/local/local.file_match/";
@@ -477,4 +477,51 @@ fn chrono_like_rfc3339(t: &str) -> bool {
     Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
         .unwrap()
         .is_match(t)
+}
+
+/// A Loki outage holds Alloy's tailer on its file instead of dropping batches after ~8.5
+/// minutes (`max_backoff_retries = 0`: infinite, grafana/alloy loki/write types.go); what is
+/// still dropped (a batch Loki refuses) is alerted on, from Alloy's own metric, which the
+/// PodMonitor scrapes on the overlay's port; the loss table has the rows that say so.
+#[test]
+fn a_loki_outage_is_retried_not_dropped_and_a_drop_is_alerted_on() {
+    let config = config();
+    let endpoint = component(&config, "loki.write").blocks("endpoint")[0];
+    assert_eq!(endpoint.attr("max_backoff_retries"), Some(&Value::Num(0.0)));
+    assert!(endpoint.attr("max_backoff_period").is_some());
+
+    let rules = read("deploy/prometheus/kube-event-logger.rules.yml");
+    let alert = rules
+        .split("- alert: ")
+        .find(|a| a.starts_with("KubeEventLoggerShipperDropping"))
+        .expect("an alert on Alloy's dropped entries");
+    assert!(alert.contains("loki_write_dropped_entries_total{container=\"alloy\"}"));
+    let monitor = yaml("deploy/prometheus/podmonitor.yaml");
+    let ports: Vec<&str> = monitor["spec"]["podMetricsEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["port"].as_str().unwrap())
+        .collect();
+    assert!(ports.contains(&"alloy-http"), "{ports:?}");
+    let patch = read("deploy/overlays/loki/alloy-patch.yaml");
+    assert!(
+        patch.contains("- name: alloy-http"),
+        "the port the PodMonitor names"
+    );
+
+    let doc = read("docs/loki.md");
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| ")).collect();
+    let row = |start: &str| {
+        *rows
+            .iter()
+            .find(|r| r.starts_with(start))
+            .unwrap_or_else(|| panic!("docs/loki.md has no row {start:?}"))
+    };
+    assert!(row("| Loki unavailable").contains("max_backoff_retries = 0"));
+    assert!(row("| Loki refuses a batch").contains("KubeEventLoggerShipperDropping"));
+    assert!(
+        row("| Alloy restarted").contains("discarded"),
+        "a restart loses the batch in flight"
+    );
 }
