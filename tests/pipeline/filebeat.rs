@@ -119,13 +119,9 @@ fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_inde
     );
     let mut ours = yaml("filebeat/kube-event-logger.input.yml")[0].clone();
     let ours = ours.as_object_mut().unwrap();
-    // Ours also sets what the reference manifests set already or need not.
-    for extra in [
-        "enabled",
-        "prospector.scanner.check_interval",
-        "fields",
-        "fields_under_root",
-    ] {
+    // Ours also sets what the reference manifests set already or need not; the cluster's name
+    // is shown too, so that several clusters in one Elasticsearch can be told apart.
+    for extra in ["enabled", "prospector.scanner.check_interval"] {
         ours.remove(extra);
     }
     assert_eq!(
@@ -151,4 +147,45 @@ fn the_sidecar_filebeat_sets_its_batch_size_on_the_output_not_the_legacy_queue_p
         sidecar["queue.mem"]
     );
     assert!(sidecar["output.logstash"]["bulk_max_size"].is_u64());
+}
+
+/// Every route records the cluster in the same field: both Filebeat files and the documented
+/// direct-route input set `cluster.name` from `CLUSTER_NAME`, the ingest pipeline keeps it (and
+/// gives a document without one the same default), and the docs say where to set it per route.
+#[test]
+fn every_route_records_the_cluster_and_the_docs_say_where_it_is_set() {
+    let doc = read("docs/elasticsearch.md");
+    let block = doc
+        .split_once("<!-- filebeat-to-elasticsearch-input")
+        .and_then(|(_, rest)| rest.split_once("```yaml\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .unwrap()
+        .0;
+    let direct: Value = serde_saphyr::from_str(block).unwrap();
+    let node = yaml("filebeat/kube-event-logger.input.yml");
+    let sidecar = yaml("filebeat/filebeat.yml");
+    for input in [&direct[0], &node[0], &sidecar["filebeat.inputs"][0]] {
+        assert_eq!(
+            input["fields"]["cluster"]["name"], "${CLUSTER_NAME:kubernetes}",
+            "{input}"
+        );
+        assert_eq!(input["fields_under_root"], true, "{input}");
+    }
+    let pipeline = json("es-templates/ingest-pipeline.json");
+    let set = &pipeline["processors"][0]["set"];
+    assert_eq!(
+        (&set["field"], &set["value"], &set["override"]),
+        (
+            &serde_json::json!("cluster.name"),
+            &serde_json::json!("kubernetes"),
+            &serde_json::json!(false)
+        ),
+        "the ingest pipeline keeps Filebeat's cluster and defaults it as Filebeat does"
+    );
+    let section = doc.split_once("### The cluster's name").unwrap().1;
+    let section = section.split_once("\n### ").unwrap().0;
+    for route in ["node Filebeat", "sidecar", "Loki"] {
+        assert!(section.contains(route), "{route}");
+    }
+    assert!(section.contains("Give each cluster its own name"));
 }

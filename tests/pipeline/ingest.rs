@@ -56,6 +56,19 @@ fn time_from(doc: &mut Value, field: &str) -> bool {
 
 pub const PROCESSORS: &[Processor] = &[
     Processor {
+        kind: "set",
+        condition: None,
+        field: "cluster.name",
+        target: "",
+        apply: |d| {
+            // override: false — Filebeat's value stays; a document without one gets the default.
+            if get(d, "cluster.name").is_none() {
+                put(d, "cluster.name", json!("kubernetes"));
+            }
+            true
+        },
+    },
+    Processor {
         kind: "json",
         condition: None,
         field: "message",

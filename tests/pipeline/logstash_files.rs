@@ -202,3 +202,48 @@ pub(crate) fn sprintf(event: &Value, text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// The distributor's hand-over to our pipeline may discard frames without a log line (its
+/// `ensure_delivery => false`; logstash-core `AbstractPipelineBus.doSendEvents` logs only when
+/// it is true) at every Logstash start, a reload or a failed start: both ends are named so that
+/// the node stats API shows the gap, and the docs say so, give that check and the recovery,
+/// instead of saying the loss is logged or that a restart loses nothing.
+#[test]
+fn a_discarded_handover_can_be_seen_and_recovered_and_is_not_called_logged() {
+    let handover = plugins("logstash/pipeline/00-distributor.conf")
+        .into_iter()
+        .find(|p| p.name == "pipeline" && strings_in(option(p, "send_to")) == ["kube-event-logger"])
+        .unwrap();
+    assert_eq!(strings_in(option(&handover, "ensure_delivery")), ["false"]);
+    assert_eq!(
+        strings_in(option(&handover, "id")),
+        ["kube-event-logger-handover"]
+    );
+    let input = &plugins("logstash/pipeline/05-input.conf")[0];
+    assert_eq!(
+        strings_in(option(input, "id")),
+        ["kube-event-logger-from-distributor"]
+    );
+    let doc = read("docs/elasticsearch.md");
+    for needed in [
+        "_node/stats/pipelines/beats-distributor",
+        "\"kube-event-logger-handover\"",
+        "_node/stats/pipelines/kube-event-logger",
+        "\"kube-event-logger-from-distributor\"",
+        "without a log line",
+        "every Logstash start",
+        "Change the `id` of the Filebeat\ninput",
+    ] {
+        assert!(
+            doc.contains(needed),
+            "docs/elasticsearch.md lacks {needed:?}"
+        );
+    }
+    let distributor = read("logstash/pipeline/00-distributor.conf");
+    for file in [&doc, &distributor, &read("logstash/pipelines.yml")] {
+        assert!(!file.contains("which Logstash logs"));
+        assert!(!file.contains("so a\n  # Logstash restart loses none of it"));
+        assert!(!file.contains("fails to start (a configuration error, logged at start)"));
+    }
+    assert!(distributor.contains("without a log line") && distributor.contains("converge_state"));
+}

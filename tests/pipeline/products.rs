@@ -70,6 +70,7 @@ const BEATS_IN: &str =
     "https://www.elastic.co/docs/reference/logstash/plugins/plugins-inputs-beats";
 const P2P: &str = "https://www.elastic.co/docs/reference/logstash/pipeline-to-pipeline";
 const P2P_OUT: &str = "https://www.elastic.co/docs/reference/logstash/pipeline-to-pipeline (Delivery guarantees); logstash-core lib/logstash/plugins/builtin/pipeline/output.rb at v8.0.0: `config :ensure_delivery, :default => true`";
+const PLUGIN_ID: &str = "https://www.elastic.co/docs/reference/logstash/plugins/plugins-inputs-pipeline and plugins-outputs-pipeline (common options: id, shown in the monitoring APIs)";
 const MULTIPLE: &str = "https://www.elastic.co/docs/reference/logstash/multiple-pipelines (each entry's settings; unset ones fall back to logstash.yml; queues isolated per pipeline)";
 /// Options that came with a plugin release: the release from the plugin's CHANGELOG, and the
 /// first Logstash that bundles it, from `Gemfile.jruby-*.lock.release` at the elastic/logstash
@@ -123,6 +124,7 @@ pub const PLUGIN_OPTIONS: &[(&str, &[Known])] = &[
             k("address", "8.0", P2P),
             k("send_to", "8.0", P2P),
             k("ensure_delivery", "8.0", P2P_OUT),
+            k("id", "8.0", PLUGIN_ID),
         ],
     ),
     (
