@@ -224,6 +224,31 @@ pub const PROCESSORS: &[Processor] = &[
         },
     },
     Processor {
+        kind: "script",
+        condition: Some("ctx.watch?.type != null"),
+        field: "",
+        target: "",
+        apply: |d| {
+            // The route's lower bound on the occurrence rule: ADDED its count, MODIFIED 1,
+            // DELETED 0.
+            let Some(kind) = get(d, "watch.type").cloned() else {
+                return true;
+            };
+            let count = get(d, "k8s.event.series.count")
+                .or_else(|| get(d, "k8s.event.count"))
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+                .max(0);
+            let n = match kind.as_str() {
+                Some("DELETED") => 0,
+                Some("MODIFIED") => 1,
+                _ => count,
+            };
+            put(d, "watch.occurrences", json!(n));
+            true
+        },
+    },
+    Processor {
         kind: "date",
         condition: Some("ctx.k8s?.event?.series?.lastObservedTime != null"),
         field: "k8s.event.series.lastObservedTime",

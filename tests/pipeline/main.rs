@@ -15,6 +15,7 @@ mod ingest_route;
 mod install_sh;
 mod logstash_files;
 mod mapping;
+mod occurrences;
 mod saved_objects;
 use std::path::{Path, PathBuf};
 

@@ -112,7 +112,7 @@ pub(crate) fn realistic_frames() -> Vec<Value> {
 pub(crate) fn document(frame: &Value) -> Value {
     serde_json::json!({
         "@timestamp": "2026-11-22T10:00:00Z",
-        "watch": { "type": frame["type"], "doc_id": "0123abcd" },
+        "watch": { "type": frame["type"], "doc_id": "0123abcd", "occurrences": 1 },
         // The Elasticsearch output's data stream fields (data_stream_sync_fields, default on).
         "data_stream": { "type": "logs", "dataset": "kube_event_logger", "namespace": "default" },
         "k8s": { "event": frame["object"] },

@@ -90,6 +90,7 @@ pub const LOGSTASH_YML: &[Known] = &[
     k("dead_letter_queue.max_bytes", "8.0", LS_SETTINGS),
     k("pipeline.ecs_compatibility", "8.0", LS_SETTINGS),
     k("pipeline.ordered", "8.0", LS_SETTINGS),
+    k("pipeline.workers", "8.0", LS_SETTINGS),
     k("api.http.host", "8.0", LS_SETTINGS),
     k("api.http.port", "8.0", LS_SETTINGS),
     k("log.level", "8.0", LS_SETTINGS),
