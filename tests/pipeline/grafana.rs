@@ -69,9 +69,32 @@ const GLOBALS: (&[&str], &str) = (
     &["__interval", "__range"],
     "https://grafana.com/docs/grafana/latest/dashboards/variables/add-template-variables/#global-variables",
 );
-/// LogQL functions and aggregations.
-const LOGQL: (&[&str], &str) = (&["count_over_time", "sum", "topk"], METRIC_QUERIES);
-const LOGQL_STAGES: (&[&str], &str) = (&["json", "line_format"], LOG_QUERIES);
+/// LogQL functions and aggregations (`max_over_time` over an `unwrap`ped label: "Unwrapped
+/// range aggregations"; `offset`, binary and set operators `-`, `>=`, `or`, `unless`: the same
+/// page and https://grafana.com/docs/loki/latest/query/#binary-operators).
+const LOGQL: (&[&str], &str) = (
+    &["count_over_time", "max_over_time", "sum", "topk"],
+    METRIC_QUERIES,
+);
+/// Pipeline stages (`__error__=""` is a label filter dropping what `unwrap` could not read).
+const LOGQL_STAGES: (&[&str], &str) = (
+    &["json", "line_format", "label_format", "unwrap", "__error__"],
+    LOG_QUERIES,
+);
+
+/// The occurrence rule in LogQL, per Event (its `uid`) in each window: the growth of its count
+/// (`series.count`, else `count`, else 1: `unwrap`ped) over its newest count in the hour before
+/// (an Event's lifetime; a decrease is dropped), or its whole count when the hour before holds
+/// none of its frames. Every "how often" panel is built so.
+fn counts_occurrences(expr: &str) -> bool {
+    let unwrap = r#"| json c="object.count", s="object.series.count" | label_format n="{{ or .s .c 1 }}" | unwrap n | __error__="""#;
+    expr.matches(unwrap).count() == 4
+        && expr.contains("[1h] offset $__")
+        && expr.contains(") >= 0) or (")
+        && expr.contains(" unless max_over_time(")
+        && expr.matches("by (uid").count() == 4
+        && !expr.contains("count_over_time")
+}
 
 #[test]
 fn the_grafana_dashboard_has_the_kibana_views_in_documented_fields() {
@@ -286,7 +309,9 @@ fn the_grafana_queries_select_by_stream_labels_and_read_only_what_the_frames_hol
             );
         }
         for f in &q.functions {
-            let known = LOGQL.0.contains(&f.as_str()) || f == "by" || f == "label_values";
+            // `by (…)` groups and `or (…)` is a set operator, not functions.
+            let known =
+                LOGQL.0.contains(&f.as_str()) || ["by", "or", "label_values"].contains(&f.as_str());
             assert!(known, "{title}: {f}: {}", LOGQL.1);
         }
         for s in &q.stages {
@@ -327,4 +352,20 @@ fn the_logql_reader_sees_what_a_bad_query_gets_wrong() {
     assert_eq!(q.variables, ["p", "__range"]);
     assert_eq!(q.functions, ["topk", "by", "count_over_time"]);
     assert_eq!(q.stages, ["json", "line_format"]);
+}
+
+/// Every panel that answers "how often" counts occurrences, not log lines, and says so in its
+/// title; only the log panel lists the frames.
+#[test]
+fn every_how_often_panel_counts_occurrences_by_the_rule() {
+    let dashboard = json("loki/grafana-dashboard.json");
+    for p in dashboard["panels"].as_array().unwrap() {
+        let title = p["title"].as_str().unwrap();
+        let expr = p["targets"][0]["expr"].as_str().unwrap();
+        if p["type"] == "logs" {
+            continue;
+        }
+        assert!(counts_occurrences(expr), "{title}: {expr}");
+        assert!(title.to_lowercase().contains("occurrences"), "{title}");
+    }
 }

@@ -73,6 +73,50 @@ fn every_dashboard_can_be_narrowed_to_one_cluster() {
     );
 }
 
+/// Every Kibana and OpenSearch Dashboards chart answers "how often" by summing each document's
+/// occurrences (the occurrence rule: the Logstash pipeline's `[watch][occurrences]`), not by
+/// counting documents, and says so in its title and description.
+#[test]
+fn every_chart_sums_occurrences_not_documents() {
+    for path in [
+        "kibana/kube-event-logger.ndjson",
+        "opensearch-dashboards/kube-event-logger.ndjson",
+    ] {
+        let charts: Vec<Value> = read(path)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|o| o["type"] == "visualization" && o["id"] != OSD_CLUSTER_CONTROL)
+            .collect();
+        assert_eq!(charts.len(), 5, "{path}");
+        for chart in charts {
+            let a = &chart["attributes"];
+            let vis: Value = serde_json::from_str(a["visState"].as_str().unwrap()).unwrap();
+            let metrics: Vec<&Value> = vis["aggs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|agg| agg["schema"] == "metric")
+                .collect();
+            assert_eq!(metrics.len(), 1, "{path}: {}", a["title"]);
+            assert_eq!(metrics[0]["type"], "sum", "{path}: {}", a["title"]);
+            assert_eq!(metrics[0]["params"]["field"], "watch.occurrences");
+            assert!(
+                a["title"]
+                    .as_str()
+                    .unwrap()
+                    .to_lowercase()
+                    .contains("occurrences")
+            );
+            assert!(
+                a["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("occurrence rule")
+            );
+        }
+    }
+}
+
 /// The KQL clause every view that counts has.
 const NOT_DELETED: &str = "not watch.type : \"DELETED\"";
 
