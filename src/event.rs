@@ -104,17 +104,25 @@ pub struct Series<'a> {
     pub last_observed_time: Str<'a>,
 }
 
+/// A string of the view as the bytes [`Facts`] hold.
+fn bytes<'a>(s: &Option<Cow<'a, str>>) -> Option<Cow<'a, [u8]>> {
+    s.as_ref().map(|s| match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.clone().into_bytes()),
+    })
+}
+
 impl<'a> EventFrame<'a> {
     /// What counting the Event's occurrences needs (as [`Frame::parse_checked`] reads it).
     pub fn facts(&self) -> Facts<'a> {
         let e = &self.object;
         Facts {
-            uid: e.metadata.uid.clone(),
+            uid: bytes(&e.metadata.uid),
             count: e.count,
             series_count: e.series.as_ref().and_then(|s| s.count),
-            reason: e.reason.clone(),
-            event_type: e.event_type.clone(),
-            involved_kind: e.involved_object.kind.clone(),
+            reason: bytes(&e.reason),
+            event_type: bytes(&e.event_type),
+            involved_kind: bytes(&e.involved_object.kind),
         }
     }
 
@@ -224,7 +232,8 @@ mod tests {
         /// The facts as the serde view reads them.
         fn viewed(line: &[u8]) -> Facts<'static> {
             let v = EventFrame::parse(line).unwrap();
-            let own = |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| Cow::Owned(s.to_owned()));
+            let own =
+                |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| Cow::Owned(s.as_bytes().to_vec()));
             let e = &v.object;
             Facts {
                 uid: own(&e.metadata.uid),
@@ -271,8 +280,8 @@ mod tests {
             assert!(checked >= 10, "{checked}");
             let (_, f) = Frame::parse_checked(odd[0].as_bytes()).unwrap();
             assert_eq!(f.occurrences(), Some(48), "series.count first");
-            assert_eq!(f.reason.as_deref(), Some("Back\"Off"));
-            assert_eq!(f.event_type.as_deref(), Some("Warning"));
+            assert_eq!(f.reason.as_deref(), Some(&b"Back\"Off"[..]));
+            assert_eq!(f.event_type.as_deref(), Some(&b"Warning"[..]));
         }
     }
 }

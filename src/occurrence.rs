@@ -46,8 +46,23 @@ impl Update {
         count: Option<i64>,
         kind: Option<DataKind>,
     ) -> Self {
+        Self::of_bytes(uid.map(str::as_bytes), resource_version, count, kind)
+    }
+
+    /// As [`Update::new`], with the uid as the bytes of its JSON string.
+    pub fn of_bytes(
+        uid: Option<&[u8]>,
+        resource_version: Option<&str>,
+        count: Option<i64>,
+        kind: Option<DataKind>,
+    ) -> Self {
         Update {
-            event: uid.map(|u| (hash(u), resource_version.map_or(0, hash))),
+            event: uid.map(|u| {
+                (
+                    hash(u),
+                    resource_version.map_or(0, |rv| hash(rv.as_bytes())),
+                )
+            }),
             count: count.map_or(1, |c| u64::try_from(c).unwrap_or(0)),
             deleted: kind == Some(DataKind::Deleted),
             modified: kind == Some(DataKind::Modified),
@@ -68,7 +83,7 @@ impl Update {
     /// From the facts the watch reads in its checking pass, for a frame of `kind` at
     /// `resource_version`.
     pub fn of_facts(facts: &Facts<'_>, resource_version: &str, kind: DataKind) -> Self {
-        Self::new(
+        Self::of_bytes(
             facts.uid.as_deref(),
             Some(resource_version),
             facts.occurrences(),
@@ -80,9 +95,9 @@ impl Update {
 /// A string's 64-bit hash, FxHash-style (a word at a time): uids and resourceVersions are
 /// short, and a frame's cost is counted in nanoseconds. Not for untrusted keys in a map an
 /// attacker fills: the Events come from the API server.
-fn hash(s: &str) -> u64 {
+fn hash(s: &[u8]) -> u64 {
     let mut h = Fast(s.len() as u64);
-    h.write(s.as_bytes());
+    h.write(s);
     h.0
 }
 

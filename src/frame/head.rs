@@ -15,16 +15,19 @@ use super::validate::{Invalid, Member, Tap, has_members, invalid, read, string, 
 
 /// What counting an Event's occurrences needs of a data frame, read in the pass that places
 /// and validates it: its uid, its counts, and what it is labelled by.
+///
+/// The strings are the bytes of their JSON strings, escapes resolved: the validator has checked
+/// they are UTF-8, and what uses them (a hash, a comparison) needs no `str` made of them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Facts<'a> {
-    pub uid: Option<Cow<'a, str>>,
+    pub uid: Option<Cow<'a, [u8]>>,
     pub count: Option<i64>,
     pub series_count: Option<i64>,
-    pub reason: Option<Cow<'a, str>>,
+    pub reason: Option<Cow<'a, [u8]>>,
     /// The Event's `type` (Normal, Warning).
-    pub event_type: Option<Cow<'a, str>>,
+    pub event_type: Option<Cow<'a, [u8]>>,
     /// `involvedObject.kind`.
-    pub involved_kind: Option<Cow<'a, str>>,
+    pub involved_kind: Option<Cow<'a, [u8]>>,
 }
 
 impl Facts<'_> {
@@ -137,8 +140,8 @@ impl<'a> Fields<'a> {
             (Place::Object, INVOLVED_OBJECT) => {
                 Ok(enter(path, b, depth, at, Place::InvolvedObject))
             }
-            (Place::Object, REASON) => kept(b, at, &mut facts.reason),
-            (Place::Object, TYPE) => kept(b, at, &mut facts.event_type),
+            (Place::Object, REASON) => kept_bytes(b, at, &mut facts.reason),
+            (Place::Object, TYPE) => kept_bytes(b, at, &mut facts.event_type),
             (Place::Object, COUNT) => number(b, at, &mut facts.count),
             (Place::Object, KIND) => {
                 *object_kind = true;
@@ -146,9 +149,11 @@ impl<'a> Fields<'a> {
             }
             (Place::Metadata, NAMESPACE) => required(b, at, namespace),
             (Place::Metadata, RESOURCE_VERSION) => required(b, at, resource_version),
-            (Place::Metadata, UID) => kept(b, at, &mut facts.uid),
+            (Place::Metadata, UID) => kept_bytes(b, at, &mut facts.uid),
             (Place::Series, COUNT) => number(b, at, &mut facts.series_count),
-            (Place::InvolvedObject, KIND) => kept(b, at, &mut facts.involved_kind).map(all_read),
+            (Place::InvolvedObject, KIND) => {
+                kept_bytes(b, at, &mut facts.involved_kind).map(all_read)
+            }
             _ => Ok(Member::Value(at)),
         };
         // Once the metadata's namespace, resourceVersion and uid are read, its other members
@@ -262,6 +267,30 @@ fn text(b: &[u8], at: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
         Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?)
     };
     Ok((text, end))
+}
+
+/// A string's bytes kept in `slot` (escapes resolved); any other value read and left out.
+#[inline(always)]
+fn kept_bytes<'a>(
+    b: &'a [u8],
+    at: usize,
+    slot: &mut Option<Cow<'a, [u8]>>,
+) -> Result<Member, Invalid> {
+    if b.get(at) != Some(&b'"') {
+        return Ok(Member::Value(at));
+    }
+    let end = string(b, at + 1)?;
+    let raw = &b[at + 1..end - 1];
+    *slot = Some(if has_escape(raw) {
+        let text = serde_json::from_slice::<String>(&b[at..end]).map_err(|_| Invalid {
+            at,
+            what: "an invalid escape",
+        })?;
+        Cow::Owned(text.into_bytes())
+    } else {
+        Cow::Borrowed(raw)
+    });
+    Ok(Member::Read(end))
 }
 
 /// A string kept in `slot`; any other value read and left out.

@@ -81,7 +81,10 @@ impl ListedObject {
         Ok(ListedObject {
             resource_version,
             namespace: fields.namespace.map(Cow::into_owned),
-            uid: facts.uid.as_deref().map(str::to_owned),
+            uid: facts
+                .uid
+                .as_deref()
+                .map(|u| String::from_utf8_lossy(u).into_owned()),
             count: facts.occurrences(),
             line,
         })
@@ -107,7 +110,10 @@ mod tests {
             let listed = ListedObject::from_item(&raw).unwrap();
             // Read in the same walk: what counting the Event's occurrences starts from.
             let (_, facts) = super::super::Frame::parse_checked(line.as_bytes()).unwrap();
-            assert_eq!(listed.uid.as_deref(), facts.uid.as_deref());
+            assert_eq!(
+                listed.uid.as_deref().map(str::as_bytes),
+                facts.uid.as_deref()
+            );
             assert_eq!(listed.count, facts.occurrences());
             assert_eq!(String::from_utf8(listed.line).unwrap(), line);
         }

@@ -304,6 +304,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             return Ok(());
         }
         self.note_batch(&batch);
+        self.counters.flush(&self.ctx.metrics);
         self.ctx
             .out
             .send(Write::Lines(batch))

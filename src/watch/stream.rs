@@ -296,20 +296,20 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         let update = Update::of_facts(&facts, rv.as_str(), kind);
         self.machine.wrote(rv);
         let metrics = &self.ctx.metrics;
-        metrics.output.frames_written(kind, 1);
+        self.counters.frame_written(kind);
         let n = self.occurrences.count(update).occurrences;
         let occurred = Occurred {
-            event_type: text(&facts.event_type),
-            reason: text(&facts.reason),
-            kind: text(&facts.involved_kind),
-            namespace: text(&namespace),
+            event_type: value(&facts.event_type),
+            reason: value(&facts.reason),
+            kind: value(&facts.involved_kind),
+            namespace: namespace.as_deref().map_or(&[][..], str::as_bytes),
         };
         self.counters.occurred(&metrics.events, occurred, n);
         Ok(())
     }
 }
 
-/// A label's text: the value, or empty.
-fn text<'s>(s: &'s Option<std::borrow::Cow<'_, str>>) -> &'s str {
-    s.as_deref().unwrap_or("")
+/// A label's bytes: the value, or empty.
+fn value<'s>(s: &'s Option<std::borrow::Cow<'_, [u8]>>) -> &'s [u8] {
+    s.as_deref().unwrap_or_default()
 }
