@@ -140,6 +140,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    println!(
+        "CPU: {} ({} logical CPUs)",
+        testkit::bench::stats::cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("First LIST, pages of {PAGE}, default --list-sort-memory (8 MiB)\n");
     println!(
         "{:>9} | {:>16} | {:>16} | {:>7} | {:>13} | {:>9}",

@@ -88,6 +88,11 @@ fn main() {
     if not_a_bench_run() {
         return;
     }
+    println!(
+        "CPU: {} ({} logical CPUs)",
+        stats::cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let lines = env_or("BENCH_LINES", 1_000_000) as u64;
     let (all, quarter) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // A day of events, and a quarter of the lines at the same rate (six hours): the peak RSS

@@ -49,6 +49,11 @@ fn main() {
     if not_a_bench_run() {
         return;
     }
+    println!(
+        "CPU: {} ({} logical CPUs)",
+        stats::cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let mb = env_or("BENCH_MB", 1100) as u64;
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("events.json");

@@ -304,6 +304,11 @@ fn main() {
     if not_a_bench_run() {
         return;
     }
+    println!(
+        "CPU: {} ({} logical CPUs)",
+        stats::cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let frames = env_or("BENCH_FRAMES", 200_000);
     let trickle_frames = env_or("BENCH_TRICKLE_FRAMES", 2000);
     let rounds = env_or("BENCH_ROUNDS", 5);

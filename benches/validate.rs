@@ -36,6 +36,11 @@ fn main() {
     if not_a_bench_run() {
         return;
     }
+    println!(
+        "CPU: {} ({} logical CPUs)",
+        stats::cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let n = env_or("BENCH_LINES", 1000);
     let passes = env_or("BENCH_PASSES", 200);
     let rounds = env_or("BENCH_ROUNDS", 5);
