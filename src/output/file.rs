@@ -236,15 +236,18 @@ mod tests {
         assert_eq!(mode & !0o640, 0, "mode {mode:o}");
     }
 
+    /// Rotation at 20 bytes, no compression.
+    const TWENTY_BYTES: Limits = Limits {
+        max_file_size: 20,
+        max_files: 100,
+        compress_after: std::time::Duration::ZERO,
+    };
+
     #[test]
     fn rotates_at_line_boundaries_and_numbers_rotated_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.json");
-        let limits = Limits {
-            max_file_size: 20,
-            max_files: 100,
-            compress_after: std::time::Duration::ZERO,
-        };
+        let limits = TWENTY_BYTES;
         let mut f = OutputFile::open(&path, limits).unwrap();
         for i in 0..5 {
             f.append(format!("{{\"line\":{i}}}\n").as_bytes()).unwrap();
@@ -283,11 +286,7 @@ mod tests {
     fn a_moved_or_replaced_active_file_is_left_alone_at_the_next_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.json");
-        let limits = Limits {
-            max_file_size: 20,
-            max_files: 100,
-            compress_after: std::time::Duration::ZERO,
-        };
+        let limits = TWENTY_BYTES;
         let mut f = OutputFile::open(&path, limits).unwrap();
         f.append(b"{\"a\":1}\n").unwrap();
         let moved = dir.path().join("moved.json");

@@ -96,17 +96,23 @@ fn the_filebeat_glob_takes_the_active_and_plain_rotated_files_only() {
     assert!(sidecar["output.logstash"]["hosts"].is_array());
 }
 
-#[test]
-fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_index() {
-    let readme = read("docs/elasticsearch.md");
-    let block = readme
+/// The Filebeat input docs/elasticsearch.md shows for a Filebeat that ships straight to
+/// Elasticsearch.
+fn documented_direct_input() -> Value {
+    let doc = read("docs/elasticsearch.md");
+    let block = doc
         .split_once("<!-- filebeat-to-elasticsearch-input")
         .and_then(|(_, rest)| rest.split_once("```yaml\n"))
         .and_then(|(_, rest)| rest.split_once("```"))
         .expect("docs/elasticsearch.md shows the input")
         .0;
     let shown: Value = serde_saphyr::from_str(block).unwrap();
-    let mut shown = shown[0].clone();
+    shown[0].clone()
+}
+
+#[test]
+fn the_readme_input_for_filebeat_to_elasticsearch_is_ours_plus_pipeline_and_index() {
+    let mut shown = documented_direct_input();
     let options = shown.as_object_mut().unwrap();
     assert_eq!(options.remove("pipeline").unwrap(), "kube-event-logger");
     let index = options.remove("index").unwrap();
@@ -155,16 +161,10 @@ fn the_sidecar_filebeat_sets_its_batch_size_on_the_output_not_the_legacy_queue_p
 #[test]
 fn every_route_records_the_cluster_and_the_docs_say_where_it_is_set() {
     let doc = read("docs/elasticsearch.md");
-    let block = doc
-        .split_once("<!-- filebeat-to-elasticsearch-input")
-        .and_then(|(_, rest)| rest.split_once("```yaml\n"))
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .unwrap()
-        .0;
-    let direct: Value = serde_saphyr::from_str(block).unwrap();
+    let direct = documented_direct_input();
     let node = yaml("filebeat/kube-event-logger.input.yml");
     let sidecar = yaml("filebeat/filebeat.yml");
-    for input in [&direct[0], &node[0], &sidecar["filebeat.inputs"][0]] {
+    for input in [&direct, &node[0], &sidecar["filebeat.inputs"][0]] {
         assert_eq!(
             input["fields"]["cluster"]["name"], "${CLUSTER_NAME:kubernetes}",
             "{input}"

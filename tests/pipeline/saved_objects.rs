@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// The saved objects of an ndjson export, in file order.
+fn objects(path: &str) -> Vec<Value> {
+    read(path)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// OpenSearch Dashboards' cluster control (an input control visualization on the dashboard).
 const OSD_CLUSTER_CONTROL: &str = "kube-event-logger-cluster";
 
@@ -30,12 +38,6 @@ fn dashboard_controls(dashboard: &Value) -> Vec<String> {
 /// the cluster's name, as the Grafana dashboard has its `cluster` variable.
 #[test]
 fn every_dashboard_can_be_narrowed_to_one_cluster() {
-    let objects = |path: &str| -> Vec<Value> {
-        read(path)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
     let kibana = objects("kibana/kube-event-logger.ndjson");
     let dashboard = kibana.iter().find(|o| o["type"] == "dashboard").unwrap();
     assert_eq!(dashboard_controls(dashboard), ["cluster.name"]);
@@ -82,9 +84,8 @@ fn every_chart_sums_occurrences_not_documents() {
         "kibana/kube-event-logger.ndjson",
         "opensearch-dashboards/kube-event-logger.ndjson",
     ] {
-        let charts: Vec<Value> = read(path)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        let charts: Vec<Value> = objects(path)
+            .into_iter()
             .filter(|o| o["type"] == "visualization" && o["id"] != OSD_CLUSTER_CONTROL)
             .collect();
         assert_eq!(charts.len(), 5, "{path}");
@@ -154,12 +155,6 @@ pub(crate) const OSD_MIGRATIONS: [(&str, &str); 4] = [
 
 #[test]
 fn opensearch_dashboards_objects_are_in_its_format_and_mirror_the_kibana_ones() {
-    let objects = |path: &str| -> Vec<Value> {
-        read(path)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
     // OpenSearch Dashboards' cluster control is a visualization of its own (input controls);
     // Kibana's is in the dashboard's control group: the rest mirror each other.
     let osd: Vec<Value> = objects("opensearch-dashboards/kube-event-logger.ndjson")
@@ -221,10 +216,7 @@ pub(crate) fn saved_objects_reference_only_mapped_fields_and_each_other(
     path: &str,
     mappings: &Value,
 ) {
-    let objects: Vec<Value> = read(path)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let objects: Vec<Value> = objects(path);
     let ids: Vec<(&str, &str)> = objects
         .iter()
         .map(|o| (o["type"].as_str().unwrap(), o["id"].as_str().unwrap()))
