@@ -230,19 +230,8 @@ mod tests {
         const FIXTURES: &str = include_str!("../tests/data/fixtures/frames.jsonl");
 
         /// The facts as the serde view reads them.
-        fn viewed(line: &[u8]) -> Facts<'static> {
-            let v = EventFrame::parse(line).unwrap();
-            let own =
-                |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| Cow::Owned(s.as_bytes().to_vec()));
-            let e = &v.object;
-            Facts {
-                uid: own(&e.metadata.uid),
-                count: e.count,
-                series_count: e.series.as_ref().and_then(|s| s.count),
-                reason: own(&e.reason),
-                event_type: own(&e.event_type),
-                involved_kind: own(&e.involved_object.kind),
-            }
+        fn viewed(line: &[u8]) -> Facts<'_> {
+            EventFrame::parse(line).unwrap().facts()
         }
 
         #[test]

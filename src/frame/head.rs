@@ -254,17 +254,32 @@ fn json(e: Invalid) -> FrameError {
     FrameError::Json(e.to_string())
 }
 
-/// A string value at `at` (after its opening quote is known), escapes resolved.
-fn text(b: &[u8], at: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
+/// A string value at `at` (its opening quote known): its bytes, escapes resolved, and the
+/// offset after it.
+fn string_bytes(b: &[u8], at: usize) -> Result<(Cow<'_, [u8]>, usize), Invalid> {
     let end = string(b, at + 1)?;
     let raw = &b[at + 1..end - 1];
-    let bad = |what| Invalid { at, what };
-    let text = if has_escape(raw) {
-        let quoted = &b[at..end];
-        Cow::Owned(serde_json::from_slice::<String>(quoted).map_err(|_| bad("an invalid escape"))?)
-    } else {
-        // The walk's string scan has checked the UTF-8 of a string with a non-ASCII byte.
-        Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?)
+    if !has_escape(raw) {
+        return Ok((Cow::Borrowed(raw), end));
+    }
+    let text = serde_json::from_slice::<String>(&b[at..end]).map_err(|_| Invalid {
+        at,
+        what: "an invalid escape",
+    })?;
+    Ok((Cow::Owned(text.into_bytes()), end))
+}
+
+/// A string value at `at` as text (the walk's string scan has checked the UTF-8 of a string
+/// with a non-ASCII byte; this makes the `str`).
+fn text(b: &[u8], at: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
+    let (bytes, end) = string_bytes(b, at)?;
+    let bad = |_| Invalid {
+        at,
+        what: "not UTF-8",
+    };
+    let text = match bytes {
+        Cow::Borrowed(raw) => Cow::Borrowed(std::str::from_utf8(raw).map_err(bad)?),
+        Cow::Owned(raw) => Cow::Owned(String::from_utf8(raw).map_err(|e| bad(e.utf8_error()))?),
     };
     Ok((text, end))
 }
@@ -279,17 +294,8 @@ fn kept_bytes<'a>(
     if b.get(at) != Some(&b'"') {
         return Ok(Member::Value(at));
     }
-    let end = string(b, at + 1)?;
-    let raw = &b[at + 1..end - 1];
-    *slot = Some(if has_escape(raw) {
-        let text = serde_json::from_slice::<String>(&b[at..end]).map_err(|_| Invalid {
-            at,
-            what: "an invalid escape",
-        })?;
-        Cow::Owned(text.into_bytes())
-    } else {
-        Cow::Borrowed(raw)
-    });
+    let (bytes, end) = string_bytes(b, at)?;
+    *slot = Some(bytes);
     Ok(Member::Read(end))
 }
 
