@@ -15,6 +15,18 @@ pub enum DataKind {
 }
 
 impl DataKind {
+    /// Every data kind, in the order of [`DataKind::index`].
+    pub const ALL: [DataKind; 3] = [DataKind::Added, DataKind::Modified, DataKind::Deleted];
+
+    /// Its place in [`DataKind::ALL`]: for anything kept per kind in an array.
+    pub fn index(self) -> usize {
+        match self {
+            DataKind::Added => 0,
+            DataKind::Modified => 1,
+            DataKind::Deleted => 2,
+        }
+    }
+
     /// The data kind a frame type names (`None`: BOOKMARK, ERROR or anything else).
     pub fn of(frame_type: &str) -> Option<Self> {
         match frame_type {

@@ -132,8 +132,8 @@ impl EventMetrics {
 
 /// One watch's handles on the occurrence counters, by label set: after an Event's kind is first
 /// seen, counting it is a hash of its label values, a comparison with the values kept, a lookup
-/// and an atomic add (no allocation, no lock, no call out). Bounded as the series are: at most
-/// `max_series` entries, then one more for the folded ones.
+/// and an addition to what waits (no allocation, no lock, no call out, no atomic). Bounded as
+/// the series are: at most `max_series` entries, then one more for the folded ones.
 ///
 /// Counts wait here until [`Counters::flush`], once per batch: an atomic add per frame on a
 /// counter other threads read was most of what counting cost.
@@ -249,12 +249,7 @@ impl Counters {
 
     /// A frame of `kind` was written (added at the next flush).
     pub fn frame_written(&mut self, kind: DataKind) {
-        let i = match kind {
-            DataKind::Added => 0,
-            DataKind::Modified => 1,
-            DataKind::Deleted => 2,
-        };
-        self.frames[i] += 1;
+        self.frames[kind.index()] += 1;
     }
 
     /// Adds what waits to the shared counters: once per batch.
@@ -265,7 +260,7 @@ impl Counters {
                 known.waiting = 0;
             }
         }
-        for (kind, n) in [DataKind::Added, DataKind::Modified, DataKind::Deleted]
+        for (kind, n) in DataKind::ALL
             .into_iter()
             .zip(std::mem::take(&mut self.frames))
         {

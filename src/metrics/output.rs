@@ -27,9 +27,11 @@ pub struct OutputMetrics {
 impl OutputMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
         let frames_family = Family::<TypeLabel, Counter>::default();
-        let frames = ["ADDED", "MODIFIED", "DELETED"].map(|t| {
+        let frames = DataKind::ALL.map(|kind| {
             frames_family
-                .get_or_create(&TypeLabel { r#type: t.into() })
+                .get_or_create(&TypeLabel {
+                    r#type: kind.as_str().into(),
+                })
                 .clone()
         });
         let m = Self {
@@ -76,12 +78,7 @@ impl OutputMetrics {
     }
 
     pub fn frames_written(&self, kind: DataKind, n: u64) {
-        let i = match kind {
-            DataKind::Added => 0,
-            DataKind::Modified => 1,
-            DataKind::Deleted => 2,
-        };
-        self.frames[i].inc_by(n);
+        self.frames[kind.index()].inc_by(n);
     }
 
     /// A batch of frames was handed to the writer now; `event_ms` is the event time (Unix ms)
