@@ -55,10 +55,14 @@ pub enum ClusterError {
     InCluster(#[source] kube::config::InClusterError),
     #[error("cannot build the API client: {0}")]
     Client(#[source] kube::Error),
+    #[error(
+        "the kubeconfig sets proxy-url {0}; kube-event-logger connects to the API server \
+         directly: remove proxy-url from the cluster entry, or give a kubeconfig without it"
+    )]
+    Proxy(String),
 }
 
-/// Builds the client. kube's retry layer is turned off: retries, backoff and Retry-After are
-/// handled by the watch loop, which must see every failure.
+/// Builds the client (see [`stack`]).
 pub async fn client(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
@@ -97,11 +101,39 @@ pub async fn client(
             .await
             .map_err(ClusterError::Load)?
     };
-    config.default_retry = false;
     // Each request is bounded on its own (`bounded`); see REQUEST_TIMEOUT.
     config.read_timeout = None;
     tracing::info!(server = %config.cluster_url, "cluster access loaded");
-    kube::Client::try_from(config).map_err(ClusterError::Client)
+    stack(config)
+}
+
+/// The client's stack, built as kube documents for a custom client (`kube::client::ConfigExt`):
+/// the cluster's address, its credentials (a token that expires refreshed), the kubeconfig's
+/// extra and impersonation headers, TLS by rustls and the connect timeout. Left out of kube's
+/// default stack: its retry layer (retries, backoff and Retry-After are the watch loop's, which
+/// must see every failure) and its tracing layer, whose body wrapper reads the clock twice and
+/// enters a span for every chunk of a watch (tower-http's `trace::ResponseBody`) — per event on
+/// a busy cluster, for log lines we never enable (our diagnostics are our own).
+fn stack(config: kube::Config) -> Result<kube::Client, ClusterError> {
+    use kube::client::ConfigExt;
+    if let Some(url) = &config.proxy_url {
+        return Err(ClusterError::Proxy(url.to_string()));
+    }
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(config.connect_timeout);
+    let https = config
+        .rustls_https_connector_with_connector(http)
+        .map_err(ClusterError::Client)?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(https);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer().map_err(ClusterError::Client)?)
+        .layer(config.extra_headers_layer().map_err(ClusterError::Client)?)
+        .map_err(tower::BoxError::from)
+        .service(client);
+    Ok(kube::Client::new(service, config.default_namespace))
 }
 
 /// The kubeconfig that is read without --kubeconfig, as said in a message.

@@ -178,6 +178,20 @@ fn kubeconfig_problems_name_the_file_once_and_the_contexts_there_are() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+    // A proxy is refused with what to do, not ignored (the client connects directly).
+    let proxied = std::fs::read_to_string(&kc).unwrap().replace(
+        "    server: https://127.0.0.1:1\n",
+        "    server: https://127.0.0.1:1\n    proxy-url: http://127.0.0.1:3128\n",
+    );
+    std::fs::write(&kc, proxied).unwrap();
+    let out = run(&["--kubeconfig", kc.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("proxy-url http://127.0.0.1:3128/") && err.contains("remove proxy-url"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 /// A section of a page of the docs (`docs/guide.md`, …), from its heading to the next `## `.
