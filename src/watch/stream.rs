@@ -229,10 +229,16 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 Err(_) => return Ok(()),
             },
         };
-        let bytes = data.copy_to_bytes(data.remaining());
-        splitter
-            .push(&bytes, |line| self.take_line(line, batch))
-            .map_err(ChunkEnd::Outcome)
+        // Read where it lies: no handle on the chunk's buffer is made (and dropped) per chunk.
+        while data.has_remaining() {
+            let piece = data.chunk();
+            let taken = piece.len();
+            splitter
+                .push(piece, |line| self.take_line(line, batch))
+                .map_err(ChunkEnd::Outcome)?;
+            data.advance(taken);
+        }
+        Ok(())
     }
 
     /// Handles one line of the watch stream: data frames go into the batch, anything that ends
