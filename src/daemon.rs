@@ -73,7 +73,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let metrics = Arc::new(Metrics::with_event_labels(config.event_labels));
     // What can fail on the command line's account (cluster access, the HTTP address) comes
     // before the output is touched: a start that fails there leaves nothing behind.
-    let client = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
+    let cluster = cluster::client(config.kubeconfig.as_deref(), config.context.as_deref()).await?;
     let http = match &config.http_addr {
         Some(addr) => Some(
             crate::http::bind(addr, health.clone(), metrics.clone())
@@ -108,8 +108,10 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         let keep: Keep = Arc::new(move |event: &EventFrame<'_>| filter.matches(event));
         keep
     });
+    let client = cluster.client;
     let api = Arc::new(KubeApi::new(
         client.clone(),
+        cluster.watch,
         config.list_page_size,
         config.field_selector.clone(),
     ));

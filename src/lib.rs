@@ -18,7 +18,8 @@
 //! occurrence how often an Event happened: its count's growth between frames, the one rule
 //!            everything that counts uses (pure, bounded memory)
 //!
-//! cluster    kube client from kubeconfig / in-cluster access
+//! cluster/   kube client from kubeconfig / in-cluster access; wire: a WATCH on a connection of
+//!            its own (HTTP/1.1 read by hand, chunks decoded where they are read)
 //! watch/     LIST + WATCH per scope: machine (the pure state machine: outcome → next request),
 //!            list (how a LIST is done), stream (chunks → lines → batches), external_sort (a
 //!            LIST in resourceVersion order in bounded memory: runs on disk, k-way merge), lines

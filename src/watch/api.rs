@@ -1,6 +1,7 @@
 //! The two requests we make — a LIST page and a WATCH — as a trait the watch loop is written
-//! against, its implementation over kube's raw HTTP client, and what a failed response means.
-//! kube's own retry layer is off: backoff and `Retry-After` are ours.
+//! against, its implementation (a LIST page through kube's raw HTTP client, a WATCH on a
+//! connection of its own: `cluster::wire`), and what a failed response means. kube's own retry
+//! layer is off: backoff and `Retry-After` are ours.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use kube::client::Body;
 use kube::core::params::{ListParams, WatchParams};
 
+use crate::cluster::{WatchBody, WatchService};
 use crate::frame::Status;
 use crate::frame::{ResourceVersion, Scope};
 
@@ -100,9 +102,11 @@ pub trait EventsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Body, ApiError>> + Send;
 }
 
-/// Talks to the API server for one process.
+/// Talks to the API server for one process: LIST pages through the client, each WATCH on a
+/// connection of its own.
 pub struct KubeApi {
     client: kube::Client,
+    watch: WatchService,
     page_size: u32,
     field_selector: Option<String>,
 }
@@ -116,46 +120,65 @@ fn collection(scope: &Scope) -> String {
 }
 
 impl KubeApi {
-    pub fn new(client: kube::Client, page_size: u32, field_selector: Option<String>) -> Self {
+    pub fn new(
+        client: kube::Client,
+        watch: WatchService,
+        page_size: u32,
+        field_selector: Option<String>,
+    ) -> Self {
         Self {
             client,
+            watch,
             page_size,
             field_selector,
         }
     }
 
+    /// Sends `req` through the client.
     async fn send(&self, req: http::Request<Vec<u8>>) -> Result<Response<Body>, ApiError> {
-        let (mut parts, body) = req.into_parts();
-        parts.headers.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
-        );
-        let req = http::Request::from_parts(parts, Body::from(body));
         let resp = self
             .client
-            .send(req)
+            .send(accepting_json(req).map(Body::from))
             .await
             .map_err(|e| ApiError::Transport(e.into()))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let code = resp.status();
-        let retry_after = retry_after(resp.headers());
-        let body = Limited::new(resp.into_body(), MAX_ERROR_BODY)
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Err(ApiError::Status {
-            code: code.as_u16(),
-            retry_after,
-            status: parse_status(code, &body),
-        })
+        successful(resp).await
     }
 }
 
+/// The request, asking for JSON.
+fn accepting_json<B>(req: http::Request<B>) -> http::Request<B> {
+    let (mut parts, body) = req.into_parts();
+    parts.headers.insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static("application/json"),
+    );
+    http::Request::from_parts(parts, body)
+}
+
+/// A 2xx response as it is; any other read (its first MAX_ERROR_BODY bytes) into the error.
+async fn successful<B>(resp: Response<B>) -> Result<Response<B>, ApiError>
+where
+    B: http_body::Body<Data = Bytes, Error: Into<tower::BoxError>>,
+{
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let code = resp.status();
+    let retry_after = retry_after(resp.headers());
+    let body = Limited::new(resp.into_body(), MAX_ERROR_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Err(ApiError::Status {
+        code: code.as_u16(),
+        retry_after,
+        status: parse_status(code, &body),
+    })
+}
+
 impl EventsApi for KubeApi {
-    type Body = Body;
+    type Body = WatchBody;
 
     /// One LIST page: the whole body.
     async fn list_page(
@@ -189,7 +212,7 @@ impl EventsApi for KubeApi {
         scope: &Scope,
         from: &ResourceVersion,
         timeout: Duration,
-    ) -> Result<Body, ApiError> {
+    ) -> Result<WatchBody, ApiError> {
         let mut params = WatchParams::default().timeout(timeout.as_secs() as u32);
         params.bookmarks = true;
         params.field_selector = self.field_selector.clone();
@@ -197,7 +220,14 @@ impl EventsApi for KubeApi {
             .watch(&params, from.as_str())
             .map_err(|e| ApiError::Transport(kube::Error::BuildRequest(e).into()))?;
         // The response head within the deadline; the body is the stall check's (stream.rs).
-        let resp = within("the API server did not answer the WATCH", self.send(req)).await?;
+        let req = accepting_json(req).map(Body::from);
+        let open = async {
+            let resp = tower::ServiceExt::oneshot(self.watch.clone(), req)
+                .await
+                .map_err(|e| ApiError::Transport(kube::Error::Service(e).into()))?;
+            successful(resp).await
+        };
+        let resp = within("the API server did not answer the WATCH", open).await?;
         Ok(resp.into_body())
     }
 }

@@ -1,5 +1,10 @@
 //! Cluster access the standard way: an explicit --kubeconfig, else the in-cluster service
-//! account, else $KUBECONFIG, else ~/.kube/config (the order controller-runtime uses).
+//! account, else $KUBECONFIG, else ~/.kube/config (the order controller-runtime uses); the
+//! client for every request, and the watch's own connections (`wire`).
+
+mod wire;
+
+pub use wire::{WatchBody, WatchService};
 
 use std::path::Path;
 use std::time::Duration;
@@ -66,7 +71,7 @@ pub enum ClusterError {
 pub async fn client(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
-) -> Result<kube::Client, ClusterError> {
+) -> Result<Cluster, ClusterError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_owned),
         ..KubeConfigOptions::default()
@@ -107,6 +112,13 @@ pub async fn client(
     stack(config)
 }
 
+/// How the API server is reached: the client for every request, and the watch's service, which
+/// sends a WATCH through the same layers on a connection of its own (see `wire`).
+pub struct Cluster {
+    pub client: kube::Client,
+    pub watch: WatchService,
+}
+
 /// The client's stack, built as kube documents for a custom client (`kube::client::ConfigExt`):
 /// the cluster's address, its credentials (a token that expires refreshed), the kubeconfig's
 /// extra and impersonation headers, TLS by rustls and the connect timeout. Left out of kube's
@@ -114,7 +126,7 @@ pub async fn client(
 /// must see every failure) and its tracing layer, whose body wrapper reads the clock twice and
 /// enters a span for every chunk of a watch (tower-http's `trace::ResponseBody`) — per event on
 /// a busy cluster, for log lines we never enable (our diagnostics are our own).
-fn stack(config: kube::Config) -> Result<kube::Client, ClusterError> {
+fn stack(config: kube::Config) -> Result<Cluster, ClusterError> {
     use kube::client::ConfigExt;
     if let Some(url) = &config.proxy_url {
         return Err(ClusterError::Proxy(url.to_string()));
@@ -125,15 +137,27 @@ fn stack(config: kube::Config) -> Result<kube::Client, ClusterError> {
     let https = config
         .rustls_https_connector_with_connector(http)
         .map_err(ClusterError::Client)?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(https);
-    let service = tower::ServiceBuilder::new()
-        .layer(config.base_uri_layer())
-        .option_layer(config.auth_layer().map_err(ClusterError::Client)?)
-        .layer(config.extra_headers_layer().map_err(ClusterError::Client)?)
-        .map_err(tower::BoxError::from)
-        .service(client);
-    Ok(kube::Client::new(service, config.default_namespace))
+    // kube's layers are not Clone: each stack gets its own (with a token that expires, each
+    // refreshes its own copy).
+    macro_rules! layered {
+        ($inner:expr) => {
+            tower::ServiceBuilder::new()
+                .layer(config.base_uri_layer())
+                .option_layer(config.auth_layer().map_err(ClusterError::Client)?)
+                .layer(config.extra_headers_layer().map_err(ClusterError::Client)?)
+                .map_err(tower::BoxError::from)
+                .service($inner)
+        };
+    }
+    let watch = layered!(wire::Connect::new(https.clone()));
+    let pooled = layered!(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https)
+    );
+    Ok(Cluster {
+        client: kube::Client::new(pooled, config.default_namespace),
+        watch: WatchService::new(watch),
+    })
 }
 
 /// The kubeconfig that is read without --kubeconfig, as said in a message.
