@@ -186,10 +186,11 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         }
     }
 
-    /// In a burst, the next chunk for a small batch: the connection's task reads it once this
-    /// one has let it run (one chunk at a time through the body's channel), so it yields first;
-    /// only a chunk that has not come by then is waited for, with a timer (and a clock read),
-    /// at most LINGER and never past the batch's GATHER_AT_MOST.
+    /// In a burst, the next chunk for a small batch: it yields first (the other tasks run, and
+    /// the server's next write often lands meanwhile; a body fed by a task of its own, as a
+    /// pooled client's is, reads its next chunk then); only a chunk that has not come by then
+    /// is waited for, with a timer (and a clock read), at most LINGER and never past the batch's
+    /// GATHER_AT_MOST.
     async fn linger(
         &self,
         body: &mut A::Body,
