@@ -33,26 +33,29 @@ use std::cmp::Ordering;
 /// An object's `metadata.resourceVersion`. Officially opaque; in practice an etcd revision.
 /// The one place where resourceVersions are compared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ResourceVersion(String);
+pub struct ResourceVersion {
+    text: String,
+    /// The text as a number, when it is one (read once: a watch compares every frame's).
+    number: Option<u64>,
+}
 
 impl ResourceVersion {
-    pub fn new(rv: String) -> Self {
-        Self(rv)
+    pub fn new(text: String) -> Self {
+        let number = text.parse().ok();
+        Self { text, number }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// Orders two resourceVersions when both are numbers (etcd revisions); `None` when either
     /// is not, since the API only promises equality for opaque values.
     pub fn compare(&self, other: &Self) -> Option<Ordering> {
-        if self.0 == other.0 {
+        if self.text == other.text {
             return Some(Ordering::Equal);
         }
-        let a: u64 = self.0.parse().ok()?;
-        let b: u64 = other.0.parse().ok()?;
-        Some(a.cmp(&b))
+        Some(self.number?.cmp(&other.number?))
     }
 
     /// Whether an object version must still be written, given the newest version already written
@@ -75,13 +78,13 @@ impl ResourceVersion {
 
     /// A sort key: numeric versions in numeric order, others after them.
     pub fn sort_key(&self) -> u64 {
-        self.0.parse().unwrap_or(u64::MAX)
+        self.number.unwrap_or(u64::MAX)
     }
 }
 
 impl std::fmt::Display for ResourceVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 

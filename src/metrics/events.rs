@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 use super::Metrics;
 use crate::frame::DataKind;
-use crate::occurrence::Fast;
+use crate::occurrence::{Fast, short_word};
 
 /// How occurrences are labelled and how many series they may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,8 +198,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     if !(&mut wa).zip(&mut wb).all(|(x, y)| word(x) == word(y)) {
         return false;
     }
-    let tail = |c: &[u8]| c.iter().fold(0u64, |w, &byte| w << 8 | u64::from(byte));
-    tail(wa.remainder()) == tail(wb.remainder())
+    short_word(wa.remainder()) == short_word(wb.remainder())
 }
 
 /// The label values of `o` that are labels (the namespace only when labelled).
