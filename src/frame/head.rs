@@ -11,7 +11,9 @@ use super::key::{
     SERIES, TYPE, UID, has_escape, name, word,
 };
 use super::parse::{Frame, FrameError};
-use super::validate::{Invalid, Member, Tap, has_members, invalid, read, string, value};
+use super::validate::{
+    Invalid, KeySet, Member, Tap, has_members, invalid, read, string_told, value,
+};
 
 /// What counting an Event's occurrences needs of a data frame, read in the pass that places
 /// and validates it: its uid, its counts, and what it is labelled by.
@@ -223,8 +225,24 @@ fn enter(path: &mut [Place; 3], b: &[u8], depth: usize, at: usize, place: Place)
     }
 }
 
+/// Every key [`Fields::named`] acts on; any other it answers with `Member::Value`.
+const WANTED: KeySet = KeySet::of(&[
+    b"type",
+    b"object",
+    b"metadata",
+    b"series",
+    b"involvedObject",
+    b"reason",
+    b"count",
+    b"kind",
+    b"namespace",
+    b"resourceVersion",
+    b"uid",
+]);
+
 /// A frame: its type, and its object entered for the rest.
 impl<'a> Tap<'a> for Fields<'a> {
+    const KEYS: KeySet = WANTED;
     #[inline(never)]
     fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
         self.at(b, depth, key, at)
@@ -241,6 +259,7 @@ impl<'a> Tap<'a> for Fields<'a> {
 struct Item<'f, 'a>(&'f mut Fields<'a>);
 
 impl<'a> Tap<'a> for Item<'_, 'a> {
+    const KEYS: KeySet = WANTED;
     #[inline(always)]
     fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
         self.0.at(b, depth + 1, key, at)
@@ -257,9 +276,9 @@ fn json(e: Invalid) -> FrameError {
 /// A string value at `at` (its opening quote known): its bytes, escapes resolved, and the
 /// offset after it.
 fn string_bytes(b: &[u8], at: usize) -> Result<(Cow<'_, [u8]>, usize), Invalid> {
-    let end = string(b, at + 1)?;
+    let (end, plain) = string_told(b, at + 1)?;
     let raw = &b[at + 1..end - 1];
-    if !has_escape(raw) {
+    if plain || !has_escape(raw) {
         return Ok((Cow::Borrowed(raw), end));
     }
     let text = serde_json::from_slice::<String>(&b[at..end]).map_err(|_| Invalid {

@@ -25,20 +25,27 @@ pub(super) fn invalid<T>(at: usize, what: &'static str) -> Result<T, Invalid> {
 /// closing quote before any `\`, control character or non-ASCII byte, is told from the masks
 /// alone. Inlined into its callers: the next token's place waits on this one's end.
 #[inline(always)]
-pub(super) fn string(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+pub(super) fn string(b: &[u8], i: usize) -> Result<usize, Invalid> {
+    string_told(b, i).map(|(end, _)| end)
+}
+
+/// As [`string`], also telling whether the string is plain: ASCII without escapes, as its
+/// fast path saw it (`false` may still be plain, where the slow path read it).
+#[inline(always)]
+pub(super) fn string_told(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
     while let Some(found) = specials16(b, i) {
         let any = found.specials | found.non_ascii;
         if any != 0 {
             let first = any & any.wrapping_neg();
             let at = i + first.trailing_zeros() as usize;
             if found.quotes & first != 0 {
-                return Ok(at + 1);
+                return Ok((at + 1, true));
             }
-            return string_rest(b, at);
+            return string_rest(b, at).map(|end| (end, false));
         }
         i += 16;
     }
-    string_rest(b, i)
+    string_rest(b, i).map(|end| (end, false))
 }
 
 /// A string's rest from `i`, where the fast path met an escape, a control character or a

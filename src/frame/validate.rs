@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-pub(super) use super::string::{Invalid, invalid, string};
+pub(super) use super::string::{Invalid, invalid, string, string_told};
 
 /// One JSON value, from its first byte at `i`; returns the offset just after it.
 pub(super) fn value(b: &[u8], i: usize) -> Result<usize, Invalid> {
@@ -46,11 +46,46 @@ pub(super) enum Member {
 pub(super) trait Tap<'a> {
     /// Whether it is shown anything (a walk that only validates is not).
     const SHOWN: bool = true;
+    /// The plain keys (ASCII, no escape) it may want, as [`KeySet`] tells them: a plain key
+    /// outside them is not shown (its value is read by the walk). Keys with an escape or a
+    /// non-ASCII byte are always shown.
+    const KEYS: KeySet = KeySet::ALL;
     /// What it does with the member (its answer fits in two registers: a failure is kept
     /// by the tap and asked for with [`Tap::failure`]).
     fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member;
     /// Why it answered [`Member::Failed`].
     fn failure(&mut self) -> Invalid;
+}
+
+/// Plain keys told apart by their length and first byte, as a walk can at no cost: a bit per
+/// first byte (its low six bits) for each length up to 15, and one set for 16 and longer.
+#[derive(Clone, Copy)]
+pub(super) struct KeySet([u64; 17]);
+
+impl KeySet {
+    /// Every key.
+    pub(super) const ALL: KeySet = KeySet([u64::MAX; 17]);
+
+    /// The set holding (at least) these keys: a key of another length or first byte is not one.
+    pub(super) const fn of(keys: &[&[u8]]) -> KeySet {
+        let mut set = [0u64; 17];
+        let mut k = 0;
+        while k < keys.len() {
+            let key = keys[k];
+            assert!(!key.is_empty());
+            let len = if key.len() < 16 { key.len() } else { 16 };
+            set[len] |= 1 << (key[0] & 63);
+            k += 1;
+        }
+        KeySet(set)
+    }
+
+    /// Whether the plain key `key` may be in the set.
+    #[inline(always)]
+    fn may_hold(&self, key: &[u8]) -> bool {
+        let first = key.first().copied().unwrap_or_default();
+        self.0[key.len().min(16)] >> (first & 63) & 1 == 1
+    }
 }
 
 /// A walk that only validates.
@@ -175,8 +210,8 @@ fn member<'a, T: Tap<'a>>(
     shown: &mut usize,
     tap: &mut T,
 ) -> Result<Next, Invalid> {
-    let (key, at) = member_key(b, i)?;
-    if !T::SHOWN || depth != *shown {
+    let (key, plain, at) = member_key(b, i)?;
+    if !T::SHOWN || depth != *shown || plain && !T::KEYS.may_hold(&b[key.clone()]) {
         return Ok(Next::Value(at));
     }
     Ok(match tap.member(b, depth, key, at) {
@@ -244,16 +279,17 @@ pub(super) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// An object's key and its colon, from the key's opening quote: the key's bytes between its
-/// quotes (escapes as written) and the offset of the value (whitespace skipped).
+/// quotes (escapes as written), whether it is plain (see [`string_told`]) and the offset of the
+/// value (whitespace skipped).
 #[inline(always)]
-fn member_key(b: &[u8], i: usize) -> Result<(Range<usize>, usize), Invalid> {
+fn member_key(b: &[u8], i: usize) -> Result<(Range<usize>, bool, usize), Invalid> {
     if b.get(i) != Some(&b'"') {
         return invalid(i, "expected a key (a string) in an object");
     }
-    let end = string(b, i + 1)?;
+    let (end, plain) = string_told(b, i + 1)?;
     let colon = skip_ws(b, end);
     match b.get(colon) {
-        Some(b':') => Ok((i + 1..end - 1, skip_ws(b, colon + 1))),
+        Some(b':') => Ok((i + 1..end - 1, plain, skip_ws(b, colon + 1))),
         _ => invalid(colon, "expected ':' after an object's key"),
     }
 }
@@ -446,6 +482,27 @@ mod tests {
             compared > 50_000 && rejected > 30_000,
             "{compared} {rejected}"
         );
+    }
+
+    #[test]
+    fn a_key_set_holds_its_keys_and_tells_most_others_apart() {
+        let set = KeySet::of(&[b"type", b"resourceVersion", b"uid"]);
+        for key in [&b"type"[..], b"resourceVersion", b"uid", b"tick", b"ulm"] {
+            assert!(set.may_hold(key), "{}", String::from_utf8_lossy(key));
+        }
+        for key in [
+            &b""[..],
+            b"name",
+            b"typed",
+            b"message",
+            b"reportingComponent",
+            b"ty",
+        ] {
+            assert!(!set.may_hold(key), "{}", String::from_utf8_lossy(key));
+        }
+        for key in [&b""[..], b"anything", b"a-key-longer-than-sixteen-bytes"] {
+            assert!(KeySet::ALL.may_hold(key));
+        }
     }
 
     #[test]
