@@ -156,6 +156,12 @@ fn walk<'a, T: Tap<'a>>(b: &'a [u8], mut i: usize, tap: &mut T) -> Result<Option
                 Some(b'f') => i = literal(b, i, b"false")?,
                 Some(b'n') => i = literal(b, i, b"null")?,
                 Some(b'-' | b'0'..=b'9') => i = number(b, i)?,
+                // Whitespace is met where it is (the API server writes none): no look for it
+                // before every token.
+                Some(b' ' | b'\n' | b'\t' | b'\r') => {
+                    i = skip_ws(b, i);
+                    continue;
+                }
                 Some(_) => return invalid(i, "expected a value"),
                 None => return invalid(i, "the line ends where a value should be"),
             }
@@ -164,24 +170,25 @@ fn walk<'a, T: Tap<'a>>(b: &'a [u8], mut i: usize, tap: &mut T) -> Result<Option
         let Some(in_object) = open.in_object() else {
             return Ok(Some(i));
         };
-        i = skip_ws(b, i);
         value_next = true;
         match (b.get(i), in_object) {
-            (Some(b','), true) => {
-                match member(b, skip_ws(b, i + 1), open.depth, &mut shown, tap)? {
-                    Next::Value(at) => i = at,
-                    Next::After(end) => {
-                        i = end;
-                        value_next = false;
-                    }
-                    Next::Stop => return Ok(None),
+            (Some(b','), true) => match member(b, i + 1, open.depth, &mut shown, tap)? {
+                Next::Value(at) => i = at,
+                Next::After(end) => {
+                    i = end;
+                    value_next = false;
                 }
-            }
-            (Some(b','), false) => i = skip_ws(b, i + 1),
+                Next::Stop => return Ok(None),
+            },
+            (Some(b','), false) => i += 1,
             (Some(b'}'), true) | (Some(b']'), false) => {
                 open.pop();
                 shown = shown.min(open.depth);
                 i += 1;
+                value_next = false;
+            }
+            (Some(b' ' | b'\n' | b'\t' | b'\r'), _) => {
+                i = skip_ws(b, i);
                 value_next = false;
             }
             (Some(_), true) => return invalid(i, "expected ',' or '}' in an object"),
@@ -278,20 +285,26 @@ pub(super) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// An object's key and its colon, from the key's opening quote: the key's bytes between its
-/// quotes (escapes as written), whether it is plain (see [`string_told`]) and the offset of the
-/// value (whitespace skipped).
+/// An object's key and its colon, from the key's opening quote (or whitespace before it): the
+/// key's bytes between its quotes (escapes as written), whether it is plain (see
+/// [`string_told`]) and the offset of the value (whitespace skipped).
 #[inline(always)]
-fn member_key(b: &[u8], i: usize) -> Result<(Range<usize>, bool, usize), Invalid> {
+fn member_key(b: &[u8], mut i: usize) -> Result<(Range<usize>, bool, usize), Invalid> {
     if b.get(i) != Some(&b'"') {
-        return invalid(i, "expected a key (a string) in an object");
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b'"') {
+            return invalid(i, "expected a key (a string) in an object");
+        }
     }
     let (end, plain) = string_told(b, i + 1)?;
-    let colon = skip_ws(b, end);
-    match b.get(colon) {
-        Some(b':') => Ok((i + 1..end - 1, plain, skip_ws(b, colon + 1))),
-        _ => invalid(colon, "expected ':' after an object's key"),
+    let mut colon = end;
+    if b.get(colon) != Some(&b':') {
+        colon = skip_ws(b, end);
+        if b.get(colon) != Some(&b':') {
+            return invalid(colon, "expected ':' after an object's key");
+        }
     }
+    Ok((i + 1..end - 1, plain, skip_ws(b, colon + 1)))
 }
 
 fn literal(b: &[u8], i: usize, word: &'static [u8]) -> Result<usize, Invalid> {
