@@ -19,7 +19,7 @@
 //!            everything that counts uses (pure, bounded memory)
 //!
 //! cluster/   kube client from kubeconfig / in-cluster access; wire: a WATCH on a connection of
-//!            its own (HTTP/1.1 read by hand, chunks decoded where they are read)
+//!            its own (HTTP/1.1 read by hand); chunked: its body decoded where it is read
 //! watch/     LIST + WATCH per scope: machine (the pure state machine: outcome → next request),
 //!            list (how a LIST is done), stream (chunks → lines → batches), external_sort (a
 //!            LIST in resourceVersion order in bounded memory: runs on disk, k-way merge), lines

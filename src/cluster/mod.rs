@@ -2,6 +2,7 @@
 //! account, else $KUBECONFIG, else ~/.kube/config (the order controller-runtime uses); the
 //! client for every request, and the watch's own connections (`wire`).
 
+mod chunked;
 mod wire;
 
 pub use wire::{WatchBody, WatchService};

@@ -11,11 +11,14 @@
 //! ended part-way.
 
 use std::pin::Pin;
+
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::chunked::{BadChunk, Chunked, take_chunked};
 
 pub use tower::BoxError;
 
@@ -26,8 +29,6 @@ pub type WatchService =
 
 /// Longest response head read (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
-/// Longest chunk-size line (with its extensions) or trailer section.
-const MAX_CHUNK_LINE: usize = 4 * 1024;
 /// Room made in the read buffer before each read: one read takes what the socket holds, up to
 /// this (the API server's chunks are one event each, a few KiB).
 const READ_SIZE: usize = 64 * 1024;
@@ -59,6 +60,12 @@ pub struct Connect<C> {
 impl<C> Connect<C> {
     pub fn new(connector: C) -> Self {
         Connect { connector }
+    }
+}
+
+impl From<BadChunk> for WireError {
+    fn from(BadChunk(what): BadChunk) -> Self {
+        WireError::Chunk(what)
     }
 }
 
@@ -212,91 +219,6 @@ fn framing(headers: &HeaderMap) -> Result<Framing, WireError> {
     }
 }
 
-/// Where a chunked body's decoding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunked {
-    /// At a chunk-size line.
-    Size,
-    /// Inside a chunk's data: this many bytes left.
-    Data(u64),
-    /// At the CRLF after a chunk's data.
-    DataEnd,
-    /// After the last chunk: trailer lines up to an empty one.
-    Trailers,
-}
-
-/// Decodes what `raw` holds of a chunked body into `out`, taking it from `raw`; `Ok(true)` once
-/// the body has ended.
-fn decode(state: &mut Chunked, raw: &mut BytesMut, out: &mut BytesMut) -> Result<bool, WireError> {
-    loop {
-        match *state {
-            Chunked::Size => {
-                let Some(nl) = memchr::memchr(b'\n', raw) else {
-                    return line_too_long(raw).map(|()| false);
-                };
-                let size = chunk_size(&raw[..nl])?;
-                raw.advance(nl + 1);
-                *state = match size {
-                    0 => Chunked::Trailers,
-                    n => Chunked::Data(n),
-                };
-            }
-            Chunked::Data(left) => {
-                if raw.is_empty() {
-                    return Ok(false);
-                }
-                let taken = raw.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                out.extend_from_slice(&raw[..taken]);
-                raw.advance(taken);
-                *state = match left - taken as u64 {
-                    0 => Chunked::DataEnd,
-                    n => Chunked::Data(n),
-                };
-            }
-            Chunked::DataEnd => match raw.get(..2) {
-                None if raw.first().is_none_or(|b| *b == b'\r') => return Ok(false),
-                Some(b"\r\n") => {
-                    raw.advance(2);
-                    *state = Chunked::Size;
-                }
-                _ => return Err(WireError::Chunk("a chunk's data does not end with CRLF")),
-            },
-            Chunked::Trailers => {
-                let Some(nl) = memchr::memchr(b'\n', raw) else {
-                    return line_too_long(raw).map(|()| false);
-                };
-                let empty = raw[..nl] == *b"\r" || nl == 0;
-                raw.advance(nl + 1);
-                if empty {
-                    return Ok(true);
-                }
-            }
-        }
-    }
-}
-
-fn line_too_long(raw: &[u8]) -> Result<(), WireError> {
-    match raw.len() > MAX_CHUNK_LINE {
-        true => Err(WireError::Chunk("a chunk-size or trailer line is too long")),
-        false => Ok(()),
-    }
-}
-
-/// A chunk-size line's size (`1*HEXDIG [ chunk-ext ] CRLF`, without its `\n`).
-fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
-    let line = line
-        .strip_suffix(b"\r")
-        .ok_or(WireError::Chunk("a chunk-size line does not end with CRLF"))?;
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    let rest = &line[digits..];
-    let ext = rest.iter().position(|b| !matches!(b, b' ' | b'\t'));
-    if !(1..=15).contains(&digits) || ext.is_some_and(|i| rest[i] != b';') {
-        return Err(WireError::Chunk("a chunk size is not a hex number"));
-    }
-    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| WireError::Chunk("not hex"))?;
-    u64::from_str_radix(hex, 16).map_err(|_| WireError::Chunk("a chunk size is not a hex number"))
-}
-
 /// A watch response's body, read on its connection: each poll reads what the connection holds
 /// and returns it decoded, as one data frame.
 pub struct WatchBody {
@@ -311,8 +233,8 @@ impl WatchBody {
     fn take(&mut self) -> Result<Option<Bytes>, WireError> {
         let data = match &mut self.framing {
             Framing::Chunked(state) => {
-                let mut out = BytesMut::with_capacity(self.raw.len());
-                if decode(state, &mut self.raw, &mut out)? {
+                let (out, ended) = take_chunked(state, &mut self.raw)?;
+                if ended {
                     self.framing = Framing::Done;
                 }
                 out
@@ -380,57 +302,6 @@ impl http_body::Body for WatchBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Decodes `wire` fed in pieces of `step` bytes: the data, and whether the body ended.
-    fn decoded(wire: &[u8], step: usize) -> Result<(Vec<u8>, bool), WireError> {
-        let (mut state, mut raw, mut out) = (Chunked::Size, BytesMut::new(), BytesMut::new());
-        for piece in wire.chunks(step) {
-            raw.extend_from_slice(piece);
-            if decode(&mut state, &mut raw, &mut out)? {
-                return Ok((out.to_vec(), true));
-            }
-        }
-        Ok((out.to_vec(), false))
-    }
-
-    #[test]
-    fn chunks_decode_the_same_however_the_reads_cut_them() {
-        let wire =
-            b"5\r\nhello\r\n1;name=value\r\n \r\nA\r\n0123456789\r\n0\r\nx-trailer: 1\r\n\r\n";
-        for step in 1..=wire.len() {
-            assert_eq!(
-                decoded(wire, step).unwrap(),
-                (b"hello 0123456789".to_vec(), true),
-                "{step}"
-            );
-        }
-        // Without the end: what came so far, not ended.
-        let cut = &wire[..wire.len() - 20];
-        assert_eq!(
-            decoded(cut, 7).unwrap(),
-            (b"hello 0123456789".to_vec(), false)
-        );
-    }
-
-    #[test]
-    fn broken_chunking_is_refused() {
-        for wire in [
-            &b"x\r\nhello\r\n"[..],
-            b"5\nhello\r\n",
-            b"5\r\nhelloXY",
-            b"\r\n",
-            b"10000000000000000\r\n",
-            b"5 x\r\n",
-        ] {
-            assert!(
-                decoded(wire, 3).is_err(),
-                "{}",
-                String::from_utf8_lossy(wire)
-            );
-        }
-        let long = [b"1;".as_slice(), &[b'a'; MAX_CHUNK_LINE + 10]].concat();
-        assert!(decoded(&long, 100).is_err());
-    }
 
     #[test]
     fn a_head_is_read_whole_and_its_framing_told() {
