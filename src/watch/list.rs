@@ -164,7 +164,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                 .output
                 .frames_written(DataKind::Added, filled.lines);
             self.machine.listed_up_to(last);
-            self.send(batch).await?;
+            self.send(batch, tokio::time::Instant::now()).await?;
         }
         if sorted.repeated > 0 {
             tracing::warn!(scope = %self.scope, items = sorted.repeated, "the LIST returned some items twice (the API server built its pages from live state); each was written once");

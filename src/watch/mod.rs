@@ -283,27 +283,29 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     }
 
     /// Records that a batch was written and, at most once a second, the event time of its newest
-    /// occurrence (a parse the hot path should not pay for every batch).
-    fn note_batch(&mut self, batch: &[u8]) {
+    /// occurrence (a parse the hot path should not pay for every batch). `now` is the caller's
+    /// reading of the clock for this batch: none is taken here.
+    fn note_batch(&mut self, batch: &[u8], now: Instant) {
         if self
             .lag_measured
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1))
         {
             self.ctx.metrics.output.batch_written(None);
             return;
         }
-        self.lag_measured = Some(Instant::now());
+        self.lag_measured = Some(now);
         self.ctx
             .metrics
             .output
             .batch_written(newest_occurrence_ms(batch));
     }
 
-    async fn send(&mut self, batch: Batch) -> Result<(), WatchError> {
+    /// Sends a batch read at about `now`.
+    async fn send(&mut self, batch: Batch, now: Instant) -> Result<(), WatchError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.note_batch(&batch);
+        self.note_batch(&batch, now);
         self.counters.flush(&self.ctx.metrics);
         self.ctx
             .out

@@ -136,7 +136,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             if gathered.more {
                 last_chunk = Instant::now();
             }
-            self.send(gathered.batch).await?;
+            self.send(gathered.batch, last_chunk).await?;
             if let Some(end) = gathered.end {
                 return Ok(match end {
                     ChunkEnd::Stream => Outcome::Closed {
