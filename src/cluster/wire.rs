@@ -1,17 +1,16 @@
 //! A WATCH on a connection of its own. The request goes through the client's layers (address,
 //! credentials, headers) like every other; then it is written, and its response read, here —
 //! HTTP/1.1 (RFC 9112) by hand — so that the body's chunks are decoded where they are read: one
-//! data frame per read of the connection, however many chunks it held. Through the pooled
-//! client each chunk was handed from the connection's task to the watch's (hyper's body
-//! channel: two task polls, a wake-up and a buffer handle per chunk), and a busy API server
-//! sends every event in a chunk of its own.
+//! data frame per read of the connection, however many chunks it held. A pooled client's
+//! connection task would hand each chunk to the watch through a channel (two task polls, a
+//! wake-up and a buffer handle per chunk), and a busy API server sends every event in a chunk of
+//! its own.
 //!
 //! The connection serves one request (`connection: close`): a watch lasts minutes, so a new
 //! handshake per watch costs nothing that shows, and nothing is left to reuse after a watch that
 //! ended part-way.
 
 use std::pin::Pin;
-
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -45,6 +44,8 @@ pub enum WireError {
     Closed,
     #[error("only a GET without a body is sent on a connection of its own")]
     NotAWatch,
+    #[error("the request {0} names no host")]
+    NoHost(String),
 }
 
 /// What a connection must be to carry a watch.
@@ -111,7 +112,7 @@ fn request_head(req: &Request<kube::client::Body>) -> Result<Vec<u8>, WireError>
     let uri = req.uri();
     let host = uri
         .authority()
-        .ok_or_else(|| WireError::Head(format!("the request {uri} names no host")))?;
+        .ok_or_else(|| WireError::NoHost(uri.to_string()))?;
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut head = format!("GET {target} HTTP/1.1\r\nhost: {host}\r\n").into_bytes();
     for (name, value) in req.headers() {
@@ -334,6 +335,10 @@ mod tests {
         let post = Request::post("https://h/x")
             .body(kube::client::Body::from(b"{}".to_vec()))
             .unwrap();
-        assert!(request_head(&post).is_err());
+        assert!(matches!(request_head(&post), Err(WireError::NotAWatch)));
+        let relative = Request::get("/api/v1/events")
+            .body(kube::client::Body::empty())
+            .unwrap();
+        assert!(matches!(request_head(&relative), Err(WireError::NoHost(_))));
     }
 }
