@@ -48,7 +48,7 @@ fn decode(state: &mut Chunked, raw: &mut BytesMut, out: &mut BytesMut) -> Result
                 if raw.is_empty() {
                     return Ok(false);
                 }
-                let taken = raw.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let taken = held(raw, left);
                 if taken >= LARGE_PIECE {
                     return Ok(false);
                 }
@@ -57,10 +57,7 @@ fn decode(state: &mut Chunked, raw: &mut BytesMut, out: &mut BytesMut) -> Result
                 }
                 out.extend_from_slice(&raw[..taken]);
                 raw.advance(taken);
-                *state = match left - taken as u64 {
-                    0 => Chunked::DataEnd,
-                    n => Chunked::Data(n),
-                };
+                *state = after_data(left, taken);
             }
             Chunked::DataEnd => match raw.get(..2) {
                 None if raw.first().is_none_or(|b| *b == b'\r') => return Ok(false),
@@ -96,14 +93,24 @@ pub(super) fn take_chunked(
     if let Chunked::Data(left) = *state
         && out.is_empty()
     {
-        let taken = raw.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        *state = match left - taken as u64 {
-            0 => Chunked::DataEnd,
-            n => Chunked::Data(n),
-        };
+        let taken = held(raw, left);
+        *state = after_data(left, taken);
         out = raw.split_to(taken);
     }
     Ok((out, ended))
+}
+
+/// How many of the `left` bytes a body still has to give `raw` holds.
+pub(super) fn held(raw: &[u8], left: u64) -> usize {
+    raw.len().min(usize::try_from(left).unwrap_or(usize::MAX))
+}
+
+/// Where the decoding is once `taken` of a chunk's `left` data bytes are taken.
+fn after_data(left: u64, taken: usize) -> Chunked {
+    match left - taken as u64 {
+        0 => Chunked::DataEnd,
+        n => Chunked::Data(n),
+    }
 }
 
 fn line_too_long(raw: &[u8]) -> Result<(), BadChunk> {

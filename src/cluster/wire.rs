@@ -17,9 +17,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::chunked::{BadChunk, Chunked, take_chunked};
+use super::chunked::{BadChunk, Chunked, held, take_chunked};
 
-pub use tower::BoxError;
+use tower::BoxError;
 
 /// A watch request through the client's layers: the response head, and its body read on the
 /// connection.
@@ -241,10 +241,7 @@ impl WatchBody {
                 out
             }
             Framing::Length(left) => {
-                let taken = self
-                    .raw
-                    .len()
-                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                let taken = held(&self.raw, *left);
                 *left -= taken as u64;
                 let data = self.raw.split_to(taken);
                 if *left == 0 {
