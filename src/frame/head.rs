@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::key::{
-    COUNT, INVOLVED_OBJECT, KIND, METADATA, NAMESPACE, Name, OBJECT, REASON, RESOURCE_VERSION,
-    SERIES, TYPE, UID, has_escape, name, word,
+    COUNT, INVOLVED_OBJECT, KIND, METADATA, NAMES, NAMESPACE, Name, OBJECT, REASON,
+    RESOURCE_VERSION, SERIES, TYPE, UID, has_escape, name, word,
 };
 use super::parse::{Frame, FrameError};
 use super::validate::{
@@ -226,19 +226,7 @@ fn enter(path: &mut [Place; 3], b: &[u8], depth: usize, at: usize, place: Place)
 }
 
 /// Every key [`Fields::named`] acts on; any other it answers with `Member::Value`.
-const WANTED: KeySet = KeySet::of(&[
-    b"type",
-    b"object",
-    b"metadata",
-    b"series",
-    b"involvedObject",
-    b"reason",
-    b"count",
-    b"kind",
-    b"namespace",
-    b"resourceVersion",
-    b"uid",
-]);
+const WANTED: KeySet = KeySet::of(NAMES);
 
 /// A frame: its type, and its object entered for the rest.
 impl<'a> Tap<'a> for Fields<'a> {

@@ -22,17 +22,29 @@ pub(super) const fn word(name: &[u8]) -> u128 {
     w
 }
 
-pub(super) const TYPE: Name = Name::Plain(word(b"type"));
-pub(super) const OBJECT: Name = Name::Plain(word(b"object"));
-pub(super) const METADATA: Name = Name::Plain(word(b"metadata"));
-pub(super) const SERIES: Name = Name::Plain(word(b"series"));
-pub(super) const INVOLVED_OBJECT: Name = Name::Plain(word(b"involvedObject"));
-pub(super) const REASON: Name = Name::Plain(word(b"reason"));
-pub(super) const COUNT: Name = Name::Plain(word(b"count"));
-pub(super) const KIND: Name = Name::Plain(word(b"kind"));
-pub(super) const NAMESPACE: Name = Name::Plain(word(b"namespace"));
-pub(super) const RESOURCE_VERSION: Name = Name::Plain(word(b"resourceVersion"));
-pub(super) const UID: Name = Name::Plain(word(b"uid"));
+/// The names the frame reader looks for, each a [`Name`] constant, and all of them in
+/// [`NAMES`]: one list, so what the walk shows the reader (`validate::KeySet`) cannot miss one.
+macro_rules! names {
+    ($($name:ident = $key:literal),* $(,)?) => {
+        $(pub(super) const $name: Name = Name::Plain(word($key));)*
+        /// Every name the frame reader looks for.
+        pub(super) const NAMES: &[&[u8]] = &[$($key),*];
+    };
+}
+
+names! {
+    TYPE = b"type",
+    OBJECT = b"object",
+    METADATA = b"metadata",
+    SERIES = b"series",
+    INVOLVED_OBJECT = b"involvedObject",
+    REASON = b"reason",
+    COUNT = b"count",
+    KIND = b"kind",
+    NAMESPACE = b"namespace",
+    RESOURCE_VERSION = b"resourceVersion",
+    UID = b"uid",
+}
 
 /// The [`Name`] of the key at `key` in `b`: sixteen bytes read at once where the line has them
 /// (a key is followed by at least its closing quote and colon, so it nearly always does).
