@@ -239,6 +239,9 @@ mod tests {
             let odd = [
                 r#"{"object":{"series":{"lastObservedTime":"x","count":48},"count":null,"type":"Warn\u0069ng","reason":"Back\"Off","metadata":{"uid":"u-1","resourceVersion":"9","namespace":"a"},"involvedObject":{"name":"p","kind":"Pod"}},"type":"MODIFIED"}"#,
                 r#"{"type":"ADDED","object":{"metadata":{"resourceVersion":"3"},"series":null,"reason":null,"count":null}}"#,
+                // Counts at the ends of an i64, and zero.
+                r#"{"type":"ADDED","object":{"metadata":{"resourceVersion":"4"},"series":{"count":9223372036854775807},"count":-9223372036854775808}}"#,
+                r#"{"type":"ADDED","object":{"metadata":{"resourceVersion":"4"},"series":{"count":0},"count":1}}"#,
                 // Keys written with escapes (short and past sixteen bytes), and keys near ours.
                 r#"{"t\u0079pe":"ADDED","object":{"metad\u0061ta":{"n\u0061mespace":"a","resourceVersio\u006e":"5","\u0075id":"u"},"re\u0061son":"R","\u0063ount":3,"seriesX":{"count":9},"":1,"counts":2}}"#,
             ];

@@ -12,7 +12,7 @@ use super::key::{
 };
 use super::parse::{Frame, FrameError};
 use super::validate::{
-    Invalid, KeySet, Member, Tap, has_members, invalid, read, string_told, value,
+    self, Invalid, KeySet, Member, Tap, has_members, invalid, read, string_told,
 };
 
 /// What counting an Event's occurrences needs of a data frame, read in the pass that places
@@ -330,12 +330,15 @@ fn required<'a>(
     }
 }
 
-/// A whole number kept in `slot`; anything else read and left out.
+/// A whole number that fits an `i64` kept in `slot`; any other value read by the walk and
+/// `slot` left empty.
 fn number(b: &[u8], at: usize, slot: &mut Option<i64>) -> Result<Member, Invalid> {
-    let end = value(b, at)?;
-    *slot = std::str::from_utf8(&b[at..end])
-        .ok()
-        .and_then(|n| n.parse().ok());
+    *slot = None;
+    if !matches!(b.get(at), Some(b'-' | b'0'..=b'9')) {
+        return Ok(Member::Value(at));
+    }
+    let end = validate::number(b, at)?;
+    *slot = validate::whole(&b[at..end]);
     Ok(Member::Read(end))
 }
 

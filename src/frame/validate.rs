@@ -14,14 +14,6 @@ use std::ops::Range;
 
 pub(super) use super::string::{Invalid, invalid, string, string_told};
 
-/// One JSON value, from its first byte at `i`; returns the offset just after it.
-pub(super) fn value(b: &[u8], i: usize) -> Result<usize, Invalid> {
-    match b.get(i) {
-        Some(b'"') => string(b, i + 1),
-        _ => walk(b, i, &mut Untapped).map(|end| end.unwrap_or(i)),
-    }
-}
-
 /// What a [`Tap`] does with a member it is shown.
 pub(super) enum Member {
     /// The walk reads the value, from this offset, without showing what is in it.
@@ -44,8 +36,6 @@ pub(super) enum Member {
 /// object's), and the offset of its value. What a tap keeps, it reads where it is, so the line
 /// is still read once.
 pub(super) trait Tap<'a> {
-    /// Whether it is shown anything (a walk that only validates is not).
-    const SHOWN: bool = true;
     /// The plain keys (ASCII, no escape) it may want, as [`KeySet`] tells them: a plain key
     /// outside them is not shown (its value is read by the walk). Keys with an escape or a
     /// non-ASCII byte are always shown.
@@ -88,22 +78,6 @@ impl KeySet {
     }
 }
 
-/// A walk that only validates.
-struct Untapped;
-
-impl Tap<'_> for Untapped {
-    const SHOWN: bool = false;
-    fn member(&mut self, _: &[u8], _: usize, _: Range<usize>, at: usize) -> Member {
-        Member::Value(at)
-    }
-    fn failure(&mut self) -> Invalid {
-        Invalid {
-            at: 0,
-            what: "unreachable",
-        }
-    }
-}
-
 /// Whether the value at `at` is an object with members (one a tap may enter).
 pub(super) fn has_members(b: &[u8], at: usize) -> bool {
     b.get(at) == Some(&b'{') && b.get(skip_ws(b, at + 1)) != Some(&b'}')
@@ -123,7 +97,7 @@ fn walk<'a, T: Tap<'a>>(b: &'a [u8], mut i: usize, tap: &mut T) -> Result<Option
     let mut open = Nesting::default();
     let mut value_next = true;
     // The depth whose members the tap sees: the outermost object's, then those it enters.
-    let mut shown = usize::from(T::SHOWN);
+    let mut shown = 1;
     loop {
         if value_next {
             match b.get(i) {
@@ -218,7 +192,7 @@ fn member<'a, T: Tap<'a>>(
     tap: &mut T,
 ) -> Result<Next, Invalid> {
     let (key, plain, at) = member_key(b, i)?;
-    if !T::SHOWN || depth != *shown || plain && !T::KEYS.may_hold(&b[key.clone()]) {
+    if depth != *shown || plain && !T::KEYS.may_hold(&b[key.clone()]) {
         return Ok(Next::Value(at));
     }
     Ok(match tap.member(b, depth, key, at) {
@@ -322,7 +296,7 @@ fn digits(b: &[u8], mut i: usize) -> usize {
 }
 
 /// `-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`
-fn number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
+pub(super) fn number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     if b.get(i) == Some(&b'-') {
         i += 1;
     }
@@ -352,6 +326,23 @@ fn number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     Ok(i)
 }
 
+/// A JSON number (as [`number`] reads it) as an `i64`: `None` with a fraction or exponent, or out of range.
+pub(super) fn whole(number: &[u8]) -> Option<i64> {
+    let (negative, digits) = match number {
+        [b'-', digits @ ..] => (true, digits),
+        digits => (false, digits),
+    };
+    // Accumulated on the negative side, where i64::MIN fits.
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+    }
+    if negative { Some(n) } else { n.checked_neg() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,13 +350,52 @@ mod tests {
     const FIXTURES: &str = include_str!("../../tests/data/fixtures/frames.jsonl");
 
     fn validate(b: &[u8]) -> Result<(), Invalid> {
-        end(b, value(b, skip_ws(b, 0))?)
+        read(b, &mut Untapped).map(|_| ())
+    }
+
+    /// A walk that only validates.
+    struct Untapped;
+
+    impl Tap<'_> for Untapped {
+        fn member(&mut self, _: &[u8], _: usize, _: Range<usize>, at: usize) -> Member {
+            Member::Value(at)
+        }
+        fn failure(&mut self) -> Invalid {
+            Invalid {
+                at: 0,
+                what: "unreachable",
+            }
+        }
     }
 
     /// The reference: serde_json skipping the value whole, on a line that is UTF-8 (serde_json
     /// does not look at the UTF-8 of a string it skips).
     fn serde_accepts(b: &[u8]) -> bool {
         std::str::from_utf8(b).is_ok() && serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()
+    }
+
+    #[test]
+    fn a_whole_number_is_what_rust_parses_and_nothing_else_is() {
+        for n in [
+            "0",
+            "-0",
+            "7",
+            "-42",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert_eq!(whole(n.as_bytes()), n.parse().ok(), "{n}");
+        }
+        for n in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "1.0",
+            "1e3",
+            "-1E-2",
+            "0.5",
+        ] {
+            assert_eq!(whole(n.as_bytes()), None, "{n}");
+        }
     }
 
     #[test]
