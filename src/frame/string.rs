@@ -2,6 +2,9 @@
 //! quote, sixteen bytes at a time, escapes checked one by one, and UTF-8 checked from a
 //! string's first non-ASCII byte to its closing quote; and how a line is said to be invalid.
 
+use wide::bytemuck::cast;
+use wide::{i8x16, u8x16};
+
 /// Where and why a line is not one valid JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invalid {
@@ -22,8 +25,9 @@ pub(super) fn invalid<T>(at: usize, what: &'static str) -> Result<T, Invalid> {
 
 /// A string's rest, from just after its opening quote; returns the offset after its closing one.
 /// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64, through `wide`): the common end, a
-/// closing quote before any `\`, control character or non-ASCII byte, is told from the masks
-/// alone. Inlined into its callers: the next token's place waits on this one's end.
+/// closing quote before any `\`, control character or non-ASCII byte, is told from one mask and
+/// the byte its first bit points at. Inlined into its callers: the next token's place waits on
+/// this one's end.
 #[inline(always)]
 pub(super) fn string(b: &[u8], i: usize) -> Result<usize, Invalid> {
     string_told(b, i).map(|(end, _)| end)
@@ -33,12 +37,10 @@ pub(super) fn string(b: &[u8], i: usize) -> Result<usize, Invalid> {
 /// fast path saw it (`false` may still be plain, where the slow path read it).
 #[inline(always)]
 pub(super) fn string_told(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
-    while let Some(found) = specials16(b, i) {
-        let any = found.specials | found.non_ascii;
-        if any != 0 {
-            let first = any & any.wrapping_neg();
-            let at = i + first.trailing_zeros() as usize;
-            if found.quotes & first != 0 {
+    while let Some(stops) = stops16(b, i) {
+        if stops != 0 {
+            let at = i + stops.trailing_zeros() as usize;
+            if b.get(at) == Some(&b'"') {
                 return Ok((at + 1, true));
             }
             return string_rest(b, at).map(|end| (end, false));
@@ -95,7 +97,6 @@ fn utf8(b: &[u8], from: usize, to: usize) -> Result<(), Invalid> {
 
 /// Bits for the 16 bytes from `i`.
 struct Found {
-    quotes: u32,
     /// `"`, `\` and control characters.
     specials: u32,
     /// Bytes above 0x7F.
@@ -104,16 +105,28 @@ struct Found {
 
 /// The bytes of interest among the 16 from `i`; `None` if the line has fewer left.
 fn specials16(b: &[u8], i: usize) -> Option<Found> {
-    use wide::u8x16;
     let v = u8x16::new(b.get(i..i + 16)?.try_into().ok()?);
-    let quote = v.simd_eq(u8x16::splat(b'"'));
-    let backslash = v.simd_eq(u8x16::splat(b'\\'));
     let control = v.min(u8x16::splat(0x1f)).simd_eq(v);
     Some(Found {
-        quotes: quote.to_bitmask(),
-        specials: (quote | backslash | control).to_bitmask(),
+        specials: (quote_or_backslash(v) | control).to_bitmask(),
         non_ascii: v.to_bitmask(),
     })
+}
+
+/// The bytes among the 16 from `i` that end a plain string's run: `"`, `\`, control characters
+/// and bytes above 0x7F (the last two at once: below 0x20 as signed bytes); `None` if the line
+/// has fewer left.
+#[inline(always)]
+fn stops16(b: &[u8], i: usize) -> Option<u32> {
+    let v = u8x16::new(b.get(i..i + 16)?.try_into().ok()?);
+    let signed: i8x16 = cast(v);
+    let control_or_high: u8x16 = cast(signed.simd_lt(i8x16::splat(0x20)));
+    Some((quote_or_backslash(v) | control_or_high).to_bitmask())
+}
+
+#[inline(always)]
+fn quote_or_backslash(v: u8x16) -> u8x16 {
+    v.simd_eq(u8x16::splat(b'"')) | v.simd_eq(u8x16::splat(b'\\'))
 }
 
 /// An escape's rest, from just after its backslash.
