@@ -28,6 +28,9 @@ const WATCH_TIMEOUT_MIN: Duration = Duration::from_secs(300);
 const OVERDUE: Duration = Duration::from_secs(60);
 /// Watch bytes gathered into one batch while the connection has more ready.
 const BURST_BYTES: usize = 256 * 1024;
+/// The most a batch is made room for before it is filled (a burst's batch ends a chunk past
+/// BURST_BYTES); a larger one grows as it fills.
+const BATCH_SIZE_HINT_AT_MOST: usize = 2 * BURST_BYTES;
 /// During a burst, how long a small batch waits for the next chunk before it goes to the
 /// writer; a chunk that comes more than this after the one before starts a quiet stream's
 /// batch, which does not wait.
@@ -96,6 +99,8 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         // chunk would cost every event.
         let stall_timeout = self.ctx.stall_timeout;
         let mut last_chunk = Instant::now();
+        // The last batch's size: the next one starts that large, not grown by copying.
+        let mut batch_size = 0;
         let stall = tokio::time::sleep(stall_timeout);
         tokio::pin!(stall);
         loop {
@@ -130,8 +135,16 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
             };
             last_chunk = now;
             let gathered = self
-                .gather(chunk, &mut body, &mut splitter, last_chunk, pace)
+                .gather(
+                    chunk,
+                    &mut body,
+                    &mut splitter,
+                    last_chunk,
+                    pace,
+                    batch_size,
+                )
                 .await;
+            batch_size = gathered.batch.len().min(BATCH_SIZE_HINT_AT_MOST);
             // When the last chunk came: read once per batch, not per chunk.
             if gathered.more {
                 last_chunk = Instant::now();
@@ -152,7 +165,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     /// per chunk (the API server flushes every event on its own when it is not busy). In a burst
     /// of small chunks a small batch waits a moment for the next one rather than pay a write per
     /// frame, with one deadline per batch; a lone frame on a quiet stream, or a large batch,
-    /// goes at once. `chunk` came at `gathering`.
+    /// goes at once. `chunk` came at `gathering`; the batch starts with room for `size` bytes.
     async fn gather(
         &mut self,
         chunk: Option<Result<http_body::Frame<Bytes>, BodyError<A>>>,
@@ -160,8 +173,9 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         splitter: &mut LineSplitter,
         gathering: Instant,
         pace: Pace,
+        size: usize,
     ) -> Gathered {
-        let mut batch = Batch::new();
+        let mut batch = Batch::with_capacity(size);
         let mut more = false;
         let mut next = Some(chunk);
         let mut ended = Ok(());
