@@ -30,7 +30,7 @@ const OVERDUE: Duration = Duration::from_secs(60);
 const BURST_BYTES: usize = 256 * 1024;
 /// The most a batch is made room for before it is filled (a burst's batch ends a chunk past
 /// BURST_BYTES); a larger one grows as it fills.
-const BATCH_SIZE_HINT_AT_MOST: usize = 2 * BURST_BYTES;
+const BATCH_ROOM_AT_MOST: usize = 2 * BURST_BYTES;
 /// During a burst, how long a small batch waits for the next chunk before it goes to the
 /// writer; a chunk that comes more than this after the one before starts a quiet stream's
 /// batch, which does not wait.
@@ -99,7 +99,8 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         // chunk would cost every event.
         let stall_timeout = self.ctx.stall_timeout;
         let mut last_chunk = Instant::now();
-        // The last batch's size: the next one starts that large, not grown by copying.
+        // Room for the next batch: half as much again as the last one took (batches in a burst
+        // differ by up to a chunk), so that it is not grown by copying as it fills.
         let mut batch_size = 0;
         let stall = tokio::time::sleep(stall_timeout);
         tokio::pin!(stall);
@@ -144,7 +145,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                     batch_size,
                 )
                 .await;
-            batch_size = gathered.batch.len().min(BATCH_SIZE_HINT_AT_MOST);
+            batch_size = (gathered.batch.len() * 3 / 2).min(BATCH_ROOM_AT_MOST);
             // When the last chunk came: read once per batch, not per chunk.
             if gathered.more {
                 last_chunk = Instant::now();
