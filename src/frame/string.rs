@@ -39,19 +39,37 @@ pub(super) fn string(b: &[u8], i: usize) -> Result<usize, Invalid> {
 pub(super) fn string_told(b: &[u8], mut i: usize) -> Result<(usize, bool), Invalid> {
     while let Some(stops) = stops16(b, i) {
         if stops != 0 {
-            let at = i + stops.trailing_zeros() as usize;
-            if b.get(at) == Some(&b'"') {
-                return Ok((at + 1, true));
-            }
-            return string_rest(b, at).map(|end| (end, false));
+            return stopped(b, i, stops);
         }
         i += 16;
     }
-    string_rest(b, i).map(|end| (end, false))
+    tail(b, i)
 }
 
-/// A string's rest from `i`, where the fast path met an escape, a control character or a
-/// non-ASCII byte, or the line has fewer than 16 bytes left: escapes checked one by one, sixteen
+/// [`string_told`] where fewer than 16 bytes are left: the same, on a copy padded with NUL (a
+/// stop) past the line's end.
+#[inline(never)]
+fn tail(b: &[u8], i: usize) -> Result<(usize, bool), Invalid> {
+    let rest = b.get(i..).unwrap_or_default();
+    let n = rest.len().min(16);
+    let mut v = [0u8; 16];
+    v[..n].copy_from_slice(&rest[..n]);
+    stopped(b, i, stops(u8x16::new(v)))
+}
+
+/// Where a string's fast scan stopped (`stops` from `i`, not zero): at its closing quote, or
+/// at an escape, a control character, a non-ASCII byte or the end of the line.
+#[inline(always)]
+fn stopped(b: &[u8], i: usize, stops: u32) -> Result<(usize, bool), Invalid> {
+    let at = i + stops.trailing_zeros() as usize;
+    if b.get(at) == Some(&b'"') {
+        return Ok((at + 1, true));
+    }
+    string_rest(b, at).map(|end| (end, false))
+}
+
+/// A string's rest from `i`, where the fast path met an escape, a control character, a
+/// non-ASCII byte or the end of the line: escapes checked one by one, sixteen
 /// bytes at a time between them; from the first non-ASCII byte to the closing quote, UTF-8.
 #[inline(never)]
 fn string_rest(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
@@ -113,15 +131,19 @@ fn specials16(b: &[u8], i: usize) -> Option<Found> {
     })
 }
 
-/// The bytes among the 16 from `i` that end a plain string's run: `"`, `\`, control characters
+/// The bytes among the 16 from `i` that end a plain string's run: `"`, `\\`, control characters
 /// and bytes above 0x7F (the last two at once: below 0x20 as signed bytes); `None` if the line
 /// has fewer left.
 #[inline(always)]
 fn stops16(b: &[u8], i: usize) -> Option<u32> {
-    let v = u8x16::new(b.get(i..i + 16)?.try_into().ok()?);
+    Some(stops(u8x16::new(b.get(i..i + 16)?.try_into().ok()?)))
+}
+
+#[inline(always)]
+fn stops(v: u8x16) -> u32 {
     let signed: i8x16 = cast(v);
     let control_or_high: u8x16 = cast(signed.simd_lt(i8x16::splat(0x20)));
-    Some((quote_or_backslash(v) | control_or_high).to_bitmask())
+    (quote_or_backslash(v) | control_or_high).to_bitmask()
 }
 
 #[inline(always)]
