@@ -128,7 +128,7 @@ impl<'a> EventFrame<'a> {
 
     /// ADDED, MODIFIED or DELETED (`None` for any other frame type).
     pub fn kind(&self) -> Option<DataKind> {
-        DataKind::of(&self.frame_type)
+        DataKind::of(self.frame_type.as_bytes())
     }
 
     pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
@@ -147,7 +147,7 @@ impl<'a> EventFrame<'a> {
         }
         let meta = &view.object.metadata;
         let frame = Frame::from_parts(
-            &view.frame_type,
+            view.frame_type.as_bytes(),
             meta.namespace.clone(),
             meta.resource_version.as_deref().map(Cow::Borrowed),
         )?;

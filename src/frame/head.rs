@@ -4,7 +4,6 @@
 //! other value skipped unbuilt. Read as a head, the walk stops once the frame is placed.
 
 use std::borrow::Cow;
-use std::ops::Range;
 
 use super::key::{
     COUNT, INVOLVED_OBJECT, KIND, METADATA, NAMES, NAMESPACE, Name, OBJECT, REASON,
@@ -12,7 +11,7 @@ use super::key::{
 };
 use super::parse::{Frame, FrameError};
 use super::validate::{
-    self, Invalid, KeySet, Member, Tap, has_members, invalid, read, string_told,
+    self, Invalid, Key, KeySet, Member, Tap, has_members, invalid, read, string_told,
 };
 
 /// What counting an Event's occurrences needs of a data frame, read in the pass that places
@@ -65,7 +64,7 @@ pub(super) struct Fields<'a> {
     reading: Reading,
     /// The member each of the first two levels is in (`path[1]`: the outermost object's).
     path: [Place; 3],
-    pub(super) kind: Option<Cow<'a, str>>,
+    pub(super) kind: Option<Cow<'a, [u8]>>,
     pub(super) namespace: Option<Cow<'a, str>>,
     pub(super) resource_version: Option<Cow<'a, str>>,
     /// The object's metadata has been read to its end.
@@ -102,16 +101,16 @@ impl<'a> Fields<'a> {
 
     /// Enough to place a data or BOOKMARK frame (an ERROR frame is read whole for its Status).
     fn placed(&self) -> bool {
-        self.kind.as_deref().is_some_and(|k| k != "ERROR")
+        self.kind.as_deref().is_some_and(|k| k != b"ERROR")
             && self.resource_version.is_some()
             && (self.metadata_read || self.namespace.is_some())
     }
 
     /// A member at `depth` under the path so far, its key at `key`.
     #[inline(always)]
-    fn at(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
-        match name(b, key.clone()) {
-            Name::Escaped => self.escaped(b, depth, &b[key], at),
+    fn at(&mut self, b: &'a [u8], depth: usize, key: Key, at: usize) -> Member {
+        match name(b, key.range.clone(), key.plain) {
+            Name::Escaped => self.escaped(b, depth, &b[key.range], at),
             name => self.named(b, depth, name, at),
         }
     }
@@ -135,7 +134,9 @@ impl<'a> Fields<'a> {
             ..
         } = self;
         let read = match (path[depth - 1], key) {
-            (Place::Elsewhere, TYPE) => required(b, at, kind),
+            (Place::Elsewhere, TYPE) => {
+                string_or_null(b, at).and_then(|()| kept_bytes(b, at, kind))
+            }
             (Place::Elsewhere, OBJECT) => Ok(enter(path, b, depth, at, Place::Object)),
             (Place::Object, METADATA) => Ok(enter(path, b, depth, at, Place::Metadata)),
             (Place::Object, SERIES) => Ok(enter(path, b, depth, at, Place::Series)),
@@ -232,7 +233,7 @@ const WANTED: KeySet = KeySet::of(NAMES);
 impl<'a> Tap<'a> for Fields<'a> {
     const KEYS: KeySet = WANTED;
     #[inline(never)]
-    fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
+    fn member(&mut self, b: &'a [u8], depth: usize, key: Key, at: usize) -> Member {
         self.at(b, depth, key, at)
     }
     fn failure(&mut self) -> Invalid {
@@ -249,7 +250,7 @@ struct Item<'f, 'a>(&'f mut Fields<'a>);
 impl<'a> Tap<'a> for Item<'_, 'a> {
     const KEYS: KeySet = WANTED;
     #[inline(always)]
-    fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member {
+    fn member(&mut self, b: &'a [u8], depth: usize, key: Key, at: usize) -> Member {
         self.0.at(b, depth + 1, key, at)
     }
     fn failure(&mut self) -> Invalid {
@@ -263,6 +264,7 @@ fn json(e: Invalid) -> FrameError {
 
 /// A string value at `at` (its opening quote known): its bytes, escapes resolved, and the
 /// offset after it.
+#[inline(always)]
 fn string_bytes(b: &[u8], at: usize) -> Result<(Cow<'_, [u8]>, usize), Invalid> {
     let (end, plain) = string_told(b, at + 1)?;
     let raw = &b[at + 1..end - 1];
@@ -323,9 +325,13 @@ fn required<'a>(
     at: usize,
     slot: &mut Option<Cow<'a, str>>,
 ) -> Result<Member, Invalid> {
+    string_or_null(b, at).and_then(|()| kept(b, at, slot))
+}
+
+/// The value at `at` is a string or `null` (where anything else is not a frame).
+fn string_or_null(b: &[u8], at: usize) -> Result<(), Invalid> {
     match b.get(at) {
-        Some(b'"') => kept(b, at, slot),
-        Some(b'n') => Ok(Member::Value(at)),
+        Some(b'"' | b'n') => Ok(()),
         _ => invalid(at, "expected a string"),
     }
 }
@@ -374,7 +380,7 @@ impl<'a> Frame<'a> {
 impl<'a> Fields<'a> {
     /// The frame the fields place (an ERROR frame read again for its Status).
     fn frame(&mut self, line: &'a [u8]) -> Result<Frame<'a>, FrameError> {
-        if self.kind.as_deref() == Some("ERROR") {
+        if self.kind.as_deref() == Some(b"ERROR") {
             return Frame::parse(line);
         }
         let Some(kind) = self.kind.take() else {

@@ -28,11 +28,11 @@ impl DataKind {
     }
 
     /// The data kind a frame type names (`None`: BOOKMARK, ERROR or anything else).
-    pub fn of(frame_type: &str) -> Option<Self> {
+    pub fn of(frame_type: &[u8]) -> Option<Self> {
         match frame_type {
-            "ADDED" => Some(DataKind::Added),
-            "MODIFIED" => Some(DataKind::Modified),
-            "DELETED" => Some(DataKind::Deleted),
+            b"ADDED" => Some(DataKind::Added),
+            b"MODIFIED" => Some(DataKind::Modified),
+            b"DELETED" => Some(DataKind::Deleted),
             _ => None,
         }
     }
@@ -150,20 +150,24 @@ impl<'a> Frame<'a> {
             }));
         }
         let meta = object.metadata.unwrap_or_default();
-        Frame::from_parts(&wire.kind, meta.namespace, meta.resource_version)
+        Frame::from_parts(wire.kind.as_bytes(), meta.namespace, meta.resource_version)
     }
 
     /// A data or BOOKMARK frame from its type, namespace and resourceVersion, however they were
     /// read (see `event::EventFrame::frame`).
     pub fn from_parts(
-        kind: &str,
+        kind: &[u8],
         namespace: Option<Cow<'a, str>>,
         resource_version: Option<Cow<'_, str>>,
     ) -> Result<Self, FrameError> {
         let kind = match (DataKind::of(kind), kind) {
             (Some(data), _) => Some(data),
-            (None, "BOOKMARK") => None,
-            (None, other) => return Err(FrameError::UnknownType(other.into())),
+            (None, b"BOOKMARK") => None,
+            (None, other) => {
+                return Err(FrameError::UnknownType(
+                    String::from_utf8_lossy(other).into_owned(),
+                ));
+            }
         };
         let missing = kind.map_or("BOOKMARK", DataKind::as_str);
         let resource_version =

@@ -42,9 +42,16 @@ pub(super) trait Tap<'a> {
     const KEYS: KeySet = KeySet::ALL;
     /// What it does with the member (its answer fits in two registers: a failure is kept
     /// by the tap and asked for with [`Tap::failure`]).
-    fn member(&mut self, b: &'a [u8], depth: usize, key: Range<usize>, at: usize) -> Member;
+    fn member(&mut self, b: &'a [u8], depth: usize, key: Key, at: usize) -> Member;
     /// Why it answered [`Member::Failed`].
     fn failure(&mut self) -> Invalid;
+}
+
+/// Where a member's key is (between its quotes, escapes as written), and whether the walk's
+/// string scan saw it plain: ASCII without an escape (`false` may still be plain).
+pub(super) struct Key {
+    pub(super) range: Range<usize>,
+    pub(super) plain: bool,
 }
 
 /// Plain keys told apart by their length and first byte, as a walk can at no cost: a bit per
@@ -195,7 +202,7 @@ fn member<'a, T: Tap<'a>>(
     if depth != *shown || plain && !T::KEYS.may_hold(&b[key.clone()]) {
         return Ok(Next::Value(at));
     }
-    Ok(match tap.member(b, depth, key, at) {
+    Ok(match tap.member(b, depth, Key { range: key, plain }, at) {
         Member::Value(at) => Next::Value(at),
         Member::Enter(at) => {
             *shown = depth + 1;
@@ -362,7 +369,7 @@ mod tests {
     struct Untapped;
 
     impl Tap<'_> for Untapped {
-        fn member(&mut self, _: &[u8], _: usize, _: Range<usize>, at: usize) -> Member {
+        fn member(&mut self, _: &[u8], _: usize, _: Key, at: usize) -> Member {
             Member::Value(at)
         }
         fn failure(&mut self) -> Invalid {

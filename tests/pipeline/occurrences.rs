@@ -107,7 +107,7 @@ fn by_the_rule(frames: &[Value], cap: usize) -> Vec<u64> {
         .map(|f| {
             let e = &f["object"];
             let count = e["series"]["count"].as_i64().or(e["count"].as_i64());
-            let kind = DataKind::of(f["type"].as_str().unwrap());
+            let kind = DataKind::of(f["type"].as_str().unwrap().as_bytes());
             let update = Update::new(
                 e["metadata"]["uid"].as_str(),
                 e["metadata"]["resourceVersion"].as_str(),
