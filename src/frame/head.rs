@@ -232,7 +232,7 @@ const WANTED: KeySet = KeySet::of(NAMES);
 /// A frame: its type, and its object entered for the rest.
 impl<'a> Tap<'a> for Fields<'a> {
     const KEYS: KeySet = WANTED;
-    #[inline(never)]
+    #[inline(always)]
     fn member(&mut self, b: &'a [u8], depth: usize, key: Key, at: usize) -> Member {
         self.at(b, depth, key, at)
     }
