@@ -30,19 +30,28 @@ pub use write::{Batch, Closed, Outlet, Write};
 
 use std::cmp::Ordering;
 
+use compact_str::CompactString;
+
 /// An object's `metadata.resourceVersion`. Officially opaque; in practice an etcd revision.
 /// The one place where resourceVersions are compared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceVersion {
-    text: String,
+    /// Inline up to 24 bytes: a watch makes one per frame.
+    text: CompactString,
     /// The text as a number, when it is one (read once: a watch compares every frame's).
     number: Option<u64>,
 }
 
 impl ResourceVersion {
     pub fn new(text: String) -> Self {
-        let number = text.parse().ok();
-        Self { text, number }
+        Self::of(&text)
+    }
+
+    pub fn of(text: &str) -> Self {
+        Self {
+            number: text.parse().ok(),
+            text: CompactString::new(text),
+        }
     }
 
     pub fn as_str(&self) -> &str {

@@ -124,7 +124,7 @@ struct MetaHead<'a> {
 /// A non-empty resourceVersion.
 pub(super) fn version(rv: Option<Cow<'_, str>>) -> Option<ResourceVersion> {
     rv.filter(|rv| !rv.is_empty())
-        .map(|rv| ResourceVersion::new(rv.into_owned()))
+        .map(|rv| ResourceVersion::of(&rv))
 }
 
 /// The whole line is UTF-8: serde_json skips a string it does not keep without looking at its
