@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn rv(s: &str) -> ResourceVersion {
-        ResourceVersion::new(s.into())
+        ResourceVersion::new(s)
     }
 
     #[test]

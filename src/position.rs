@@ -259,7 +259,7 @@ mod tests {
     use std::io::Write;
 
     fn rv(s: &str) -> ResourceVersion {
-        ResourceVersion::new(s.into())
+        ResourceVersion::new(s)
     }
 
     fn frame(ns: &str, rv: u64) -> String {

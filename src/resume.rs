@@ -186,7 +186,7 @@ mod tests {
     use super::*;
 
     fn rv(s: &str) -> ResourceVersion {
-        ResourceVersion::new(s.into())
+        ResourceVersion::new(s)
     }
 
     fn ns(s: &str) -> Scope {

@@ -43,11 +43,7 @@ pub struct ResourceVersion {
 }
 
 impl ResourceVersion {
-    pub fn new(text: String) -> Self {
-        Self::of(&text)
-    }
-
-    pub fn of(text: &str) -> Self {
+    pub fn new(text: &str) -> Self {
         Self {
             number: text.parse().ok(),
             text: CompactString::new(text),
@@ -130,7 +126,7 @@ mod tests {
     use super::*;
 
     fn rv(s: &str) -> ResourceVersion {
-        ResourceVersion::new(s.into())
+        ResourceVersion::new(s)
     }
 
     #[test]

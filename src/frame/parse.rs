@@ -124,7 +124,7 @@ struct MetaHead<'a> {
 /// A non-empty resourceVersion.
 pub(super) fn version(rv: Option<Cow<'_, str>>) -> Option<ResourceVersion> {
     rv.filter(|rv| !rv.is_empty())
-        .map(|rv| ResourceVersion::of(&rv))
+        .map(|rv| ResourceVersion::new(&rv))
 }
 
 /// The whole line is UTF-8: serde_json skips a string it does not keep without looking at its
@@ -188,7 +188,7 @@ mod tests {
     use super::*;
 
     fn rv(s: &str) -> ResourceVersion {
-        ResourceVersion::new(s.into())
+        ResourceVersion::new(s)
     }
 
     const FIXTURES: &str = include_str!("../../tests/data/fixtures/frames.jsonl");
@@ -261,7 +261,7 @@ mod tests {
             Frame::Data {
                 kind: DataKind::Modified,
                 namespace: Some("ns1".into()),
-                resource_version: ResourceVersion::new("42".into()),
+                resource_version: ResourceVersion::new("42"),
             }
         );
     }
@@ -271,7 +271,7 @@ mod tests {
         let line = br#"{"type":"BOOKMARK","object":{"kind":"Event","apiVersion":"v1","metadata":{"resourceVersion":"77","annotations":{"k8s.io/initial-events-end":"true"}},"involvedObject":{},"source":{},"firstTimestamp":null,"lastTimestamp":null,"eventTime":null,"reportingComponent":"","reportingInstance":""}}"#;
         assert_eq!(
             Frame::parse(line).unwrap(),
-            Frame::Bookmark(ResourceVersion::new("77".into()))
+            Frame::Bookmark(ResourceVersion::new("77"))
         );
     }
 

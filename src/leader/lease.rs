@@ -39,7 +39,7 @@ pub fn decode_positions(text: &str) -> Positions {
                 "*" => Scope::All,
                 _ => Scope::Namespace(key),
             };
-            (scope, ResourceVersion::new(rv))
+            (scope, ResourceVersion::new(&rv))
         })
         .collect()
 }
@@ -468,10 +468,10 @@ mod tests {
     #[test]
     fn positions_round_trip_through_the_annotation() {
         let mut p = Positions::new();
-        p.insert(Scope::All, ResourceVersion::new("120".into()));
+        p.insert(Scope::All, ResourceVersion::new("120"));
         p.insert(
             Scope::Namespace("kube-system".into()),
-            ResourceVersion::new("7".into()),
+            ResourceVersion::new("7"),
         );
         let text = encode_positions(&p);
         assert_eq!(text, r#"{"*":"120","kube-system":"7"}"#);

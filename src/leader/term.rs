@@ -309,7 +309,7 @@ mod tests {
         let mut a = Elector::with_api(Leases::new(&store), config("a"));
         stand_by_until_leading(&mut a).await;
         let mut written = Positions::new();
-        written.insert(Scope::All, crate::frame::ResourceVersion::new("42".into()));
+        written.insert(Scope::All, crate::frame::ResourceVersion::new("42"));
         step_down(
             &mut a,
             &metrics,

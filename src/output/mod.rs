@@ -446,7 +446,7 @@ mod tests {
             fast_retry(),
             Positions(log),
         );
-        let rv = |s: &str| ResourceVersion::new(s.into());
+        let rv = |s: &str| ResourceVersion::new(s);
         // Idle: written by the sender itself, at once (the writer thread never saw it), and
         // its position reported at once.
         out.send(b"{\"n\":1}\n".to_vec().into()).await.unwrap();

@@ -376,7 +376,7 @@ impl Sorted {
 }
 
 fn rv_of(bytes: &[u8]) -> ResourceVersion {
-    ResourceVersion::new(String::from_utf8_lossy(bytes).into_owned())
+    ResourceVersion::new(&String::from_utf8_lossy(bytes))
 }
 
 #[cfg(test)]
@@ -393,10 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut sorter = Sorter::new(spill_dir(dir.path()), budget);
         for (i, rv) in rvs.iter().enumerate() {
-            sorter.push(
-                &ResourceVersion::new(rv.clone()),
-                format!("{rv}#{i}").as_bytes(),
-            );
+            sorter.push(&ResourceVersion::new(rv), format!("{rv}#{i}").as_bytes());
             if sorter.is_full() {
                 sorter.spill().unwrap();
             }
@@ -490,7 +487,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spill = SpillDir::new(dir.path().join("missing"), ".x-".into());
         let mut sorter = Sorter::new(spill, 10);
-        sorter.push(&ResourceVersion::new("1".into()), b"line");
+        sorter.push(&ResourceVersion::new("1"), b"line");
         let e = sorter.spill().unwrap_err();
         assert!(e.to_string().contains("creating the LIST sort file"), "{e}");
         assert!(e.to_string().contains("missing"), "{e}");
@@ -502,7 +499,7 @@ mod tests {
         for budget in [1 << 20, 1] {
             let mut sorter = Sorter::new(spill_dir(dir.path()), budget);
             for (rv, line) in [("5", "five"), ("7", "seven"), ("5", "five"), ("6", "six")] {
-                sorter.push(&ResourceVersion::new(rv.into()), line.as_bytes());
+                sorter.push(&ResourceVersion::new(rv), line.as_bytes());
                 if sorter.is_full() {
                     sorter.spill().unwrap();
                 }

@@ -247,7 +247,7 @@ async fn page<A: EventsApi>(
     };
     Ok(Page {
         items,
-        resource_version: ResourceVersion::new(rv.into_owned()),
+        resource_version: ResourceVersion::new(&rv),
         next: page
             .metadata
             .continue_token

@@ -352,7 +352,7 @@ mod tests {
     use super::*;
 
     fn rv(s: &str) -> ResourceVersion {
-        ResourceVersion::new(s.into())
+        ResourceVersion::new(s)
     }
 
     fn at(pos: &str) -> Machine {

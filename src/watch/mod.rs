@@ -348,7 +348,7 @@ mod tests {
     use std::sync::Mutex;
 
     fn rv(s: &str) -> ResourceVersion {
-        ResourceVersion::new(s.into())
+        ResourceVersion::new(s)
     }
 
     /// What the watch sends, as the tests read it: a plain channel.
