@@ -338,7 +338,8 @@ pub(super) fn number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     Ok(i)
 }
 
-/// A JSON number (as [`number`] reads it) as an `i64`: `None` with a fraction or exponent, or out of range.
+/// A JSON number (as [`number`] reads it) as an `i64`: `None` with a fraction or exponent, or
+/// out of range.
 pub(super) fn whole(number: &[u8]) -> Option<i64> {
     let (negative, digits) = match number {
         [b'-', digits @ ..] => (true, digits),

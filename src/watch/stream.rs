@@ -101,7 +101,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         let mut last_chunk = Instant::now();
         // Room for the next batch: half as much again as the last one took (batches in a burst
         // differ by up to a chunk), so that it is not grown by copying as it fills.
-        let mut batch_size = 0;
+        let mut batch_room = 0;
         let stall = tokio::time::sleep(stall_timeout);
         tokio::pin!(stall);
         loop {
@@ -142,10 +142,10 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                     &mut splitter,
                     last_chunk,
                     pace,
-                    batch_size,
+                    batch_room,
                 )
                 .await;
-            batch_size = (gathered.batch.len() * 3 / 2).min(BATCH_ROOM_AT_MOST);
+            batch_room = (gathered.batch.len() * 3 / 2).min(BATCH_ROOM_AT_MOST);
             // When the last chunk came: read once per batch, not per chunk.
             if gathered.more {
                 last_chunk = Instant::now();
@@ -166,7 +166,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
     /// per chunk (the API server flushes every event on its own when it is not busy). In a burst
     /// of small chunks a small batch waits a moment for the next one rather than pay a write per
     /// frame, with one deadline per batch; a lone frame on a quiet stream, or a large batch,
-    /// goes at once. `chunk` came at `gathering`; the batch starts with room for `size` bytes.
+    /// goes at once. `chunk` came at `gathering`; the batch starts with room for `room` bytes.
     async fn gather(
         &mut self,
         chunk: Option<Result<http_body::Frame<Bytes>, BodyError<A>>>,
@@ -174,9 +174,9 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         splitter: &mut LineSplitter,
         gathering: Instant,
         pace: Pace,
-        size: usize,
+        room: usize,
     ) -> Gathered {
-        let mut batch = Batch::with_capacity(size);
+        let mut batch = Batch::with_capacity(room);
         let mut more = false;
         let mut next = Some(chunk);
         let mut ended = Ok(());
