@@ -100,7 +100,9 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         let stall_timeout = self.ctx.stall_timeout;
         let mut last_chunk = Instant::now();
         // Room for the next batch: half as much again as the last one took (batches in a burst
-        // differ by up to a chunk), so that it is not grown by copying as it fills.
+        // differ by up to a chunk), or, after a larger one, an eighth less than the last room (a
+        // burst's batches alternate between one chunk and many): so that a batch is not grown
+        // by copying as it fills, and a quiet stream's room shrinks back within a few dozen.
         let mut batch_room = 0;
         let stall = tokio::time::sleep(stall_timeout);
         tokio::pin!(stall);
@@ -145,7 +147,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
                     batch_room,
                 )
                 .await;
-            batch_room = (gathered.batch.len() * 3 / 2).min(BATCH_ROOM_AT_MOST);
+            batch_room = next_room(batch_room, gathered.batch.len());
             // When the last chunk came: read once per batch, not per chunk.
             if gathered.more {
                 last_chunk = Instant::now();
@@ -334,4 +336,32 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
 /// A label's bytes: the value, or empty.
 fn value<'s>(s: &'s Option<std::borrow::Cow<'_, [u8]>>) -> &'s [u8] {
     s.as_deref().unwrap_or_default()
+}
+
+/// Room for the next batch after one of `len` bytes was gathered in `room`: 1.5× `len`, or an
+/// eighth less than `room` if that is more; at most BATCH_ROOM_AT_MOST.
+fn next_room(room: usize, len: usize) -> usize {
+    (len * 3 / 2).max(room - room / 8).min(BATCH_ROOM_AT_MOST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_room_follows_bursts_and_shrinks_back_on_a_quiet_stream() {
+        // A burst: a large batch, then one of a single chunk: the room stays near the large one.
+        let room = next_room(0, 300 * 1024);
+        assert_eq!(room, 450 * 1024);
+        let after_small = next_room(room, 64 * 1024);
+        assert!(after_small >= 300 * 1024 + 64 * 1024, "{after_small}");
+        // Never more than the bound, however large the batch.
+        assert_eq!(next_room(0, 10 * BURST_BYTES), BATCH_ROOM_AT_MOST);
+        // A quiet stream's single frames: back to a frame's 1.5× within a few dozen batches.
+        let mut room = BATCH_ROOM_AT_MOST;
+        for _ in 0..64 {
+            room = next_room(room, 1300);
+        }
+        assert_eq!(room, 1950);
+    }
 }
