@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use measure::{proc_cpu_secs, proc_status_kib, spawn_logger, spawn_logger_at};
+use measure::{proc_cpu_split, proc_status_kib, spawn_logger, spawn_logger_at};
 use raw_server::{Pace, RawServer};
 use stats::{env_or, median, not_a_bench_run};
 use support::apiserver::FakeApiServer;
@@ -43,6 +43,9 @@ const FROM_RV: u64 = 1000;
 struct Run {
     secs: f64,
     cpu_secs: f64,
+    /// The part of `cpu_secs` spent in user space (the rest is the kernel's: the socket's reads,
+    /// the file's writes).
+    user_secs: f64,
     /// Voluntary context switches (the process gave up the CPU to wait: a wake-up each).
     wakeups: f64,
     peak_rss_kib: u64,
@@ -132,23 +135,44 @@ fn build_stream(n: usize) -> Bytes {
     Bytes::from(buf)
 }
 
-/// (CPU seconds, voluntary context switches) of a running process.
-fn proc_usage(pid: u32) -> (f64, f64) {
+/// (CPU seconds, voluntary context switches, user CPU seconds) of a running process.
+fn proc_usage(pid: u32) -> (f64, f64, f64) {
+    let (user, system) = proc_cpu_split(pid);
     (
-        proc_cpu_secs(pid),
+        user + system,
         proc_status_kib(pid, "voluntary_ctxt_switches:") as f64,
+        user,
     )
 }
 
-/// (CPU seconds, voluntary context switches) of all waited-for children so far.
-fn children_usage() -> (f64, f64) {
+/// (CPU seconds, voluntary context switches, user CPU seconds) of all waited-for children so
+/// far.
+fn children_usage() -> (f64, f64, f64) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (
         tv(usage.ru_utime) + tv(usage.ru_stime),
         usage.ru_nvcsw as f64,
+        tv(usage.ru_utime),
     )
+}
+
+/// Writes and removes a file of `bytes` in `dir` just before a client is measured, so that the
+/// page cache pages its output takes are ones this machine has already backed. On a VM whose
+/// host backs memory on first touch and takes back what stays free (virtio-balloon's free page
+/// reporting), writing to pages not touched for a few seconds costs several times as much
+/// kernel time (`dd` of 2 GB in 256 KiB writes: 4.2 s of system time cold, 0.5 s right after),
+/// and that cost fell on whichever client wrote first: it is the machine's, not the client's.
+fn warm_page_cache(dir: &Path, bytes: u64) {
+    let path = dir.join("warm-up");
+    let block = vec![0u8; 1 << 20];
+    let mut file = std::fs::File::create(&path).unwrap();
+    for _ in 0..bytes.div_ceil(block.len() as u64) {
+        std::io::Write::write_all(&mut file, &block).unwrap();
+    }
+    drop(file);
+    std::fs::remove_file(&path).unwrap();
 }
 
 /// Waits for the server to start sending the stream to a client.
@@ -185,6 +209,7 @@ fn run_curl(server: &RawServer, out: &Path, expected: u64) -> Run {
     Run {
         secs,
         cpu_secs: after.0 - before_children.0 - at_start.0,
+        user_secs: after.2 - before_children.2 - at_start.2,
         wakeups: after.1 - before_children.1 - at_start.1,
         peak_rss_kib: 0,
         rss_samples: vec![],
@@ -256,6 +281,7 @@ fn run_logger(server: &RawServer, dir: &Path, out: &Path, expected: u64) -> Run 
     Run {
         secs,
         cpu_secs: end.0 - at_start.0,
+        user_secs: end.2 - at_start.2,
         wakeups: end.1 - at_start.1,
         peak_rss_kib,
         rss_samples,
@@ -336,6 +362,7 @@ fn main() {
             // second on a machine that warms up or slows down.
             let measure_curl = || {
                 let out = dir.path().join("curl.out");
+                warm_page_cache(dir.path(), bytes);
                 server.set_stream(&chunks, shape.pace());
                 let run = run_curl(&server, &out, bytes);
                 let _ = std::fs::remove_file(&out);
@@ -343,6 +370,7 @@ fn main() {
             };
             let measure_logger = || {
                 let out = dir.path().join(format!("events-{round}.json"));
+                warm_page_cache(dir.path(), bytes);
                 server.set_stream(&chunks, shape.pace());
                 let run = run_logger(&server, dir.path(), &out, bytes);
                 let _ = std::fs::remove_file(&out);
@@ -356,12 +384,14 @@ fn main() {
                 (measure_curl(), l)
             };
             println!(
-                "round {round}: curl {:>8.0} frames/s {:>6.1} µs CPU/frame {:.2} wake-ups/frame | logger {:>8.0} frames/s {:>6.1} µs CPU/frame {:.2} wake-ups/frame, peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
+                "round {round}: curl {:>8.0} frames/s {:>6.1} µs CPU/frame (user {:.2}) {:.2} wake-ups/frame | logger {:>8.0} frames/s {:>6.1} µs CPU/frame (user {:.2}) {:.2} wake-ups/frame, peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
                 n as f64 / c.secs,
                 c.cpu_secs * 1e6 / n as f64,
+                c.user_secs * 1e6 / n as f64,
                 c.wakeups / n as f64,
                 n as f64 / l.secs,
                 l.cpu_secs * 1e6 / n as f64,
+                l.user_secs * 1e6 / n as f64,
                 l.wakeups / n as f64,
                 l.peak_rss_kib,
                 l.rss_samples
@@ -370,15 +400,9 @@ fn main() {
             logger.push(l);
         }
         let med = |runs: &[Run], f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
-        let spread = |runs: &[Run], f: &dyn Fn(&Run) -> f64| {
-            let v: Vec<f64> = runs.iter().map(f).collect();
-            (
-                v.iter().cloned().fold(f64::MAX, f64::min),
-                v.iter().cloned().fold(0.0, f64::max),
-            )
-        };
         let fps = |r: &Run| n as f64 / r.secs;
         let cpu = |r: &Run| r.cpu_secs * 1e6 / n as f64;
+        let user = |r: &Run| r.user_secs * 1e6 / n as f64;
         let wake = |r: &Run| r.wakeups / n as f64;
         let ratio = |f: &dyn Fn(&Run) -> f64| {
             let v: Vec<f64> = logger.iter().zip(&curl).map(|(l, c)| f(l) / f(c)).collect();
@@ -400,19 +424,19 @@ fn main() {
             med(&curl, &wake),
             med(&logger, &wake),
             logger.iter().map(|r| r.peak_rss_kib).max().unwrap(),
-            spread(&logger, &fps),
+            (med(&curl, &user), med(&logger, &user)),
         ));
     }
     println!(
         "\nmedians of {rounds} rounds, same run (ratios: logger/curl per round, median [min–max]):"
     );
     println!(
-        "| shape | server alone frames/s | curl frames/s | logger frames/s | throughput ratio | curl µs CPU/frame | logger µs CPU/frame | CPU ratio | curl wake-ups/frame | logger wake-ups/frame | logger peak RSS |"
+        "| shape | server alone frames/s | curl frames/s | logger frames/s | throughput ratio | curl µs CPU/frame (user) | logger µs CPU/frame (user) | CPU ratio | curl wake-ups/frame | logger wake-ups/frame | logger peak RSS |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for (name, alone, cf, lf, fr, cc, lc, cr, cw, lw, peak, _) in &table {
+    for (name, alone, cf, lf, fr, cc, lc, cr, cw, lw, peak, (cu, lu)) in &table {
         println!(
-            "| {name} | {alone:.0} | {cf:.0} | {lf:.0} | {:.2} [{:.2}–{:.2}] | {cc:.1} | {lc:.1} | {:.2} [{:.2}–{:.2}] | {cw:.2} | {lw:.2} | {:.1} MiB |",
+            "| {name} | {alone:.0} | {cf:.0} | {lf:.0} | {:.2} [{:.2}–{:.2}] | {cc:.1} ({cu:.2}) | {lc:.1} ({lu:.2}) | {:.2} [{:.2}–{:.2}] | {cw:.2} | {lw:.2} | {:.1} MiB |",
             fr.0,
             fr.1,
             fr.2,

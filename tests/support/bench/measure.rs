@@ -24,6 +24,12 @@ pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
 }
 
 pub fn proc_cpu_secs(pid: u32) -> f64 {
+    let (user, system) = proc_cpu_split(pid);
+    user + system
+}
+
+/// CPU seconds a process has used (user, system), from /proc (10 ms ticks).
+pub fn proc_cpu_split(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -35,7 +41,7 @@ pub fn proc_cpu_secs(pid: u32) -> f64 {
             .unwrap_or(0.0)
     };
     // utime and stime are fields 14 and 15; `after` starts at field 3.
-    (t(11) + t(12)) / ticks
+    (t(11) / ticks, t(12) / ticks)
 }
 
 /// `kube-event-logger run` against the plain HTTP server at `url`, writing `out`, warnings
