@@ -27,7 +27,8 @@ cat >"$work/wrap" <<EOF
 exec valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=$work/out.\$\$ "\$CG_BUILD" "\$@"
 EOF
 chmod +x "$work/wrap"
-grep -m1 "model name" /proc/cpuinfo | sed 's/.*: /CPU: /'
+awk -F': *' '/^model name/ && !n {n=$2} /^cpu family/ && !f {f=$2} /^model\t/ && !m {m=$2} /^cache size/ && !c {c=$2}
+  END {print "CPU: " n ", family " f " model " m ", cache " c}' /proc/cpuinfo
 # Instructions of the logger run that streamed the shape (the largest of the harness's runs).
 count() {
   rm -f "$work"/out.*

@@ -20,16 +20,28 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The machine's CPU model (`/proc/cpuinfo`'s first `model name`), printed with every figure:
-/// machines of one kind differ, and a ratio is read against the CPU it was measured on.
+/// The machine's CPU (`/proc/cpuinfo`'s first processor: model name, family, model, cache),
+/// printed with every figure: machines of one kind differ, and a ratio is read against the CPU it
+/// was measured on.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    // The first processor's fields: the model name alone does not tell machines apart (a
+    // cloud VM may show only "Intel(R) Xeon(R) Processor"), its family and model numbers and
+    // cache size do.
+    let field = |key: &str| {
+        info.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key).then(|| v.trim().to_owned())
         })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
+    };
+    let Some(name) = field("model name") else {
+        return "unknown CPU".to_owned();
+    };
+    match (field("cpu family"), field("model"), field("cache size")) {
+        (Some(family), Some(model), cache) => format!(
+            "{name}, family {family} model {model}{}",
+            cache.map_or(String::new(), |c| format!(", cache {c}"))
+        ),
+        _ => name,
+    }
 }
