@@ -135,27 +135,46 @@ fn build_stream(n: usize) -> Bytes {
     Bytes::from(buf)
 }
 
-/// (CPU seconds, voluntary context switches, user CPU seconds) of a running process.
-fn proc_usage(pid: u32) -> (f64, f64, f64) {
-    let (user, system) = proc_cpu_split(pid);
-    (
-        user + system,
-        proc_status_kib(pid, "voluntary_ctxt_switches:") as f64,
-        user,
-    )
+/// What a process has used so far: CPU seconds, the user-space part of them, and voluntary
+/// context switches.
+#[derive(Clone, Copy)]
+struct Usage {
+    cpu: f64,
+    user: f64,
+    wakeups: f64,
 }
 
-/// (CPU seconds, voluntary context switches, user CPU seconds) of all waited-for children so
-/// far.
-fn children_usage() -> (f64, f64, f64) {
+impl std::ops::Sub for Usage {
+    type Output = Usage;
+    fn sub(self, earlier: Usage) -> Usage {
+        Usage {
+            cpu: self.cpu - earlier.cpu,
+            user: self.user - earlier.user,
+            wakeups: self.wakeups - earlier.wakeups,
+        }
+    }
+}
+
+/// The usage of a running process.
+fn proc_usage(pid: u32) -> Usage {
+    let (user, system) = proc_cpu_split(pid);
+    Usage {
+        cpu: user + system,
+        user,
+        wakeups: proc_status_kib(pid, "voluntary_ctxt_switches:") as f64,
+    }
+}
+
+/// The usage of all waited-for children so far.
+fn children_usage() -> Usage {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (
-        tv(usage.ru_utime) + tv(usage.ru_stime),
-        usage.ru_nvcsw as f64,
-        tv(usage.ru_utime),
-    )
+    Usage {
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        user: tv(usage.ru_utime),
+        wakeups: usage.ru_nvcsw as f64,
+    }
 }
 
 /// Writes and removes a file of `bytes` in `dir` just before a client is measured, so that the
@@ -206,11 +225,12 @@ fn run_curl(server: &RawServer, out: &Path, expected: u64) -> Run {
         expected,
         "curl copied the whole stream"
     );
+    let used = after - before_children - at_start;
     Run {
         secs,
-        cpu_secs: after.0 - before_children.0 - at_start.0,
-        user_secs: after.2 - before_children.2 - at_start.2,
-        wakeups: after.1 - before_children.1 - at_start.1,
+        cpu_secs: used.cpu,
+        user_secs: used.user,
+        wakeups: used.wakeups,
         peak_rss_kib: 0,
         rss_samples: vec![],
     }
@@ -278,11 +298,12 @@ fn run_logger(server: &RawServer, dir: &Path, out: &Path, expected: u64) -> Run 
         expected,
         "no more and no less than the stream"
     );
+    let used = end - at_start;
     Run {
         secs,
-        cpu_secs: end.0 - at_start.0,
-        user_secs: end.2 - at_start.2,
-        wakeups: end.1 - at_start.1,
+        cpu_secs: used.cpu,
+        user_secs: used.user,
+        wakeups: used.wakeups,
         peak_rss_kib,
         rss_samples,
     }

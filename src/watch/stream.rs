@@ -99,10 +99,7 @@ impl<A: EventsApi, O: Outlet> ScopeWatch<A, O> {
         // chunk would cost every event.
         let stall_timeout = self.ctx.stall_timeout;
         let mut last_chunk = Instant::now();
-        // Room for the next batch: half as much again as the last one took (batches in a burst
-        // differ by up to a chunk), or, after a larger one, an eighth less than the last room (a
-        // burst's batches alternate between one chunk and many): so that a batch is not grown
-        // by copying as it fills, and a quiet stream's room shrinks back within a few dozen.
+        // Room for the next batch, so that it is not grown by copying as it fills (`next_room`).
         let mut batch_room = 0;
         let stall = tokio::time::sleep(stall_timeout);
         tokio::pin!(stall);
@@ -338,8 +335,10 @@ fn value<'s>(s: &'s Option<std::borrow::Cow<'_, [u8]>>) -> &'s [u8] {
     s.as_deref().unwrap_or_default()
 }
 
-/// Room for the next batch after one of `len` bytes was gathered in `room`: 1.5× `len`, or an
-/// eighth less than `room` if that is more; at most BATCH_ROOM_AT_MOST.
+/// Room for the next batch after one of `len` bytes was gathered in `room`: half as much again
+/// as `len` (batches in a burst differ by up to a chunk), or an eighth less than `room` if that
+/// is more (a burst's batches alternate between one chunk and many, and a quiet stream's room
+/// shrinks back within a few dozen); at most BATCH_ROOM_AT_MOST.
 fn next_room(room: usize, len: usize) -> usize {
     (len * 3 / 2).max(room - room / 8).min(BATCH_ROOM_AT_MOST)
 }
