@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use measure::{proc_cpu_split, proc_status_kib, spawn_logger, spawn_logger_at};
+use measure::{proc_cpu_secs, proc_cpu_split, proc_status_kib, spawn_logger, spawn_logger_at};
 use raw_server::{Pace, RawServer};
 use stats::{env_or, median, not_a_bench_run};
 use support::apiserver::FakeApiServer;
@@ -155,11 +155,12 @@ impl std::ops::Sub for Usage {
     }
 }
 
-/// The usage of a running process.
+/// The usage of a running process: its CPU to the nanosecond (its CPU-time clock), the user part
+/// from /proc in 10 ms ticks (curl's, from `getrusage`, in microseconds).
 fn proc_usage(pid: u32) -> Usage {
-    let (user, system) = proc_cpu_split(pid);
+    let (user, _) = proc_cpu_split(pid);
     Usage {
-        cpu: user + system,
+        cpu: proc_cpu_secs(pid),
         user,
         wakeups: proc_status_kib(pid, "voluntary_ctxt_switches:") as f64,
     }
@@ -405,7 +406,7 @@ fn main() {
                 (measure_curl(), l)
             };
             println!(
-                "round {round}: curl {:>8.0} frames/s {:>6.1} µs CPU/frame (user {:.2}) {:.2} wake-ups/frame | logger {:>8.0} frames/s {:>6.1} µs CPU/frame (user {:.2}) {:.2} wake-ups/frame, peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
+                "round {round}: curl {:>8.0} frames/s {:>6.2} µs CPU/frame (user {:.2}) {:.2} wake-ups/frame | logger {:>8.0} frames/s {:>6.2} µs CPU/frame (user {:.2}) {:.2} wake-ups/frame, peak rss {} KiB, rss at 25/50/100%: {:?} KiB",
                 n as f64 / c.secs,
                 c.cpu_secs * 1e6 / n as f64,
                 c.user_secs * 1e6 / n as f64,
@@ -457,7 +458,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, alone, cf, lf, fr, cc, lc, cr, cw, lw, peak, (cu, lu)) in &table {
         println!(
-            "| {name} | {alone:.0} | {cf:.0} | {lf:.0} | {:.2} [{:.2}–{:.2}] | {cc:.1} ({cu:.2}) | {lc:.1} ({lu:.2}) | {:.2} [{:.2}–{:.2}] | {cw:.2} | {lw:.2} | {:.1} MiB |",
+            "| {name} | {alone:.0} | {cf:.0} | {lf:.0} | {:.2} [{:.2}–{:.2}] | {cc:.2} ({cu:.2}) | {lc:.2} ({lu:.2}) | {:.2} [{:.2}–{:.2}] | {cw:.2} | {lw:.2} | {:.1} MiB |",
             fr.0,
             fr.1,
             fr.2,
