@@ -1,6 +1,6 @@
 //! A chunked HTTP/1.1 body (RFC 9112 §7.1) decoded from the bytes a connection gave: small
 //! chunks (an event each, from a busy API server) gathered into one piece by copying, a large
-//! one handed out where it lies.
+//! one, or one that came alone (a quiet watch's event), handed out where it lies.
 
 use bytes::{Buf, BytesMut};
 
@@ -28,8 +28,8 @@ pub(super) enum Chunked {
 const LARGE_PIECE: usize = 16 * 1024;
 
 /// Decodes what `raw` holds of a chunked body into `out`, taking it from `raw`; `Ok(true)` once
-/// the body has ended. It stops at a piece of data of LARGE_PIECE or more, left in `raw` for the
-/// caller to take whole.
+/// the body has ended. It stops at a piece of data of LARGE_PIECE or more, and at a lone piece
+/// while `out` is empty, left in `raw` for the caller to take whole.
 fn decode(state: &mut Chunked, raw: &mut BytesMut, out: &mut BytesMut) -> Result<bool, BadChunk> {
     loop {
         match *state {
@@ -49,7 +49,9 @@ fn decode(state: &mut Chunked, raw: &mut BytesMut, out: &mut BytesMut) -> Result
                     return Ok(false);
                 }
                 let taken = held(raw, left);
-                if taken >= LARGE_PIECE {
+                // Left where it lies: a large piece, or a lone one (all the read brought of the
+                // body but its CRLF: a quiet watch's event, taken without a copy or a buffer).
+                if taken >= LARGE_PIECE || out.is_empty() && raw.len() - taken <= 2 {
                     return Ok(false);
                 }
                 if out.is_empty() {
@@ -83,7 +85,7 @@ fn decode(state: &mut Chunked, raw: &mut BytesMut, out: &mut BytesMut) -> Result
 
 /// The next data frame of a chunked body from what `raw` holds, and whether the body ended:
 /// small chunks (an event each, from a busy API server) gathered into one frame by copying, a
-/// large one handed out where it lies.
+/// large or a lone one handed out where it lies.
 pub(super) fn take_chunked(
     state: &mut Chunked,
     raw: &mut BytesMut,
@@ -141,14 +143,42 @@ mod tests {
 
     /// Decodes `wire` fed in pieces of `step` bytes: the data, and whether the body ended.
     fn decoded(wire: &[u8], step: usize) -> Result<(Vec<u8>, bool), BadChunk> {
-        let (mut state, mut raw, mut out) = (Chunked::Size, BytesMut::new(), BytesMut::new());
+        let (mut state, mut raw, mut got) = (Chunked::Size, BytesMut::new(), Vec::new());
         for piece in wire.chunks(step) {
             raw.extend_from_slice(piece);
-            if decode(&mut state, &mut raw, &mut out)? {
-                return Ok((out.to_vec(), true));
+            loop {
+                let (out, ended) = take_chunked(&mut state, &mut raw)?;
+                got.extend_from_slice(&out);
+                if ended {
+                    return Ok((got, true));
+                }
+                if out.is_empty() {
+                    break;
+                }
             }
         }
-        Ok((out.to_vec(), false))
+        Ok((got, false))
+    }
+
+    #[test]
+    fn a_lone_chunk_is_handed_out_where_it_lies() {
+        let (mut state, mut raw) = (Chunked::Size, BytesMut::new());
+        raw.extend_from_slice(b"6\r\nevent\n\r\n");
+        let read = raw.as_ptr() as usize..raw.as_ptr() as usize + raw.len();
+        let (out, ended) = take_chunked(&mut state, &mut raw).unwrap();
+        assert_eq!((&out[..], ended), (&b"event\n"[..], false));
+        assert!(
+            read.contains(&(out.as_ptr() as usize)),
+            "the read's own bytes, not a copy"
+        );
+        // Its CRLF, then the next event in a read of its own: the same again.
+        raw.extend_from_slice(b"6\r\nother\n\r\n");
+        let (out, _) = take_chunked(&mut state, &mut raw).unwrap();
+        assert_eq!(&out[..], b"other\n");
+        // Two in one read: gathered into one piece, as a burst's are.
+        raw.extend_from_slice(b"2\r\na\n\r\n2\r\nb\n\r\n");
+        let (out, _) = take_chunked(&mut state, &mut raw).unwrap();
+        assert_eq!(&out[..], b"a\nb\n");
     }
 
     #[test]
